@@ -1,0 +1,1 @@
+"""pycontroller.cache (see the package docs)."""

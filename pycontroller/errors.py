@@ -1,0 +1,182 @@
+"""The exceptions pycontroller raises, as one small family.
+
+Every error the library raises on purpose derives from :class:`PyControllerError`, so an
+operator can catch "anything pycontroller refused" in one clause. The tree::
+
+    PyControllerError
+    ├── ConfigError               a bad kubeconfig, flag, option or duration
+    ├── InvalidObjectError        an object without metadata, name, or of the wrong shape (also ValueError)
+    ├── DecodeError               bytes from the API server that are not the JSON we expect
+    ├── ApiError                  the API server answered with a non-2xx status (carries the Status)
+    │   ├── BadRequestError       400
+    │   ├── UnauthorizedError     401
+    │   ├── ForbiddenError        403
+    │   ├── NotFoundError         404
+    │   ├── ConflictError         409 (a stale resourceVersion)
+    │   │   └── AlreadyExistsError    409 with reason AlreadyExists
+    │   ├── GoneError             410 (Expired / Gone: the resourceVersion was compacted)
+    │   ├── InvalidError          422
+    │   ├── TooManyRequestsError  429 (``retry_after`` seconds when the server said so)
+    │   └── ServerError           5xx
+    └── ShutDownError             an operation on something already shut down that cannot be ignored
+
+Arguments of the wrong type raise the builtin ``TypeError``; out-of-range numbers raise
+``ValueError`` (or :class:`ConfigError` where they come from configuration).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "AlreadyExistsError",
+    "ApiError",
+    "BadRequestError",
+    "ConfigError",
+    "ConflictError",
+    "DecodeError",
+    "ForbiddenError",
+    "GoneError",
+    "InvalidError",
+    "InvalidObjectError",
+    "NotFoundError",
+    "PyControllerError",
+    "ServerError",
+    "ShutDownError",
+    "TooManyRequestsError",
+    "UnauthorizedError",
+    "api_error_from_status",
+]
+
+
+class PyControllerError(Exception):
+    """Base of every error pycontroller raises on purpose."""
+
+
+class ConfigError(PyControllerError):
+    """Configuration that cannot be used: a kubeconfig, a flag, an option, a duration."""
+
+
+class InvalidObjectError(PyControllerError, ValueError):
+    """An object that is not a Kubernetes object we can key or store (no metadata, no name...)."""
+
+
+class DecodeError(PyControllerError):
+    """Bytes from the API server that are not the JSON we expected.
+
+    ``snippet`` holds the start of the offending input (at most 200 characters), never a whole body.
+    """
+
+    def __init__(self, message: str, *, snippet: str = "") -> None:
+        super().__init__(message if not snippet else f"{message}: {snippet!r}")
+        self.snippet = snippet
+
+
+class ShutDownError(PyControllerError):
+    """An operation that needs a running component, called after it was shut down."""
+
+
+class ApiError(PyControllerError):
+    """The API server answered with an error ``Status``.
+
+    Attributes: ``status`` (the HTTP code), ``reason`` (the Status reason, e.g. ``"NotFound"``),
+    ``message`` (the Status message), ``details`` (the Status details dict or ``{}``) and ``body``
+    (the whole decoded Status, or ``{}`` when the body was not a Status).
+    """
+
+    def __init__(
+        self,
+        status: int,
+        reason: str = "",
+        message: str = "",
+        *,
+        details: dict[str, Any] | None = None,
+        body: dict[str, Any] | None = None,
+    ) -> None:
+        self.status = status
+        self.reason = reason
+        self.message = message
+        self.details: dict[str, Any] = details or {}
+        self.body: dict[str, Any] = body or {}
+        super().__init__(f"{status} {reason}: {message}" if message else f"{status} {reason}")
+
+
+class BadRequestError(ApiError):
+    """400 Bad Request."""
+
+
+class UnauthorizedError(ApiError):
+    """401 Unauthorized."""
+
+
+class ForbiddenError(ApiError):
+    """403 Forbidden."""
+
+
+class NotFoundError(ApiError):
+    """404 Not Found (also raised by listers for a key not in the cache)."""
+
+
+class ConflictError(ApiError):
+    """409 Conflict: the object changed since the resourceVersion the write was based on."""
+
+
+class AlreadyExistsError(ConflictError):
+    """409 with reason AlreadyExists: a create of a name that is taken."""
+
+
+class GoneError(ApiError):
+    """410 Gone / Expired: the resourceVersion asked for is older than the server keeps."""
+
+
+class InvalidError(ApiError):
+    """422 Invalid: the object failed validation."""
+
+
+class TooManyRequestsError(ApiError):
+    """429 Too Many Requests; ``retry_after`` is the server's hint in seconds, or None."""
+
+    def __init__(self, *args: Any, retry_after: float | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.retry_after = retry_after
+
+
+class ServerError(ApiError):
+    """A 5xx answer (500, 503, 504...)."""
+
+
+_BY_CODE: dict[int, type[ApiError]] = {
+    400: BadRequestError,
+    401: UnauthorizedError,
+    403: ForbiddenError,
+    404: NotFoundError,
+    409: ConflictError,
+    410: GoneError,
+    422: InvalidError,
+    429: TooManyRequestsError,
+}
+
+
+def api_error_from_status(
+    code: int, body: dict[str, Any] | None, *, retry_after: float | None = None
+) -> ApiError:
+    """Build the most specific :class:`ApiError` for an HTTP code and a decoded ``Status`` body.
+
+    ``body`` may be ``None`` or any dict; fields missing from it are left empty. Never raises.
+    """
+    status_body = body if isinstance(body, dict) else {}
+    reason = str(status_body.get("reason") or "")
+    message = str(status_body.get("message") or "")
+    details = status_body.get("details")
+    details = details if isinstance(details, dict) else None
+    if code == 409 and reason == "AlreadyExists":
+        cls: type[ApiError] = AlreadyExistsError
+    elif code >= 500:
+        cls = ServerError
+    else:
+        cls = _BY_CODE.get(code, ApiError)
+    if cls is TooManyRequestsError:
+        return TooManyRequestsError(
+            code, reason, message, details=details, body=status_body, retry_after=retry_after
+        )
+    return cls(code, reason, message, details=details, body=status_body)

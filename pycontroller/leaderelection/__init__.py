@@ -1,0 +1,1 @@
+"""pycontroller.leaderelection (see the package docs)."""

@@ -1,0 +1,1 @@
+"""pycontroller.record (see the package docs)."""

@@ -1,0 +1,1 @@
+"""pycontroller.workqueue (see the package docs)."""
