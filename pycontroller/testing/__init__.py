@@ -1,8 +1,29 @@
 """Test support: an in-memory Kubernetes API server, an envtest launcher, a fake clock, pytest fixtures.
 
-The library never imports this package; tests, samples and users' test suites do.
+The library never imports this package; tests, samples and users' test suites do. Names are
+imported lazily so ``import pycontroller.testing`` stays cheap and a missing optional piece only
+fails when it is used.
 """
 
-from pycontroller.testing.fake_clock import FakeClock, FakeTimer
+from __future__ import annotations
 
-__all__ = ["FakeClock", "FakeTimer"]
+import importlib
+from typing import Any
+
+__all__ = ["EnvTest", "FakeAPIServer", "FakeClock", "FakeTimer"]
+
+_LAZY = {
+    "EnvTest": "pycontroller.testing.envtest",
+    "FakeAPIServer": "pycontroller.testing.apiserver",
+    "FakeClock": "pycontroller.testing.fake_clock",
+    "FakeTimer": "pycontroller.testing.fake_clock",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'pycontroller.testing' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
