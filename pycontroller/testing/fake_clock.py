@@ -100,7 +100,13 @@ class FakeClock:
         self._now = target
 
     async def step(self, seconds: float = 0.0, *, settle: int = 20) -> None:
-        """Advance by ``seconds`` and then yield to the loop ``settle`` times so woken tasks run."""
+        """Let ready tasks run, advance by ``seconds``, then let the woken tasks run.
+
+        Yields to the loop ``settle`` times before advancing (so tasks just created get to register
+        their timers) and ``settle`` times after.
+        """
+        for _ in range(settle):
+            await asyncio.sleep(0)
         self.advance(seconds)
         for _ in range(settle):
             await asyncio.sleep(0)

@@ -1,0 +1,161 @@
+"""RestClient: raw-dict REST over kubernetes-asyncio's transport, against a tiny local aiohttp app."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import orjson
+import pytest
+from aiohttp import web
+from kubernetes_asyncio.client import ApiClient, Configuration
+
+from pycontroller.client import GroupVersionResource, RestClient, parse_retry_after
+from pycontroller.errors import (
+    AlreadyExistsError,
+    DecodeError,
+    NotFoundError,
+    TooManyRequestsError,
+)
+
+CONFIGMAPS = GroupVersionResource("", "v1", "configmaps")
+DEPLOYMENTS = GroupVersionResource("apps", "v1", "deployments")
+
+
+def test_paths_follow_the_core_and_named_group_layouts() -> None:
+    assert CONFIGMAPS.path() == "/api/v1/configmaps"
+    assert CONFIGMAPS.path("ns", "a b") == "/api/v1/namespaces/ns/configmaps/a%20b"
+    assert DEPLOYMENTS.path("ns", "web", "status") == "/apis/apps/v1/namespaces/ns/deployments/web/status"
+    assert DEPLOYMENTS.api_version == "apps/v1" and CONFIGMAPS.api_version == "v1"
+
+
+def test_retry_after_is_read_as_seconds_or_ignored() -> None:
+    assert parse_retry_after("3") == 3.0
+    assert parse_retry_after(None) is None
+    assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT") is None
+    assert parse_retry_after("-1") is None
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[tuple[str, list[web.Request]]]:
+    seen: list[web.Request] = []
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        seen.append(request)
+        body = await request.read()
+        path = request.path
+        if path.endswith("/missing"):
+            status = {
+                "kind": "Status",
+                "code": 404,
+                "reason": "NotFound",
+                "message": 'configmaps "missing" not found',
+            }
+            return web.Response(status=404, body=orjson.dumps(status), content_type="application/json")
+        if path.endswith("/busy"):
+            return web.Response(
+                status=429, body=b"{}", headers={"Retry-After": "2"}, content_type="application/json"
+            )
+        if path.endswith("/garbage"):
+            return web.Response(status=200, body=b"<html>not json", content_type="text/html")
+        if request.method == "POST" and orjson.loads(body)["metadata"]["name"] == "taken":
+            status = {"kind": "Status", "code": 409, "reason": "AlreadyExists", "message": "taken"}
+            return web.Response(status=409, body=orjson.dumps(status), content_type="application/json")
+        if path.endswith("/watch"):
+            resp = web.StreamResponse()
+            await resp.prepare(request)
+            for i in range(3):
+                await resp.write(orjson.dumps({"type": "ADDED", "object": {"n": i}}) + b"\n")
+            await resp.write_eof()
+            return resp
+        echo: dict[str, Any] = {
+            "method": request.method,
+            "query": dict(request.query),
+            "content_type": request.headers.get("Content-Type"),
+            "body": orjson.loads(body) if body else None,
+        }
+        return web.Response(body=orjson.dumps(echo), content_type="application/json")
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        yield f"http://127.0.0.1:{port}", seen
+    finally:
+        await runner.cleanup()
+
+
+@pytest.fixture
+async def client(server: tuple[str, list[web.Request]]) -> AsyncIterator[RestClient]:
+    config = Configuration(
+        host=server[0], api_key={"BearerToken": "s3cret"}, api_key_prefix={"BearerToken": "Bearer"}
+    )
+    async with ApiClient(config) as api:
+        yield RestClient.wrap(api)
+
+
+async def test_requests_carry_the_bearer_token_and_encode_bodies_as_json(
+    client: RestClient, server: tuple[str, list[web.Request]]
+) -> None:
+    answer = await client.create(CONFIGMAPS, {"metadata": {"name": "a", "namespace": "ns"}})
+    assert answer["method"] == "POST"
+    assert answer["body"] == {"metadata": {"name": "a", "namespace": "ns"}}
+    assert answer["content_type"] == "application/json"
+    request = server[1][-1]
+    assert request.path == "/api/v1/namespaces/ns/configmaps"
+    assert request.headers["authorization"] == "Bearer s3cret"
+
+
+async def test_patch_types_select_the_content_type_and_unknown_ones_are_refused(client: RestClient) -> None:
+    answer = await client.patch(CONFIGMAPS, "a", {"data": {"k": "v"}}, "ns")
+    assert answer["content_type"] == "application/merge-patch+json"
+    answer = await client.patch(CONFIGMAPS, "a", [{"op": "remove", "path": "/data"}], "ns", patch_type="json")
+    assert answer["content_type"] == "application/json-patch+json"
+    with pytest.raises(ValueError, match="patch_type"):
+        await client.patch(CONFIGMAPS, "a", {}, "ns", patch_type="yaml")
+
+
+async def test_query_values_are_encoded_the_way_the_api_expects(client: RestClient) -> None:
+    answer = await client.list(CONFIGMAPS, "ns", labelSelector="app=web", allowWatchBookmarks=True, limit=5)
+    assert answer["query"] == {"labelSelector": "app=web", "allowWatchBookmarks": "true", "limit": "5"}
+
+
+async def test_error_statuses_raise_typed_errors_without_the_token(client: RestClient) -> None:
+    with pytest.raises(NotFoundError) as info:
+        await client.get(CONFIGMAPS, "missing", "ns")
+    assert info.value.reason == "NotFound"
+    assert "s3cret" not in str(info.value)
+    with pytest.raises(TooManyRequestsError) as busy:
+        await client.get(CONFIGMAPS, "busy", "ns")
+    assert busy.value.retry_after == 2.0
+    with pytest.raises(AlreadyExistsError):
+        await client.create(CONFIGMAPS, {"metadata": {"name": "taken", "namespace": "ns"}})
+
+
+async def test_a_2xx_body_that_is_not_json_raises_a_decode_error_with_its_start(client: RestClient) -> None:
+    with pytest.raises(DecodeError) as info:
+        await client.get(CONFIGMAPS, "garbage", "ns")
+    assert info.value.snippet.startswith("<html>")
+
+
+async def test_a_stream_yields_the_response_for_line_by_line_reading(client: RestClient) -> None:
+    lines = []
+    async with client.stream("/api/v1/watch", query={"watch": True}) as resp:
+        async for line in resp.content:
+            lines.append(orjson.loads(line))
+    assert [e["object"]["n"] for e in lines] == [0, 1, 2]
+
+
+async def test_a_stream_that_is_refused_raises_before_yielding(client: RestClient) -> None:
+    with pytest.raises(NotFoundError):
+        async with client.stream("/api/v1/missing"):
+            pytest.fail("must not yield")
+
+
+def test_wrap_refuses_things_that_are_not_clients() -> None:
+    with pytest.raises(TypeError, match="ApiClient"):
+        RestClient.wrap(object())

@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+import pytest
+
+from pycontroller.errors import (
+    AlreadyExistsError,
+    ApiError,
+    ConflictError,
+    GoneError,
+    InvalidObjectError,
+    NotFoundError,
+    PyControllerError,
+    ServerError,
+    TooManyRequestsError,
+    api_error_from_status,
+)
+
+
+def test_a_not_found_status_becomes_a_not_found_error_with_the_status_fields() -> None:
+    body = {
+        "kind": "Status",
+        "status": "Failure",
+        "reason": "NotFound",
+        "message": 'configmaps "x" not found',
+        "details": {"name": "x", "kind": "configmaps"},
+        "code": 404,
+    }
+    err = api_error_from_status(404, body)
+    assert isinstance(err, NotFoundError)
+    assert isinstance(err, ApiError) and isinstance(err, PyControllerError)
+    assert (err.status, err.reason, err.message) == (404, "NotFound", 'configmaps "x" not found')
+    assert err.details == {"name": "x", "kind": "configmaps"}
+    assert 'configmaps "x" not found' in str(err)
+
+
+def test_a_409_with_reason_already_exists_is_a_conflict_of_the_already_exists_kind() -> None:
+    err = api_error_from_status(409, {"reason": "AlreadyExists"})
+    assert isinstance(err, AlreadyExistsError)
+    assert isinstance(err, ConflictError)
+    plain = api_error_from_status(409, {"reason": "Conflict"})
+    assert type(plain) is ConflictError
+
+
+@pytest.mark.parametrize(
+    ("code", "cls"), [(410, GoneError), (500, ServerError), (504, ServerError), (418, ApiError)]
+)
+def test_codes_map_to_the_most_specific_error(code: int, cls: type[ApiError]) -> None:
+    assert type(api_error_from_status(code, None)) is cls
+
+
+def test_a_429_carries_the_retry_after_hint() -> None:
+    err = api_error_from_status(429, {"reason": "TooManyRequests"}, retry_after=3.0)
+    assert isinstance(err, TooManyRequestsError)
+    assert err.retry_after == 3.0
+
+
+def test_a_body_that_is_not_a_status_still_gives_an_error() -> None:
+    err = api_error_from_status(500, {"unexpected": [1, 2]})
+    assert isinstance(err, ServerError)
+    assert err.reason == "" and err.message == ""
+
+
+def test_invalid_object_errors_are_also_value_errors() -> None:
+    assert issubclass(InvalidObjectError, ValueError)
