@@ -1,0 +1,463 @@
+"""Run the real etcd + kube-apiserver from ``KUBEBUILDER_ASSETS`` for integration tests.
+
+:class:`EnvTest` is controller-runtime's envtest for Python: it starts ``etcd`` and ``kube-apiserver``
+(the binaries found in ``KUBEBUILDER_ASSETS``, or the folder given) on free 127.0.0.1 ports with a
+temporary data directory, waits until ``/readyz`` answers ``ok`` and the ``default`` namespace exists,
+and offers the same surface as :class:`pycontroller.testing.FakeAPIServer`::
+
+    async with EnvTest() as server:
+        async with server.new_client() as api:          # a kubernetes_asyncio ApiClient
+            ...
+        server.write_kubeconfig("kubeconfig")          # for kubectl and friends
+
+The flow of :meth:`EnvTest.start_sync`: find the binaries (a :class:`MissingAssetsError` if they are
+not there), make the temp dir, an RSA service-account key (``openssl genrsa``) and a token file,
+launch etcd and kube-apiserver together (their output goes to files in the temp dir), then poll
+readiness until ``start_timeout``. If anything fails on the way, both processes are stopped (SIGTERM,
+then SIGKILL after ``stop_timeout``), the temp dir removed, and a :class:`StartError` raised carrying
+the tail of the failing process's log. A port taken between picking and binding is retried.
+
+There is no insecure port: clients authenticate with a bearer token (``token``, "admintoken" by
+default, never printed or put in errors) and trust the self-signed certificate kube-apiserver writes
+under its ``--cert-dir`` (``ca_file``). Like envtest there are no controllers: no garbage collector,
+no namespace finalizer, no Deployment controller.
+
+Process management is synchronous (:meth:`start_sync` / :meth:`stop_sync`, usable from a pytest
+session fixture without an event loop); :meth:`start` / :meth:`stop` are the async equivalents that
+wait without blocking the loop. Processes that are still running when the interpreter exits are
+stopped by an ``atexit`` hook, and on Linux they also get SIGKILL if the process that started them
+dies (when started from the main thread).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+import weakref
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Any
+
+import orjson
+
+from pycontroller.errors import ConfigError
+
+__all__ = ["EnvTest", "MissingAssetsError", "StartError"]
+
+ASSETS_ENV = "KUBEBUILDER_ASSETS"
+_TAIL_BYTES = 3000
+_RUNNING: weakref.WeakSet[EnvTest] = weakref.WeakSet()
+
+
+class MissingAssetsError(ConfigError):
+    """``KUBEBUILDER_ASSETS`` is unset, or does not hold executable ``etcd`` and ``kube-apiserver``."""
+
+
+class StartError(ConfigError):
+    """etcd or kube-apiserver exited or did not become ready in time; the message ends with its log tail."""
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _set_pdeathsig() -> None:  # pragma: no cover - runs in the child between fork and exec
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except Exception:
+        pass
+
+
+def find_assets(assets_dir: str | os.PathLike[str] | None = None) -> Path:
+    """The folder holding ``etcd`` and ``kube-apiserver``: ``assets_dir`` or ``$KUBEBUILDER_ASSETS``.
+
+    Raises :class:`MissingAssetsError` naming what is missing. Never suspends.
+    """
+    raw = os.fspath(assets_dir) if assets_dir is not None else os.environ.get(ASSETS_ENV, "")
+    if not raw:
+        raise MissingAssetsError(
+            f"{ASSETS_ENV} is not set: point it at a folder holding the etcd and kube-apiserver binaries"
+        )
+    folder = Path(raw)
+    missing = [
+        name
+        for name in ("etcd", "kube-apiserver")
+        if not os.access(folder / name, os.X_OK, effective_ids=True)
+    ]
+    if missing:
+        raise MissingAssetsError(f"{folder}: no executable {' or '.join(missing)} there ({ASSETS_ENV})")
+    return folder
+
+
+class EnvTest:
+    """A real etcd + kube-apiserver pair on 127.0.0.1, started and stopped by this object.
+
+    Arguments: ``assets_dir`` (default ``$KUBEBUILDER_ASSETS``), ``start_timeout`` (seconds to reach
+    readiness, default 60), ``stop_timeout`` (seconds between SIGTERM and SIGKILL, default 10),
+    ``token`` (the bearer token of the ``system:masters`` user ``admin``), ``extra_apiserver_args``.
+
+    ``url``, ``ca_file``, ``token`` and ``tmpdir`` are valid while started. Not thread-safe; start and
+    stop it from one thread. After :meth:`stop` it may be started again (new ports, empty etcd).
+    """
+
+    def __init__(
+        self,
+        assets_dir: str | os.PathLike[str] | None = None,
+        *,
+        start_timeout: float = 60.0,
+        stop_timeout: float = 10.0,
+        token: str = "admintoken",
+        extra_apiserver_args: list[str] | None = None,
+    ) -> None:
+        if start_timeout <= 0 or stop_timeout < 0:
+            raise ValueError("start_timeout must be > 0 and stop_timeout >= 0")
+        if not token or "," in token or "\n" in token:
+            raise ValueError("token must be non-empty and hold no comma or newline")
+        self._assets_dir = assets_dir
+        self.start_timeout = start_timeout
+        self.stop_timeout = stop_timeout
+        self.token = token
+        self._extra_args = list(extra_apiserver_args or [])
+        self._tmpdir: Path | None = None
+        self._procs: dict[str, subprocess.Popen[bytes]] = {}
+        self._logs: dict[str, IO[bytes]] = {}
+        self._url: str | None = None
+        self._pending_url = ""
+
+    def __repr__(self) -> str:  # never shows the token
+        return f"<EnvTest url={self._url!r} running={self.running}>"
+
+    # -- properties ------------------------------------------------------------------------------
+
+    @property
+    def running(self) -> bool:
+        """True between a successful start and stop."""
+        return self._url is not None
+
+    @property
+    def url(self) -> str:
+        """``https://127.0.0.1:<port>``. Raises RuntimeError when not started."""
+        if self._url is None:
+            raise RuntimeError("EnvTest is not started")
+        return self._url
+
+    @property
+    def tmpdir(self) -> Path:
+        """The temporary folder holding etcd's data, certificates and logs (removed on stop)."""
+        if self._tmpdir is None:
+            raise RuntimeError("EnvTest is not started")
+        return self._tmpdir
+
+    @property
+    def ca_file(self) -> Path:
+        """The PEM file to trust: kube-apiserver's self-signed certificate and its CA."""
+        return self.tmpdir / "certs" / "apiserver.crt"
+
+    # -- start -----------------------------------------------------------------------------------
+
+    def start_sync(self) -> None:
+        """Start etcd and kube-apiserver and block until ready. Raises ConfigError subclasses.
+
+        On failure nothing is left running and the temp dir is gone. Idempotent when running.
+        """
+        if self.running:
+            return
+        assets = find_assets(self._assets_dir)
+        deadline = time.monotonic() + self.start_timeout
+        for attempt in range(3):
+            try:
+                self._prepare()
+                self._launch(assets)
+                while not self._poll_ready():
+                    if time.monotonic() > deadline:
+                        raise self._start_error("kube-apiserver", f"not ready after {self.start_timeout:g} s")
+                    time.sleep(0.1)
+            except StartError as exc:
+                self._cleanup()
+                if "address already in use" in str(exc) and attempt < 2:
+                    continue  # a port was taken between picking and binding: new ports
+                raise
+            except BaseException:
+                self._cleanup()
+                raise
+            return
+
+    async def start(self) -> None:
+        """Async :meth:`start_sync`: suspends until ready without blocking the event loop.
+
+        Cancelling it stops whatever was launched.
+        """
+        if self.running:
+            return
+        assets = find_assets(self._assets_dir)
+        deadline = time.monotonic() + self.start_timeout
+        for attempt in range(3):
+            # The key is made in a thread; the processes are spawned from this thread (see _spawn).
+            try:
+                await asyncio.to_thread(self._prepare)
+                self._launch(assets)
+                while not await asyncio.to_thread(self._poll_ready):
+                    if time.monotonic() > deadline:
+                        raise self._start_error("kube-apiserver", f"not ready after {self.start_timeout:g} s")
+                    await asyncio.sleep(0.1)
+            except StartError as exc:
+                await asyncio.to_thread(self._cleanup)
+                if "address already in use" in str(exc) and attempt < 2:
+                    continue
+                raise
+            except BaseException:
+                self._cleanup()
+                raise
+            return
+
+    def _prepare(self) -> None:
+        """Make the temp dir, the service-account key and the token file. Blocks (openssl)."""
+        tmp = Path(tempfile.mkdtemp(prefix="pycontroller-envtest-"))
+        self._tmpdir = tmp
+        try:
+            self._make_key(tmp / "sa.key")
+            fd = os.open(tmp / "tokens.csv", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(f"{self.token},admin,admin,system:masters\n")
+        except BaseException:
+            self._cleanup()
+            raise
+
+    def _launch(self, assets: Path) -> None:
+        """Spawn both processes on fresh free ports (does not wait). Needs :meth:`_prepare` first."""
+        tmp = self.tmpdir
+        key = tmp / "sa.key"
+        tokens = tmp / "tokens.csv"
+        try:
+            eport, pport, aport = _free_port(), _free_port(), _free_port()
+            while len({eport, pport, aport}) < 3:
+                pport, aport = _free_port(), _free_port()
+            etcd_args = [
+                str(assets / "etcd"),
+                f"--data-dir={tmp / 'etcd'}",
+                f"--listen-client-urls=http://127.0.0.1:{eport}",
+                f"--advertise-client-urls=http://127.0.0.1:{eport}",
+                f"--listen-peer-urls=http://127.0.0.1:{pport}",
+                f"--initial-advertise-peer-urls=http://127.0.0.1:{pport}",
+                f"--initial-cluster=default=http://127.0.0.1:{pport}",
+                "--log-level=error",
+                "--logger=zap",
+            ]
+            api_args = [
+                str(assets / "kube-apiserver"),
+                f"--etcd-servers=http://127.0.0.1:{eport}",
+                f"--secure-port={aport}",
+                "--bind-address=127.0.0.1",
+                "--advertise-address=127.0.0.1",
+                f"--token-auth-file={tokens}",
+                f"--cert-dir={tmp / 'certs'}",
+                "--service-cluster-ip-range=10.0.0.0/24",
+                "--service-account-issuer=https://kubernetes.default.svc",
+                f"--service-account-key-file={key}",
+                f"--service-account-signing-key-file={key}",
+                "--authorization-mode=AlwaysAllow",
+                "--disable-admission-plugins=ServiceAccount",
+                *self._extra_args,
+            ]
+            self._spawn("etcd", etcd_args)
+            self._spawn("kube-apiserver", api_args)
+        except BaseException:
+            self._cleanup()
+            raise
+        self._pending_url = f"https://127.0.0.1:{aport}"
+        _RUNNING.add(self)
+
+    def _make_key(self, key: Path) -> None:
+        openssl = shutil.which("openssl")
+        if openssl is None:
+            raise StartError("openssl is needed to make the service-account key and is not on PATH")
+        result = subprocess.run(
+            [openssl, "genrsa", "-out", str(key), "2048"], capture_output=True, timeout=60, check=False
+        )
+        if result.returncode != 0:
+            tail = result.stderr[-_TAIL_BYTES:].decode("utf-8", "replace")
+            raise StartError(f"openssl genrsa failed ({result.returncode}):\n{tail}")
+
+    def _spawn(self, name: str, args: list[str]) -> None:
+        log = open(self.tmpdir / f"{name}.log", "wb")
+        self._logs[name] = log
+        on_main = threading.current_thread() is threading.main_thread()
+        try:
+            self._procs[name] = subprocess.Popen(
+                args,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=self.tmpdir,
+                preexec_fn=_set_pdeathsig if on_main and sys.platform == "linux" else None,
+            )
+        except OSError as exc:
+            raise StartError(f"cannot run {args[0]}: {exc}") from None
+
+    def _poll_ready(self) -> bool:
+        """One readiness probe: True when /readyz is ok and the default namespace exists."""
+        for name, proc in self._procs.items():
+            if proc.poll() is not None:
+                raise self._start_error(name, f"exited with code {proc.returncode} during start")
+        url = self._pending_url
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        headers = {"Authorization": f"Bearer {self.token}"}
+        try:
+            for path in ("/readyz", "/api/v1/namespaces/default"):
+                req = urllib.request.Request(url + path, headers=headers)
+                with urllib.request.urlopen(req, timeout=2, context=ctx) as resp:
+                    if resp.status != 200:
+                        return False
+        except (OSError, urllib.error.URLError):
+            return False
+        self._url = url
+        return True
+
+    def _start_error(self, name: str, what: str) -> StartError:
+        return StartError(f"{name} {what}; last output:\n{self.log_tail(name)}")
+
+    def log_tail(self, name: str, size: int = _TAIL_BYTES) -> str:
+        """The last ``size`` bytes of ``etcd``'s or ``kube-apiserver``'s output (token redacted)."""
+        if self._tmpdir is None:
+            return ""
+        path = self._tmpdir / f"{name}.log"
+        try:
+            with open(path, "rb") as fh:
+                fh.seek(0, os.SEEK_END)
+                fh.seek(max(0, fh.tell() - size))
+                text = fh.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+        return text.replace(self.token, "<token>")
+
+    # -- stop ------------------------------------------------------------------------------------
+
+    def stop_sync(self) -> None:
+        """Stop kube-apiserver then etcd (SIGTERM, SIGKILL after ``stop_timeout``), remove the temp dir.
+
+        Blocks up to ``2 * stop_timeout``. Idempotent; safe after a failed start.
+        """
+        self._cleanup()
+
+    async def stop(self) -> None:
+        """Async :meth:`stop_sync` (runs it in a thread). Idempotent."""
+        await asyncio.to_thread(self._cleanup)
+
+    def _cleanup(self) -> None:
+        self._url = None
+        for name in ("kube-apiserver", "etcd"):
+            proc = self._procs.pop(name, None)
+            if proc is None:
+                continue
+            if proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(timeout=self.stop_timeout)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+        for log in self._logs.values():
+            log.close()
+        self._logs.clear()
+        if self._tmpdir is not None:
+            shutil.rmtree(self._tmpdir, ignore_errors=True)
+            self._tmpdir = None
+        _RUNNING.discard(self)
+
+    # -- clients ---------------------------------------------------------------------------------
+
+    def new_client(self, *, verify: bool = True) -> Any:
+        """A new kubernetes_asyncio ``ApiClient`` for this server; the caller closes it.
+
+        ``verify=True`` trusts :attr:`ca_file`; ``verify=False`` skips TLS verification.
+        Call it inside a running event loop.
+        """
+        from kubernetes_asyncio.client import ApiClient, Configuration
+
+        config = Configuration(
+            host=self.url,
+            api_key={"BearerToken": self.token},
+            api_key_prefix={"BearerToken": "Bearer"},
+        )
+        if verify:
+            config.ssl_ca_cert = str(self.ca_file)
+        else:
+            config.verify_ssl = False
+        return ApiClient(configuration=config)
+
+    def kubeconfig(self) -> dict[str, Any]:
+        """The kubeconfig (as a dict) for this server: cluster, user with token, context "envtest"."""
+        return {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [
+                {
+                    "name": "envtest",
+                    "cluster": {"server": self.url, "certificate-authority": str(self.ca_file)},
+                }
+            ],
+            "users": [{"name": "envtest", "user": {"token": self.token}}],
+            "contexts": [
+                {
+                    "name": "envtest",
+                    "context": {"cluster": "envtest", "user": "envtest", "namespace": "default"},
+                }
+            ],
+            "current-context": "envtest",
+            "preferences": {},
+        }
+
+    def write_kubeconfig(self, path: str | os.PathLike[str]) -> Path:
+        """Write :meth:`kubeconfig` to ``path`` (JSON, which kubeconfig loaders accept; mode 0600)."""
+        target = Path(path)
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(orjson.dumps(self.kubeconfig(), option=orjson.OPT_INDENT_2))
+        return target
+
+    # -- context managers ------------------------------------------------------------------------
+
+    async def __aenter__(self) -> EnvTest:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.stop()
+
+    def __enter__(self) -> EnvTest:
+        self.start_sync()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop_sync()
+
+
+@atexit.register
+def _stop_all() -> None:  # pragma: no cover - interpreter exit
+    for env in list(_RUNNING):
+        with contextlib.suppress(Exception):
+            env.stop_sync()
