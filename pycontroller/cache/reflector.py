@@ -1,0 +1,634 @@
+"""The reflector: keep a store in step with one resource on the API server, through every fault.
+
+``await reflector.run()`` loops until its task is cancelled::
+
+    list (paged)  ──replace──▶ store          resourceVersion "0" first, then the last synced one
+    watch from the list's RV ──add/update/delete──▶ store      bookmarks only move the RV
+      ├─ the watch ends (server timeout, broken connection) ─▶ watch again from the last RV
+      ├─ 429 / connection refused ─▶ back off (Retry-After honoured), watch again, no relist
+      ├─ 410 Expired/Gone, a very short empty watch, other errors ─▶ error handler, back off, relist
+      ├─ no byte for the inactivity timeout ─▶ the watch is replaced (from the last RV)
+      └─ bad input (not JSON, no metadata/name, an unknown ERROR) ─▶ logged, counted, re-watch
+
+This follows client-go's reflector (list with resourceVersion "0", then the last synced version;
+after a 410 or a "too large resource version" on a list, list again at once with "" for a consistent
+read; 500 items a page; watch timeouts random in [300, 600) s; backoff 0.8 s doubling to 30 s with
+jitter 1.0, reset after 2 min of health). With ``use_streaming_list`` it first tries a streaming list
+(``sendInitialEvents``), which ends at the bookmark annotated ``k8s.io/initial-events-end``; when the
+server refuses it, the reflector falls back to list and watch and stops asking.
+
+The store is fed synchronously from the watch loop: ``add(obj)``, ``update(obj)``, ``delete(obj)``,
+``replace(objs, resource_version)``, ``resync()`` and, if present, ``update_resource_version(rv)``.
+Objects are dicts decoded by orjson and shared with the store: nobody may mutate them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import logging
+import random
+from collections.abc import Callable
+from contextlib import AsyncExitStack
+from typing import Any, Protocol
+
+import aiohttp
+import orjson
+
+from pycontroller.backoff import Backoff
+from pycontroller.cache.listwatch import ListWatch, TweakListOptions, WatchStalledError, WatchStream
+from pycontroller.client import GroupVersionResource, RestClient
+from pycontroller.clock import Clock, default_clock
+from pycontroller.errors import (
+    ApiError,
+    DecodeError,
+    GoneError,
+    InvalidObjectError,
+    ServerError,
+    TooManyRequestsError,
+    api_error_from_status,
+)
+
+__all__ = ["INITIAL_EVENTS_END_ANNOTATION", "Reflector", "ReflectorStats", "ReflectorStore"]
+
+log = logging.getLogger("pycontroller.cache.reflector")
+
+INITIAL_EVENTS_END_ANNOTATION = "k8s.io/initial-events-end"
+_SNIPPET = 200
+_MIN_WATCH_TIMEOUT = 300.0
+_STALL_GRACE = 30.0
+
+
+class ReflectorStore(Protocol):
+    """What a reflector feeds (a DeltaFIFO, or any store with these methods)."""
+
+    def add(self, obj: Any) -> Any: ...
+    def update(self, obj: Any) -> Any: ...
+    def delete(self, obj: Any) -> Any: ...
+    def replace(self, objs: list[Any], resource_version: str) -> Any: ...
+    def resync(self) -> Any: ...
+
+
+class ReflectorStats:
+    """Plain counters of one reflector (read them any time; exported by the metrics collector)."""
+
+    __slots__ = (
+        "bookmarks",
+        "decode_errors",
+        "events",
+        "invalid_objects",
+        "list_errors",
+        "lists",
+        "relists",
+        "resyncs",
+        "stalls",
+        "store_errors",
+        "unknown_errors",
+        "watch_errors",
+        "watch_restarts",
+        "watches",
+    )
+
+    def __init__(self) -> None:
+        self.lists = 0  # successful lists (streaming lists included)
+        self.relists = 0  # lists after the first
+        self.list_errors = 0
+        self.watches = 0  # watches opened
+        self.watch_restarts = 0  # watches replaced without a relist
+        self.watch_errors = 0  # watches that ended with an error (410, 5xx, refused...)
+        self.stalls = 0  # watches replaced after the inactivity timeout
+        self.events = 0  # ADDED/MODIFIED/DELETED applied to the store
+        self.bookmarks = 0
+        self.decode_errors = 0  # watch lines that are not JSON
+        self.invalid_objects = 0  # objects without metadata/name (list items skipped too)
+        self.unknown_errors = 0  # ERROR events and event types of an unknown shape
+        self.store_errors = 0  # exceptions raised by the store
+        self.resyncs = 0
+
+    @property
+    def bad_input(self) -> int:
+        """Everything the server sent that could not be understood."""
+        return self.decode_errors + self.invalid_objects + self.unknown_errors
+
+    def as_dict(self) -> dict[str, int]:
+        return {name: getattr(self, name) for name in self.__slots__}
+
+
+WatchErrorHandler = Callable[["Reflector", BaseException], None]
+
+
+def default_watch_error_handler(reflector: Reflector, exc: BaseException) -> None:
+    """Log like client-go: expired watches quietly, everything else as a warning."""
+    if isinstance(exc, GoneError):
+        log.info("%s: watch of %s closed with: %s", reflector.name, reflector.gvr, exc)
+    else:
+        log.warning("%s: failed to list/watch %s: %s", reflector.name, reflector.gvr, exc)
+
+
+class _BadInput(Exception):
+    """Input from the server the reflector cannot use; ends the watch, counted by kind."""
+
+    def __init__(self, kind: str, message: str, line: bytes) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.snippet = line[:_SNIPPET].decode("utf-8", "replace")
+
+
+class _VeryShortWatch(Exception):
+    """The server closed a watch in under a second without any event (client-go relists then)."""
+
+
+def _is_connection_refused(exc: BaseException) -> bool:
+    if isinstance(exc, ConnectionRefusedError):
+        return True
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return exc.os_error.errno == errno.ECONNREFUSED or isinstance(exc.os_error, ConnectionRefusedError)
+    return False
+
+
+def _is_too_large_rv(exc: BaseException) -> bool:
+    if not isinstance(exc, ApiError):
+        return False
+    causes = exc.details.get("causes") or []
+    for cause in causes if isinstance(causes, list) else []:
+        if isinstance(cause, dict) and cause.get("reason") == "ResourceVersionTooLarge":
+            return True
+    return exc.status == 504 and "too large resource version" in exc.message.lower()
+
+
+def _is_refusal(exc: BaseException) -> bool:
+    """A server that does not support streaming lists answers 400/403/404/405/422."""
+    return isinstance(exc, ApiError) and exc.status in (400, 403, 404, 405, 422)
+
+
+class Reflector:
+    """Keeps ``store`` equal to ``gvr``'s objects on the server (in ``namespace``, matching selectors).
+
+    ``await run()`` suspends until the task running it is cancelled (then it closes its watch and
+    re-raises CancelledError); it never returns otherwise: every failure is logged, counted in
+    :attr:`stats`, passed to the watch error handler and retried. Running one reflector twice at the
+    same time is an error.
+
+    ``resync_period`` > 0 calls ``store.resync()`` that often while a watch is up.
+    ``watch_inactivity_timeout`` replaces a watch that delivered no byte for that long; None means
+    "the watch's own server-side timeout plus 30 s", which every server honours; set it above the
+    server's bookmark interval (about 60 s on recent servers) to notice dead connections sooner.
+    ``backoff`` replaces the default client-go backoff (0.8 s doubling to 30 s, jitter 1.0, reset
+    after 120 s), e.g. to make tests fast; it must use the same clock.
+    """
+
+    def __init__(
+        self,
+        client: RestClient,
+        gvr: GroupVersionResource,
+        store: Any,
+        *,
+        namespace: str | None = None,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+        tweak_list_options: TweakListOptions | None = None,
+        resync_period: float = 0.0,
+        clock: Clock | None = None,
+        name: str | None = None,
+        watch_inactivity_timeout: float | None = None,
+        use_streaming_list: bool = False,
+        page_size: int = 500,
+        backoff: Backoff | None = None,
+        min_watch_timeout: float = _MIN_WATCH_TIMEOUT,
+        should_resync: Callable[[], bool] | None = None,
+    ) -> None:
+        if not isinstance(gvr, GroupVersionResource):
+            raise TypeError(f"gvr must be a GroupVersionResource, got {type(gvr).__name__}")
+        for method in ("add", "update", "delete", "replace", "resync"):
+            if not callable(getattr(store, method, None)):
+                raise TypeError(f"the reflector's store has no {method}() method: {type(store).__name__}")
+        if resync_period < 0:
+            raise ValueError(f"resync_period must not be negative, got {resync_period}")
+        if page_size < 0:
+            raise ValueError(f"page_size must not be negative, got {page_size}")
+        if watch_inactivity_timeout is not None and watch_inactivity_timeout <= 0:
+            raise ValueError(f"watch_inactivity_timeout must be positive, got {watch_inactivity_timeout}")
+        self.client = RestClient.wrap(client)
+        self.gvr = gvr
+        self.store = store
+        self.namespace = namespace
+        self.name = name or f"reflector({gvr}{'/' + namespace if namespace else ''})"
+        self.resync_period = float(resync_period)
+        self.watch_inactivity_timeout = watch_inactivity_timeout
+        self.use_streaming_list = use_streaming_list
+        self.page_size = page_size
+        self.min_watch_timeout = float(min_watch_timeout)
+        self.should_resync = should_resync
+        self.stats = ReflectorStats()
+        self._clock = clock or default_clock()
+        self._backoff = backoff or Backoff(clock=self._clock)
+        self._lw = ListWatch(
+            self.client,
+            gvr,
+            namespace=namespace,
+            label_selector=label_selector,
+            field_selector=field_selector,
+            tweak_list_options=tweak_list_options,
+        )
+        self._error_handler: WatchErrorHandler = default_watch_error_handler
+        self._update_rv: Callable[[str], Any] | None = getattr(store, "update_resource_version", None)
+        self._last_sync_rv = ""
+        self._rv_unavailable = False
+        self._paginated_result = False
+        self._streaming_refused = False
+        self._listed_once = False
+        self._running = False
+
+    # -- public ----------------------------------------------------------------------------------
+
+    def last_sync_resource_version(self) -> str:
+        """The resourceVersion of the last list, event or bookmark applied ("" before the first)."""
+        return self._last_sync_rv
+
+    def set_watch_error_handler(self, handler: WatchErrorHandler) -> None:
+        """Call ``handler(reflector, exc)`` for every failed list or watch (instead of logging)."""
+        if not callable(handler):
+            raise TypeError("the watch error handler must be callable")
+        self._error_handler = handler
+
+    async def run(self) -> None:
+        """List and watch until cancelled. Suspends for the reflector's whole life."""
+        if self._running:
+            raise RuntimeError(f"{self.name} is already running")
+        self._running = True
+        log.debug("%s: starting (resync every %ss)", self.name, self.resync_period)
+        try:
+            while True:
+                try:
+                    await self._list_and_watch()
+                except (asyncio.CancelledError, KeyboardInterrupt, SystemExit):
+                    raise
+                except Exception as exc:
+                    self._report(exc)
+                await self._backoff.wait()
+        finally:
+            self._running = False
+
+    # -- list ------------------------------------------------------------------------------------
+
+    def _relist_rv(self) -> str:
+        if self._rv_unavailable:
+            return ""
+        return self._last_sync_rv or "0"
+
+    async def _list(self) -> None:
+        rv = self._relist_rv()
+        if self.page_size and (self._paginated_result or rv in ("", "0")):
+            page_size = self.page_size
+        else:
+            # Relisting at a known RV without a limit lets the server answer from its watch cache.
+            page_size = 0
+        try:
+            try:
+                result = await self._lw.list(rv, page_size)
+            except ApiError as exc:
+                if not (isinstance(exc, GoneError) or _is_too_large_rv(exc)):
+                    raise
+                # The RV we listed at is compacted or not yet known: a consistent read instead.
+                self._rv_unavailable = True
+                rv = ""
+                result = await self._lw.list("", self.page_size)
+        except Exception:
+            self.stats.list_errors += 1
+            raise
+        if rv == "0" and result.paginated:
+            self._paginated_result = True
+        self._rv_unavailable = False
+        items = self._checked_items(result.items, result.kind)
+        self.store.replace(items, result.resource_version)
+        self._synced(result.resource_version)
+
+    def _checked_items(self, items: list[Any], list_kind: str) -> list[Any]:
+        """List items get the kind and apiVersion they lack; items without a name are skipped."""
+        kind = list_kind[:-4] if list_kind.endswith("List") else ""
+        api_version = self.gvr.api_version
+        bad = 0
+        for item in items:
+            try:
+                name = item["metadata"]["name"]
+            except (KeyError, TypeError):
+                name = None
+            if type(name) is not str or not name:
+                bad += 1
+                continue
+            if "kind" not in item and kind:
+                item["kind"] = kind
+                item["apiVersion"] = api_version
+        if bad:
+            self.stats.invalid_objects += bad
+            good = []
+            for item in items:
+                meta = item.get("metadata") if isinstance(item, dict) else None
+                if isinstance(meta, dict) and isinstance(meta.get("name"), str) and meta["name"]:
+                    good.append(item)
+                else:
+                    log.warning(
+                        "%s: skipping a listed %s without metadata.name: %.200s",
+                        self.name,
+                        self.gvr,
+                        orjson.dumps(item).decode("utf-8", "replace"),
+                    )
+            return good
+        return items
+
+    def _synced(self, rv: str) -> None:
+        if self._listed_once:
+            self.stats.relists += 1
+        self._listed_once = True
+        self.stats.lists += 1
+        self._last_sync_rv = rv
+
+    # -- list and watch --------------------------------------------------------------------------
+
+    async def _list_and_watch(self) -> None:
+        async with AsyncExitStack() as stack:
+            stream: WatchStream | None = None
+            if self.use_streaming_list and not self._streaming_refused:
+                try:
+                    stream = await self._streaming_list(stack)
+                except (asyncio.CancelledError, KeyboardInterrupt, SystemExit):
+                    raise
+                except Exception as exc:
+                    if isinstance(exc, _BadInput):
+                        exc = self._bad_input(exc)
+                    if _is_refusal(exc):
+                        self._streaming_refused = True
+                    log.warning(
+                        "%s: the streaming list of %s failed (%s); falling back to list and watch",
+                        self.name,
+                        self.gvr,
+                        exc,
+                    )
+                    await stack.aclose()
+                    stream = None
+            if stream is None:
+                await self._list()
+            resync_task = None
+            if self.resync_period > 0:
+                resync_task = asyncio.create_task(self._resync_loop(), name=f"{self.name}-resync")
+            try:
+                await self._watch(stack, stream)
+            finally:
+                if resync_task is not None:
+                    resync_task.cancel()
+                    await asyncio.gather(resync_task, return_exceptions=True)
+
+    async def _resync_loop(self) -> None:
+        while True:
+            await self._clock.sleep(self.resync_period)
+            if self.should_resync is None or self.should_resync():
+                self.stats.resyncs += 1
+                self.store.resync()
+
+    def _watch_query(self, rv: str) -> dict[str, Any]:
+        return {
+            "resourceVersion": rv,
+            "timeoutSeconds": int(self.min_watch_timeout * (random.random() + 1.0)),
+            "allowWatchBookmarks": True,
+        }
+
+    def _stall_timeout(self, query: dict[str, Any]) -> float:
+        limit = float(query.get("timeoutSeconds") or self.min_watch_timeout * 2) + _STALL_GRACE
+        if self.watch_inactivity_timeout is not None:
+            return min(limit, self.watch_inactivity_timeout)
+        return limit
+
+    async def _open_watch(self, stack: AsyncExitStack, query: dict[str, Any]) -> WatchStream:
+        stream = await stack.enter_async_context(
+            self._lw.watch(query, inactivity_timeout=self._stall_timeout(query), clock=self._clock)
+        )
+        self.stats.watches += 1
+        return stream
+
+    async def _watch(self, outer: AsyncExitStack, stream: WatchStream | None) -> None:
+        """Watch from the last synced RV until an error calls for a relist (then raise it)."""
+        stack: AsyncExitStack = outer
+        while True:
+            if stream is None:
+                stack = AsyncExitStack()
+                try:
+                    stream = await self._open_watch(stack, self._watch_query(self._last_sync_rv))
+                except TooManyRequestsError as exc:
+                    await self._retry_watch_later(exc, exc.retry_after)
+                    continue
+                except (aiohttp.ClientError, OSError) as exc:
+                    if not _is_connection_refused(exc):
+                        raise
+                    await self._retry_watch_later(exc, None)
+                    continue
+            try:
+                await self._handle_watch(stream)
+            except WatchStalledError as exc:
+                self.stats.stalls += 1
+                self.stats.watch_restarts += 1
+                log.warning("%s: watch of %s stalled (%s); replacing it", self.name, self.gvr, exc)
+            except _BadInput as exc:
+                self._notify(self._bad_input(exc))
+                await self._retry_watch_later(None, None)
+            except TooManyRequestsError as exc:
+                await self._retry_watch_later(exc, exc.retry_after)
+            except ServerError as exc:
+                if exc.status != 500:
+                    raise
+                # An internal error inside the stream: watch again from where we were.
+                await self._retry_watch_later(exc, None)
+            except (aiohttp.ClientPayloadError, aiohttp.ServerDisconnectedError, ConnectionError) as exc:
+                # A broken connection ends the watch like a server timeout does (client-go: EOF).
+                log.debug("%s: watch of %s broke: %s", self.name, self.gvr, exc)
+                self.stats.watch_restarts += 1
+            else:
+                self.stats.watch_restarts += 1
+            finally:
+                await stack.aclose()
+                stream = None
+
+    async def _retry_watch_later(self, exc: BaseException | None, retry_after: float | None) -> None:
+        if exc is not None:
+            self.stats.watch_errors += 1
+            log.info("%s: watch of %s failed (%s); backing off", self.name, self.gvr, exc)
+            self._notify(exc)
+        self.stats.watch_restarts += 1
+        if retry_after is not None:
+            retry_after = min(retry_after, 120.0)
+        await self._backoff.wait(retry_after)
+
+    async def _handle_watch(self, stream: WatchStream) -> None:
+        """Apply the events of one watch until it ends normally (return) or fails (raise)."""
+        started = self._clock.now()
+        count = 0
+        store = self.store
+        add, update, delete = store.add, store.update, store.delete
+        loads = orjson.loads
+        update_rv = self._update_rv
+        stats = self.stats
+        while True:
+            lines = await stream.read_lines()
+            if not lines:
+                break
+            for line in lines:
+                try:
+                    event = loads(line)
+                    etype = event["type"]
+                    meta = event["object"]["metadata"]
+                    rv = meta["resourceVersion"]
+                except orjson.JSONDecodeError:
+                    if not line.strip():
+                        continue  # blank keep-alive lines
+                    raise _BadInput("decode", "a watch line that is not JSON", line) from None
+                except (KeyError, TypeError):
+                    self._raise_for_odd_event(event, line)
+                    continue
+                if type(rv) is not str:
+                    raise _BadInput("invalid", f"a {etype} event with a non-string resourceVersion", line)
+                if etype == "BOOKMARK":
+                    stats.bookmarks += 1
+                else:
+                    name = meta.get("name")
+                    if type(name) is not str or not name:
+                        if etype in ("ADDED", "MODIFIED", "DELETED"):
+                            raise _BadInput("invalid", f"a {etype} event object without a name", line)
+                        self._raise_for_odd_event(event, line)
+                    obj = event["object"]
+                    try:
+                        if etype == "MODIFIED":
+                            update(obj)
+                        elif etype == "ADDED":
+                            add(obj)
+                        elif etype == "DELETED":
+                            delete(obj)
+                        else:
+                            self._raise_for_odd_event(event, line)
+                    except (InvalidObjectError, TypeError, ValueError, KeyError) as exc:
+                        stats.store_errors += 1
+                        log.error("%s: the store refused a %s %s: %s", self.name, self.gvr, etype, exc)
+                    stats.events += 1
+                self._last_sync_rv = rv
+                if update_rv is not None:
+                    update_rv(rv)
+                count += 1
+        if count == 0 and self._clock.now() - started < 1.0:
+            raise _VeryShortWatch(
+                f"very short watch of {self.gvr}: closed in under a second without any event"
+            )
+
+    def _raise_for_odd_event(self, event: Any, line: bytes) -> None:
+        """An event without the usual shape: an ERROR Status (raised as its ApiError) or bad input."""
+        if not isinstance(event, dict):
+            raise _BadInput("unknown", "a watch line that is not an event object", line)
+        etype = event.get("type")
+        obj = event.get("object")
+        if etype == "ERROR":
+            if (
+                isinstance(obj, dict)
+                and type(obj.get("code")) is int
+                and obj.get("kind", "Status") == "Status"
+            ):
+                raise api_error_from_status(obj["code"], obj)
+            raise _BadInput("unknown", "an ERROR event of an unknown shape", line)
+        if etype in ("ADDED", "MODIFIED", "DELETED", "BOOKMARK"):
+            raise _BadInput("invalid", f"a {etype} event without metadata.resourceVersion", line)
+        raise _BadInput("unknown", f"an event of unknown type {etype!r}", line)
+
+    # -- streaming list --------------------------------------------------------------------------
+
+    async def _streaming_list(self, stack: AsyncExitStack) -> WatchStream | None:
+        """Open a watch with sendInitialEvents; return it positioned after the initial events."""
+        while True:
+            query = self._watch_query("" if self._rv_unavailable else self._last_sync_rv)
+            query["sendInitialEvents"] = True
+            query["resourceVersionMatch"] = "NotOlderThan"
+            stream = await self._open_watch(stack, query)
+            collected: dict[str, Any] = {}
+            try:
+                rv = await self._read_initial_events(stream, collected)
+            except (GoneError, ApiError) as exc:
+                if isinstance(exc, GoneError) or _is_too_large_rv(exc):
+                    self._rv_unavailable = True
+                    await stack.aclose()
+                    continue
+                raise
+            if rv is None:
+                # The stream ended before the initial events did: start over with a clean slate.
+                await stack.aclose()
+                raise _VeryShortWatch(f"the streaming list of {self.gvr} ended before its bookmark")
+            self._rv_unavailable = False
+            self.store.replace(list(collected.values()), rv)
+            self._synced(rv)
+            return stream
+
+    async def _read_initial_events(self, stream: WatchStream, collected: dict[str, Any]) -> str | None:
+        loads = orjson.loads
+        while True:
+            lines = await stream.read_lines()
+            if not lines:
+                return None
+            for line in lines:
+                if not line or line.isspace():
+                    continue
+                try:
+                    event = loads(line)
+                    etype = event["type"]
+                    obj = event["object"]
+                    meta = obj["metadata"]
+                    rv = meta["resourceVersion"]
+                except orjson.JSONDecodeError:
+                    raise _BadInput("decode", "a watch line that is not JSON", line) from None
+                except (KeyError, TypeError):
+                    self._raise_for_odd_event(event, line)
+                    continue
+                if etype == "BOOKMARK":
+                    self.stats.bookmarks += 1
+                    annotations = meta.get("annotations") or {}
+                    if annotations.get(INITIAL_EVENTS_END_ANNOTATION) == "true":
+                        return str(rv)
+                    continue
+                name = meta.get("name")
+                if type(name) is not str or not name:
+                    raise _BadInput("invalid", f"a {etype} event object without a name", line)
+                ns = meta.get("namespace")
+                key = f"{ns}/{name}" if ns else name
+                if etype == "DELETED":
+                    collected.pop(key, None)
+                elif etype in ("ADDED", "MODIFIED"):
+                    collected[key] = obj
+                else:
+                    raise _BadInput("unknown", f"an event of unknown type {etype!r}", line)
+
+    # -- errors ----------------------------------------------------------------------------------
+
+    def _bad_input(self, exc: _BadInput) -> DecodeError:
+        """Count and log input the server sent that we cannot use; return it as a DecodeError."""
+        if exc.kind == "decode":
+            self.stats.decode_errors += 1
+        elif exc.kind == "invalid":
+            self.stats.invalid_objects += 1
+        else:
+            self.stats.unknown_errors += 1
+        log.warning(
+            "%s: bad input on the watch of %s (%s); watching again from resourceVersion %r. Line: %r",
+            self.name,
+            self.gvr,
+            exc,
+            self._last_sync_rv,
+            exc.snippet,
+        )
+        return DecodeError(f"watch of {self.gvr}: {exc}", snippet=exc.snippet)
+
+    def _report(self, exc: BaseException) -> None:
+        """A list or watch failed in a way that needs a relist: count it and tell the handler."""
+        if isinstance(exc, _BadInput):
+            exc = self._bad_input(exc)
+        elif not isinstance(exc, _VeryShortWatch):
+            self.stats.watch_errors += 1
+        self._notify(exc)
+
+    def _notify(self, exc: BaseException) -> None:
+        try:
+            self._error_handler(self, exc)
+        except Exception:
+            log.exception("%s: the watch error handler raised", self.name)
