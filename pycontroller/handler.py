@@ -1,0 +1,205 @@
+"""Event handlers: how a watched object's events become keys in a controller's queue.
+
+* :func:`enqueue_object`: the object's own key (``"namespace/name"``, ``"name"`` if cluster-scoped).
+* :func:`enqueue_owner`: the key of the object's owner of a given kind (its controller by default),
+  so a Deployment's changes reconcile the Foo that owns it.
+* :func:`enqueue_mapped`: keys computed by a function of the object (on update, of the old and the
+  new object both, so a move from one owner to another reconciles both).
+
+A handler is bound to a controller by :meth:`pycontroller.controller.Controller.watch`; its methods
+receive the object(s) and an ``enqueue(key)`` callable. Deletes may deliver a tombstone (an object
+with ``.key`` and ``.obj``, the cache's ``DeletedFinalStateUnknown``); handlers unwrap it. Handlers
+never suspend and must not mutate the objects (they belong to the cache).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+__all__ = [
+    "EventHandler",
+    "enqueue_mapped",
+    "enqueue_object",
+    "enqueue_owner",
+    "object_key",
+    "unwrap_tombstone",
+]
+
+Enqueue = Callable[[str], None]
+
+
+def unwrap_tombstone(obj: Any) -> Any:
+    """The last known object inside a ``DeletedFinalStateUnknown`` tombstone, or ``obj`` itself."""
+    if not isinstance(obj, Mapping) and hasattr(obj, "key") and hasattr(obj, "obj"):
+        return obj.obj
+    return obj
+
+
+def object_key(obj: Any) -> str | None:
+    """``"namespace/name"`` (or ``"name"``) of an object or tombstone; None when it has no name."""
+    if not isinstance(obj, Mapping):
+        key = getattr(obj, "key", None)
+        if isinstance(key, str):
+            return key
+        obj = unwrap_tombstone(obj)
+        if not isinstance(obj, Mapping):
+            return None
+    meta = obj.get("metadata")
+    if not isinstance(meta, Mapping):
+        return None
+    name = meta.get("name")
+    if not name:
+        return None
+    ns = meta.get("namespace")
+    return f"{ns}/{name}" if ns else str(name)
+
+
+class EventHandler:
+    """Base of the handlers; subclasses override the events they care about (default: nothing)."""
+
+    def create(self, obj: Any, enqueue: Enqueue) -> None:
+        """An object appeared (or was listed at start)."""
+
+    def update(self, old: Any, new: Any, enqueue: Enqueue) -> None:
+        """An object changed (or a resync re-delivered it)."""
+
+    def delete(self, obj: Any, enqueue: Enqueue) -> None:
+        """An object went away; ``obj`` may be a tombstone."""
+
+    def generic(self, obj: Any, enqueue: Enqueue) -> None:
+        """An event from outside the cluster (a channel source); same as create for the built-ins."""
+        self.create(obj, enqueue)
+
+
+class _EnqueueObject(EventHandler):
+    def create(self, obj: Any, enqueue: Enqueue) -> None:
+        key = object_key(obj)
+        if key is not None:
+            enqueue(key)
+
+    def update(self, old: Any, new: Any, enqueue: Enqueue) -> None:
+        key = object_key(new)
+        if key is None:
+            key = object_key(old)
+        if key is not None:
+            enqueue(key)
+
+    def delete(self, obj: Any, enqueue: Enqueue) -> None:
+        self.create(obj, enqueue)
+
+    def __repr__(self) -> str:
+        return "enqueue_object()"
+
+
+def enqueue_object() -> EventHandler:
+    """A handler that enqueues the key of the object the event is about."""
+    return _EnqueueObject()
+
+
+def _group_of(api_version: str) -> str:
+    return api_version.rpartition("/")[0] if "/" in api_version else ""
+
+
+class _EnqueueOwner(EventHandler):
+    def __init__(self, api_version: str, kind: str, only_controller: bool, cluster_scoped: bool) -> None:
+        self._group = _group_of(api_version)
+        self._kind = kind
+        self._only_controller = only_controller
+        self._cluster_scoped = cluster_scoped
+        self._repr = f"enqueue_owner({api_version!r}, {kind!r}, only_controller={only_controller})"
+
+    def _owners(self, obj: Any) -> Iterable[str]:
+        obj = unwrap_tombstone(obj)
+        if not isinstance(obj, Mapping):
+            return ()
+        meta = obj.get("metadata")
+        if not isinstance(meta, Mapping):
+            return ()
+        refs = meta.get("ownerReferences") or ()
+        ns = meta.get("namespace")
+        keys = []
+        for ref in refs:
+            if not isinstance(ref, Mapping) or ref.get("kind") != self._kind:
+                continue
+            if _group_of(str(ref.get("apiVersion", ""))) != self._group:
+                continue
+            if self._only_controller and not ref.get("controller"):
+                continue
+            name = ref.get("name")
+            if not name:
+                continue
+            keys.append(str(name) if self._cluster_scoped or not ns else f"{ns}/{name}")
+        return keys
+
+    def create(self, obj: Any, enqueue: Enqueue) -> None:
+        for key in self._owners(obj):
+            enqueue(key)
+
+    def update(self, old: Any, new: Any, enqueue: Enqueue) -> None:
+        # Both: an object handed from one owner to another must wake the old owner too.
+        for key in dict.fromkeys([*self._owners(old), *self._owners(new)]):
+            enqueue(key)
+
+    def delete(self, obj: Any, enqueue: Enqueue) -> None:
+        self.create(obj, enqueue)
+
+    def __repr__(self) -> str:
+        return self._repr
+
+
+def enqueue_owner(
+    api_version: str, kind: str, *, only_controller: bool = True, cluster_scoped: bool = False
+) -> EventHandler:
+    """A handler that enqueues the owner (of ``kind`` in ``api_version``'s group) of the object.
+
+    Owner references are matched on group and kind (not version), like controller-runtime. With
+    ``only_controller`` (the default) only the reference with ``controller: true`` counts. The owner's
+    key takes the object's namespace unless ``cluster_scoped`` says the owner kind is cluster-scoped.
+    """
+    if not isinstance(api_version, str) or not api_version:
+        raise TypeError(f"enqueue_owner api_version must be a non-empty string, got {api_version!r}")
+    if not isinstance(kind, str) or not kind:
+        raise TypeError(f"enqueue_owner kind must be a non-empty string, got {kind!r}")
+    return _EnqueueOwner(api_version, kind, only_controller, cluster_scoped)
+
+
+class _EnqueueMapped(EventHandler):
+    def __init__(self, fn: Callable[[Any], Iterable[str] | None]) -> None:
+        self._fn = fn
+
+    def _keys(self, obj: Any) -> list[str]:
+        obj = unwrap_tombstone(obj)
+        if obj is None:
+            return []
+        keys = self._fn(obj)
+        if keys is None:
+            return []
+        if isinstance(keys, str):
+            raise TypeError(f"enqueue_mapped function {self._fn!r} returned a string; return a list of keys")
+        return list(keys)
+
+    def create(self, obj: Any, enqueue: Enqueue) -> None:
+        for key in dict.fromkeys(self._keys(obj)):
+            enqueue(key)
+
+    def update(self, old: Any, new: Any, enqueue: Enqueue) -> None:
+        for key in dict.fromkeys([*self._keys(old), *self._keys(new)]):
+            enqueue(key)
+
+    def delete(self, obj: Any, enqueue: Enqueue) -> None:
+        self.create(obj, enqueue)
+
+    def __repr__(self) -> str:
+        return f"enqueue_mapped({self._fn!r})"
+
+
+def enqueue_mapped(fn: Callable[[Any], Iterable[str] | None]) -> EventHandler:
+    """A handler that enqueues every key ``fn(obj)`` returns (an iterable of strings, or None).
+
+    On update both the old and the new object are mapped and the union enqueued once each.
+    A key that is not a string raises ``TypeError`` from the controller's ``enqueue``.
+    """
+    if not callable(fn):
+        raise TypeError(f"enqueue_mapped takes a function, got {type(fn).__name__}")
+    return _EnqueueMapped(fn)

@@ -1,0 +1,58 @@
+"""What a reconcile returns, and the error that asks not to be retried.
+
+A reconcile function takes a key (``"namespace/name"``, or ``"name"`` for cluster-scoped objects) and
+returns :class:`Result` or ``None``. The controller reads the outcome like controller-runtime does:
+
+* ``None`` or ``Result()``: success; the key's failure history is forgotten.
+* ``Result(requeue_after=s)``: success, look again in ``s`` seconds (history forgotten first).
+* ``Result(requeue=True)``: look again after the rate limiter's backoff for this key.
+* an exception: retried with the rate limiter's per-key exponential backoff.
+* :class:`TerminalError`: logged and counted, never retried (until the next watch event).
+"""
+
+from __future__ import annotations
+
+import math
+
+import attrs
+
+__all__ = ["Result", "TerminalError"]
+
+
+def _check_requeue_after(
+    instance: Result, attribute: attrs.Attribute[float | None], value: float | None
+) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(
+            f"Result.requeue_after must be a number of seconds or None, got {type(value).__name__}"
+        )
+    if math.isnan(value) or value < 0:
+        raise ValueError(f"Result.requeue_after must be >= 0 seconds, got {value!r}")
+
+
+@attrs.frozen
+class Result:
+    """The outcome of one successful reconcile.
+
+    ``requeue_after`` (seconds, > 0) wins over ``requeue``, as in controller-runtime. ``Result()`` is
+    the same as returning ``None``. Negative or NaN delays raise ``ValueError``.
+    """
+
+    requeue: bool = False
+    requeue_after: float | None = attrs.field(default=None, validator=_check_requeue_after)
+
+    def is_zero(self) -> bool:
+        """True when this result asks for nothing (plain success)."""
+        return not self.requeue and not self.requeue_after
+
+
+class TerminalError(Exception):
+    """Raise (or raise ``from``) this when retrying cannot help: bad user input, say.
+
+    The controller logs it and counts it in ``controller_runtime_terminal_reconcile_errors_total``
+    (and in ``controller_runtime_reconcile_errors_total``) and does not requeue it (like
+    controller-runtime, it leaves the key's backoff history as it was). The key is reconciled again on its next watch event. Wrap a cause with
+    ``TerminalError(exc)`` or ``raise TerminalError("...") from exc``.
+    """
