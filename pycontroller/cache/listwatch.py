@@ -169,7 +169,17 @@ class WatchStream:
     seconds, and aiohttp's errors when the connection breaks. ``close()`` is idempotent.
     """
 
-    __slots__ = ("_clock", "_content", "_last", "_partial", "_response", "_timeout", "_timer", "stalled")
+    __slots__ = (
+        "_clock",
+        "_content",
+        "_last",
+        "_partial",
+        "_response",
+        "_timeout",
+        "_timer",
+        "_unread",
+        "stalled",
+    )
 
     def __init__(
         self,
@@ -182,6 +192,7 @@ class WatchStream:
         self._content = response.content
         self._clock = clock or default_clock()
         self._partial: list[bytes] = []
+        self._unread: list[bytes] = []
         self._timeout = inactivity_timeout if inactivity_timeout and inactivity_timeout > 0 else None
         self._last = self._clock.now()
         self._timer: TimerHandle | None = None
@@ -200,7 +211,14 @@ class WatchStream:
             return
         self._timer = self._clock.call_at(self._last + self._timeout, self._check_activity)
 
+    def unread(self, lines: list[bytes]) -> None:
+        """Give back lines a caller read but did not use; the next ``read_lines()`` returns them first."""
+        self._unread = lines + self._unread
+
     async def read_lines(self) -> list[bytes]:
+        if self._unread:
+            lines, self._unread = self._unread, []
+            return lines
         content = self._content
         while True:
             chunk = await content.readany()

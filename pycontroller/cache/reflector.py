@@ -567,9 +567,7 @@ class Reflector:
             lines = await stream.read_lines()
             if not lines:
                 return None
-            for line in lines:
-                if not line or line.isspace():
-                    continue
+            for index, line in enumerate(lines):
                 try:
                     event = loads(line)
                     etype = event["type"]
@@ -577,6 +575,8 @@ class Reflector:
                     meta = obj["metadata"]
                     rv = meta["resourceVersion"]
                 except orjson.JSONDecodeError:
+                    if not line.strip():
+                        continue
                     raise _BadInput("decode", "a watch line that is not JSON", line) from None
                 except (KeyError, TypeError):
                     self._raise_for_odd_event(event, line)
@@ -585,6 +585,8 @@ class Reflector:
                     self.stats.bookmarks += 1
                     annotations = meta.get("annotations") or {}
                     if annotations.get(INITIAL_EVENTS_END_ANNOTATION) == "true":
+                        # Events after the bookmark in the same chunk belong to the watch.
+                        stream.unread(lines[index + 1 :])
                         return str(rv)
                     continue
                 name = meta.get("name")
