@@ -1,1 +1,81 @@
-"""pycontroller.cache (see the package docs)."""
+"""pycontroller.cache: the client side of list-and-watch (client-go's ``tools/cache``).
+
+The flow, one resource at a time::
+
+    API server --list+watch--> Reflector --> DeltaFIFO --pop--> SharedIndexInformer
+                                                                  |-- Indexer (thread-safe cache) <-- Lister
+                                                                  '-- one buffer + task per event handler
+
+* :mod:`~pycontroller.cache.keys`: object keys (``"ns/name"``), tombstones, the namespace index.
+* :mod:`~pycontroller.cache.store`: :class:`Indexer`, the thread-safe indexed store.
+* :mod:`~pycontroller.cache.delta_fifo`: :class:`DeltaFIFO`, per-key change lists.
+* :mod:`~pycontroller.cache.reflector`: :class:`Reflector`, list + watch into a store.
+* :mod:`~pycontroller.cache.informer` / :mod:`~pycontroller.cache.factory`: shared informers.
+* :mod:`~pycontroller.cache.listers`: :class:`Lister`, namespaced reads with label selectors.
+
+Names are imported lazily, so importing one piece does not import them all.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__all__ = [
+    "NAMESPACE_INDEX",
+    "DeletedFinalStateUnknown",
+    "Delta",
+    "DeltaFIFO",
+    "DeltaType",
+    "Deltas",
+    "FilteringResourceEventHandler",
+    "Indexer",
+    "Lister",
+    "NamespaceLister",
+    "Reflector",
+    "ResourceEventHandler",
+    "ResourceEventHandlerFuncs",
+    "ResourceEventHandlerRegistration",
+    "SharedIndexInformer",
+    "SharedInformerFactory",
+    "deletion_handling_meta_namespace_key_func",
+    "meta_namespace_index_func",
+    "meta_namespace_key_func",
+    "split_meta_namespace_key",
+]
+
+_LAZY = {
+    "NAMESPACE_INDEX": "keys",
+    "DeletedFinalStateUnknown": "keys",
+    "deletion_handling_meta_namespace_key_func": "keys",
+    "meta_namespace_index_func": "keys",
+    "meta_namespace_key_func": "keys",
+    "split_meta_namespace_key": "keys",
+    "Indexer": "store",
+    "Delta": "delta_fifo",
+    "DeltaFIFO": "delta_fifo",
+    "DeltaType": "delta_fifo",
+    "Deltas": "delta_fifo",
+    "Reflector": "reflector",
+    "Lister": "listers",
+    "NamespaceLister": "listers",
+    "FilteringResourceEventHandler": "handlers",
+    "ResourceEventHandler": "handlers",
+    "ResourceEventHandlerFuncs": "handlers",
+    "ResourceEventHandlerRegistration": "handlers",
+    "SharedIndexInformer": "informer",
+    "SharedInformerFactory": "factory",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'pycontroller.cache' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"pycontroller.cache.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

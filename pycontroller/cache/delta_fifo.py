@@ -1,0 +1,338 @@
+"""DeltaFIFO: the queue between a reflector and an informer, with client-go's semantics.
+
+The reflector writes (``add``, ``update``, ``delete``, ``replace``, ``resync``); the informer
+``await pop(process)``. For each object key the FIFO holds the list of changes (:class:`Delta`, oldest
+first) not yet processed, and the key is queued once, in the order it first got a pending change.
+So a consumer sees every key's whole story, and a hot object never starves the others.
+
+Semantics, as client-go's ``DeltaFIFO`` with ``EmitDeltaTypeReplaced: true``:
+
+* ``add``/``update`` append Added/Updated; ``delete`` appends Deleted, but is ignored when the key is
+  neither queued nor in ``known_objects`` (it was already deleted).
+* Only two consecutive Deleted deltas merge (the older one is kept, unless it is a
+  :class:`DeletedFinalStateUnknown` tombstone, in which case the newer one wins).
+* ``replace(objs, rv)`` (a relist) appends Replaced for every listed object, and a Deleted carrying a
+  ``DeletedFinalStateUnknown(key, last_known_object)`` for every key that is queued or in
+  ``known_objects`` but not in the list: deletes missed while the watch was down.
+* ``resync()`` appends Sync, with the object from ``known_objects``, for every known key that has
+  nothing queued (a queued change would be newer than the cache's copy).
+* ``has_synced()`` is true once the items of the first ``replace`` have all been popped (or once
+  anything was written, when the first write was not a ``replace``).
+* ``transformer`` (optional) is applied to every object as it is queued, except tombstones and Sync
+  objects (which come from the cache and were transformed already).
+
+Errors: when ``process`` raises (or is cancelled), the popped deltas are put back, ahead of any
+newer deltas for the same key, and the key goes to the back of the queue; the exception then
+propagates out of ``pop``. Nothing is lost, and a failing object cannot block the others.
+
+Concurrency: one event loop. No method is thread-safe; only ``pop`` and ``wait`` suspend. After
+``close()``, writes are still accepted (as in client-go) and ``pop`` drains what is queued, then
+raises :class:`pycontroller.errors.ShutDownError`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+import enum
+import inspect
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any, NamedTuple, Protocol
+
+from pycontroller.cache.keys import DeletedFinalStateUnknown, KeyFunc, meta_namespace_key_func
+from pycontroller.errors import ShutDownError
+
+__all__ = [
+    "Delta",
+    "DeltaFIFO",
+    "DeltaType",
+    "Deltas",
+    "KnownObjects",
+    "PopProcessFunc",
+]
+
+
+class DeltaType(enum.StrEnum):
+    """What happened to an object."""
+
+    ADDED = "Added"
+    UPDATED = "Updated"
+    DELETED = "Deleted"
+    #: The object was listed by a relist (it may or may not have changed).
+    REPLACED = "Replaced"
+    #: A periodic resync of an object from the cache (nothing changed).
+    SYNC = "Sync"
+
+
+ADDED = DeltaType.ADDED
+UPDATED = DeltaType.UPDATED
+DELETED = DeltaType.DELETED
+REPLACED = DeltaType.REPLACED
+SYNC = DeltaType.SYNC
+
+
+class Delta(NamedTuple):
+    """One change: its ``type`` and the ``object`` after it (a tombstone for missed deletes)."""
+
+    type: DeltaType
+    object: Any
+
+
+#: The pending changes of one key, oldest first (never empty).
+Deltas = list[Delta]
+#: ``process(deltas, is_in_initial_list)``; may be a plain or an async function.
+PopProcessFunc = Callable[[Deltas, bool], Awaitable[object] | object]
+
+
+class KnownObjects(Protocol):
+    """What the FIFO reads from the cache it feeds (an :class:`~pycontroller.cache.store.Indexer`)."""
+
+    def list_keys(self) -> list[str]: ...
+
+    def get_by_key(self, key: str) -> Any: ...
+
+
+_new_delta = tuple.__new__
+
+
+class DeltaFIFO:
+    """A producer/consumer queue of per-key change lists (see the module docs)."""
+
+    def __init__(
+        self,
+        key_func: KeyFunc = meta_namespace_key_func,
+        known_objects: KnownObjects | None = None,
+        *,
+        transformer: Callable[[Any], Any] | None = None,
+    ) -> None:
+        self._key_func = key_func
+        self._known = known_objects
+        self._transformer = transformer
+        # Invariants: every key of _items is in _queue exactly once and vice versa; no list is empty.
+        self._items: dict[str, Deltas] = {}
+        self._queue: deque[str] = deque()
+        self._populated = False
+        self._initial_population_count = 0
+        self._closed = False
+        self._waiters: deque[asyncio.Future[None]] = deque()
+        self.resource_version = ""
+
+    # -- producer side (the reflector) -------------------------------------------------------------
+
+    def key_of(self, obj: Any) -> str:
+        """The key of an object or tombstone (InvalidObjectError for an object without a name)."""
+        if obj.__class__ is DeletedFinalStateUnknown:
+            return obj.key
+        return self._key_func(obj)
+
+    def add(self, obj: Any) -> None:
+        """Queue an Added delta. Never suspends."""
+        self._populated = True
+        self._queue_action(ADDED, obj, self.key_of(obj))
+
+    def update(self, obj: Any) -> None:
+        """Queue an Updated delta. Never suspends."""
+        self._populated = True
+        self._queue_action(UPDATED, obj, self.key_of(obj))
+
+    def delete(self, obj: Any) -> None:
+        """Queue a Deleted delta, unless the key is neither queued nor known (already deleted)."""
+        key = self.key_of(obj)
+        self._populated = True
+        if key not in self._items:
+            known = self._known
+            if known is None or known.get_by_key(key) is None:
+                return
+        self._queue_action(DELETED, obj, key)
+
+    def replace(self, objs: Iterable[Any], resource_version: str = "") -> None:
+        """A relist: Replaced for every object, tombstones for vanished keys (see module docs).
+
+        Every object is keyed first: an object without a name raises InvalidObjectError and
+        queues nothing.
+        """
+        key_of = self.key_of
+        objs = objs if isinstance(objs, list) else list(objs)
+        listed = [key_of(obj) for obj in objs]
+        keys = set(listed)
+        queue_action = self._queue_action
+        for key, obj in zip(listed, objs, strict=True):
+            queue_action(REPLACED, obj, key)
+        queued_deletions = 0
+        for key, deltas in list(self._items.items()):
+            if key in keys:
+                continue
+            last = deltas[-1].object
+            if last.__class__ is DeletedFinalStateUnknown:
+                last = last.obj
+            queued_deletions += 1
+            self._queue_action(DELETED, DeletedFinalStateUnknown(key, last), key)
+        known = self._known
+        if known is not None:
+            for key in known.list_keys():
+                if key in keys or key in self._items:
+                    continue
+                queued_deletions += 1
+                tombstone = DeletedFinalStateUnknown(key, known.get_by_key(key))
+                self._queue_action(DELETED, tombstone, key)
+        if not self._populated:
+            self._populated = True
+            self._initial_population_count = len(keys) + queued_deletions
+        if resource_version:
+            self.resource_version = resource_version
+
+    def resync(self) -> None:
+        """Queue a Sync, with the cached object, for every known key with nothing queued."""
+        known = self._known
+        if known is None:
+            return
+        items = self._items
+        for key in known.list_keys():
+            if key in items:
+                continue
+            obj = known.get_by_key(key)
+            if obj is not None:
+                self._queue_action(SYNC, obj, key)
+
+    def update_resource_version(self, resource_version: str) -> None:
+        """Record the resource version of a watch bookmark (``resource_version`` attribute)."""
+        self.resource_version = resource_version
+
+    def _queue_action(self, delta_type: DeltaType, obj: Any, key: str) -> None:
+        transformer = self._transformer
+        if (
+            transformer is not None
+            and delta_type is not SYNC
+            and obj.__class__ is not DeletedFinalStateUnknown
+        ):
+            obj = transformer(obj)
+        delta = _new_delta(Delta, (delta_type, obj))
+        deltas = self._items.get(key)
+        if deltas is None:
+            self._items[key] = [delta]
+            self._queue.append(key)
+            if self._waiters:
+                self._wake_one()
+            return
+        if delta_type is DELETED and deltas[-1][0] is DELETED:
+            # Only consecutive deletes merge; a tombstone gives way to the real final state.
+            if deltas[-1][1].__class__ is DeletedFinalStateUnknown:
+                deltas[-1] = delta
+            return
+        deltas.append(delta)
+
+    # -- consumer side (the informer) --------------------------------------------------------------
+
+    async def pop(self, process: PopProcessFunc) -> Deltas:
+        """Wait for a key, remove its deltas and ``process(deltas, is_in_initial_list)``; return them.
+
+        Suspends while the queue is empty (and while an async ``process`` runs). If ``process``
+        raises, the deltas are requeued (see the module docs) and the exception propagates. Raises
+        :class:`ShutDownError` once closed and drained.
+        """
+        while not self._queue:
+            if self._closed:
+                raise ShutDownError("DeltaFIFO is closed")
+            await self.wait()
+        key, deltas, is_in_initial_list, counted = self._pop_item()
+        try:
+            result = process(deltas, is_in_initial_list)
+            if result is not None and inspect.isawaitable(result):
+                await result
+        except BaseException:
+            self._requeue(key, deltas, counted)
+            raise
+        return deltas
+
+    async def wait(self) -> None:
+        """Suspend until something is queued or the FIFO is closed (returns at once if so)."""
+        while not self._queue and not self._closed:
+            fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._waiters.append(fut)
+            try:
+                await fut
+            finally:
+                if not fut.done():
+                    fut.cancel()
+                try:
+                    self._waiters.remove(fut)
+                except ValueError:
+                    pass
+
+    def _pop_item(self) -> tuple[str, Deltas, bool, bool]:
+        """Remove the head: (key, deltas, is_in_initial_list, counted). The queue must not be empty."""
+        is_in_initial_list = not (self._populated and self._initial_population_count == 0)
+        key = self._queue.popleft()
+        counted = self._initial_population_count > 0
+        if counted:
+            self._initial_population_count -= 1
+        return key, self._items.pop(key), is_in_initial_list, counted
+
+    def _requeue(self, key: str, deltas: Deltas, counted: bool) -> None:
+        """Put popped deltas back, before any that arrived meanwhile; the key goes to the back."""
+        if counted:
+            self._initial_population_count += 1
+        newer = self._items.get(key)
+        if newer is None:
+            self._items[key] = deltas
+            self._queue.append(key)
+            if self._waiters:
+                self._wake_one()
+            return
+        merged = list(deltas)
+        for delta in newer:
+            if delta[0] is DELETED and merged[-1][0] is DELETED:
+                if merged[-1][1].__class__ is DeletedFinalStateUnknown:
+                    merged[-1] = delta
+                continue
+            merged.append(delta)
+        self._items[key] = merged
+
+    def _wake_one(self) -> None:
+        while self._waiters:
+            fut = self._waiters.popleft()
+            if not fut.done():
+                fut.set_result(None)
+                return
+
+    def close(self) -> None:
+        """Stop accepting pops once drained: waiting and later ``pop`` calls raise ShutDownError."""
+        self._closed = True
+        while self._waiters:
+            fut = self._waiters.popleft()
+            if not fut.done():
+                fut.set_result(None)
+
+    @property
+    def is_closed(self) -> bool:
+        """Whether :meth:`close` was called."""
+        return self._closed
+
+    def has_synced(self) -> bool:
+        """True once the first ``replace`` batch was fully popped (or a non-replace write came first)."""
+        return self._populated and self._initial_population_count == 0
+
+    # -- inspection --------------------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        """How many keys are queued."""
+        return len(self._queue)
+
+    def list_keys(self) -> builtins.list[str]:
+        """The queued keys, in queue order."""
+        return list(self._queue)
+
+    def list(self) -> builtins.list[Any]:
+        """The newest object of each queued key, in queue order."""
+        items = self._items
+        return [items[key][-1].object for key in self._queue]
+
+    def get_by_key(self, key: str) -> Deltas | None:
+        """A copy of the deltas queued for ``key``, or None."""
+        deltas = self._items.get(key)
+        return list(deltas) if deltas is not None else None
+
+    def get(self, obj: Any) -> Deltas | None:
+        """A copy of the deltas queued for ``obj``'s key, or None."""
+        return self.get_by_key(self.key_of(obj))
