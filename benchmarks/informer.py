@@ -1,0 +1,589 @@
+"""Informer data path: list+sync, watch replay and live watch, against real API servers, side by side.
+
+Servers: envtest (the real kube-apiserver 1.20 + etcd, when ``KUBEBUILDER_ASSETS`` is set) and the
+in-memory fake in a SEPARATE process (``python -m pycontroller.testing serve``), when available.
+The client measured is this process; the servers and the load generator (for the live watch) run
+elsewhere, so ``time.process_time()`` is the client's CPU.
+
+Paths compared:
+  ours      Reflector -> DeltaFIFO -> Indexer (+ namespace index) -> one handler
+            (the informer's HandleDeltas is reproduced here until SharedIndexInformer lands)
+  k8s-aio   kubernetes-asyncio typed models: list_namespaced_config_map / watch.Watch().stream
+  official  kubernetes (sync) ``kubernetes.informer.SharedInformer`` for list and live watch;
+            its typed ``watch.Watch().stream`` for replay (the informer cannot start at an old RV)
+
+Measures: (a) list+sync of N ConfigMaps (~600 bytes each): objects/s, client CPU per object, retained
+memory per cached object (tracemalloc) vs the same list decoded by ``json.loads``; (b) watch replay
+(a watch from an old resourceVersion over M updates) and live (M updates made by another process
+while watching): events/s and client CPU per event; (c) ratios of the others to ours.
+
+    python benchmarks/informer.py [--quick] [--runs N] [--json] [--objects N] [--events M]
+                                  [--servers envtest,fake] [--fake-objects 100000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import tracemalloc
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks._harness import Row, report
+from pycontroller.cache.delta_fifo import DELETED, DeltaFIFO
+from pycontroller.cache.keys import NAMESPACE_INDEX, meta_namespace_index_func
+from pycontroller.cache.reflector import Reflector
+from pycontroller.cache.store import Indexer
+from pycontroller.client import GroupVersionResource, RestClient
+
+NS = "bench"
+CONFIGMAPS = GroupVersionResource("", "v1", "configmaps")
+PAYLOAD = "x" * 330  # with metadata and managedFields, ~600 bytes of JSON per ConfigMap
+
+
+# -- servers -----------------------------------------------------------------------------------------
+
+
+@contextmanager
+def envtest_server(tmp: Path) -> Iterator[Path]:
+    from pycontroller.testing.envtest import EnvTest
+
+    server = EnvTest()
+    server.start_sync()
+    try:
+        yield server.write_kubeconfig(tmp / "envtest.kubeconfig")
+    finally:
+        server.stop_sync()
+
+
+@contextmanager
+def fake_server(tmp: Path) -> Iterator[Path]:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    path = tmp / "fake.kubeconfig"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "pycontroller.testing",
+            "serve",
+            "--port",
+            str(port),
+            "--kubeconfig",
+            str(path),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while not path.exists() or path.stat().st_size == 0:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                err = proc.stderr.read().decode()[-500:] if proc.stderr else ""
+                raise RuntimeError(f"the fake server did not start: {err}")
+            time.sleep(0.05)
+        time.sleep(0.2)
+        yield path
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+async def rest_client(kubeconfig: Path) -> RestClient:
+    from kubernetes_asyncio import client, config
+
+    cfg = client.Configuration()
+    await config.load_kube_config(config_file=str(kubeconfig), client_configuration=cfg)
+    return RestClient(client.ApiClient(cfg), owns_api_client=True)
+
+
+# -- load ---------------------------------------------------------------------------------------------
+
+
+def configmap(i: int) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": f"cm-{i:06d}", "labels": {"app": "bench", "shard": str(i % 16)}},
+        "data": {"payload": PAYLOAD, "index": str(i)},
+    }
+
+
+async def _bounded(jobs: Iterator[Any], concurrency: int) -> None:
+    async def worker() -> None:
+        for job in jobs:
+            await job
+
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+
+
+async def populate(kubeconfig: Path, count: int) -> None:
+    from pycontroller.errors import AlreadyExistsError, ConflictError
+
+    rc = await rest_client(kubeconfig)
+    try:
+        try:
+            await rc.request("POST", "/api/v1/namespaces", body={"metadata": {"name": NS}})
+        except ConflictError:
+            pass
+        have = await rc.list(CONFIGMAPS, NS, limit=1)
+        remaining = (have["metadata"].get("remainingItemCount") or 0) + len(have["items"])
+
+        async def create(i: int) -> None:
+            try:
+                await rc.create(CONFIGMAPS, configmap(i), NS)
+            except AlreadyExistsError:
+                pass
+
+        await _bounded((create(i) for i in range(remaining, count)), 32)
+    finally:
+        await rc.close()
+
+
+async def update_many(kubeconfig: Path, count: int, objects: int, salt: str) -> None:
+    rc = await rest_client(kubeconfig)
+    try:
+
+        async def patch(i: int) -> None:
+            await rc.patch(CONFIGMAPS, f"cm-{i % objects:06d}", {"data": {"n": f"{salt}-{i}"}}, NS)
+
+        await _bounded((patch(i) for i in range(count)), 32)
+    finally:
+        await rc.close()
+
+
+def generate_in_subprocess(kubeconfig: Path, count: int, objects: int, salt: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, __file__, "_generate", str(kubeconfig), str(count), str(objects), salt]
+    )
+
+
+async def current_rv(kubeconfig: Path) -> str:
+    rc = await rest_client(kubeconfig)
+    try:
+        page = await rc.list(CONFIGMAPS, NS, limit=1)
+        return str(page["metadata"]["resourceVersion"])
+    finally:
+        await rc.close()
+
+
+# -- our pipeline -------------------------------------------------------------------------------------
+
+
+class Pipeline:
+    """Reflector -> DeltaFIFO -> Indexer -> one handler, as SharedIndexInformer wires them."""
+
+    def __init__(self, client: RestClient) -> None:
+        self.indexer = Indexer(indexers={NAMESPACE_INDEX: meta_namespace_index_func})
+        self.fifo = DeltaFIFO(known_objects=self.indexer)
+        self.reflector = Reflector(client, CONFIGMAPS, self.fifo, namespace=NS)
+        self.handled = 0
+        self.target = 0
+        self.done = asyncio.Event()
+
+    def on_event(self, *args: Any) -> None:
+        self.handled += 1
+        if self.handled >= self.target:
+            self.done.set()
+
+    def process(self, deltas: Any, is_in_initial_list: bool) -> None:
+        indexer = self.indexer
+        for delta in deltas:
+            obj = delta[1]
+            if delta[0] is DELETED:
+                indexer.delete(obj)
+                self.on_event(obj)
+            else:
+                old = indexer.get(obj)
+                if old is None:
+                    indexer.add(obj)
+                    self.on_event(obj, is_in_initial_list)
+                else:
+                    indexer.update(obj)
+                    self.on_event(old, obj)
+
+    async def consume(self) -> None:
+        while True:
+            await self.fifo.pop(self.process)
+
+
+async def _run_until(coros: list[Any], done: asyncio.Event, timeout: float) -> None:
+    tasks = [asyncio.ensure_future(c) for c in coros]
+    try:
+        await asyncio.wait_for(done.wait(), timeout)
+    finally:
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def ours_list(kubeconfig: Path, count: int, measure_memory: bool) -> dict[str, float]:
+    rc = await rest_client(kubeconfig)
+    try:
+        gc.collect()
+        if measure_memory:
+            tracemalloc.start()
+            base = tracemalloc.get_traced_memory()[0]
+        p = Pipeline(rc)
+        p.target = count
+        t0, c0 = time.perf_counter(), time.process_time()
+        await _run_until([p.reflector.run(), p.consume()], p.done, 300)
+        t1, c1 = time.perf_counter(), time.process_time()
+        out = {"wall": t1 - t0, "cpu": c1 - c0}
+        if measure_memory:
+            indexer = p.indexer
+            del p
+            gc.collect()
+            out["mem"] = (tracemalloc.get_traced_memory()[0] - base) / len(indexer)
+            tracemalloc.stop()
+            del indexer
+        return out
+    finally:
+        await rc.close()
+
+
+async def json_loads_memory(kubeconfig: Path) -> float:
+    rc = await rest_client(kubeconfig)
+    try:
+        headers = await rc.headers()
+        async with rc._session.get(rc.url(CONFIGMAPS.path(NS)), headers=headers) as resp:
+            raw = await resp.read()
+    finally:
+        await rc.close()
+    gc.collect()
+    tracemalloc.start()
+    base = tracemalloc.get_traced_memory()[0]
+    items = json.loads(raw)["items"]
+    gc.collect()
+    per = (tracemalloc.get_traced_memory()[0] - base) / len(items)
+    tracemalloc.stop()
+    return per
+
+
+async def ours_watch(kubeconfig: Path, events: int, objects: int, live: bool) -> dict[str, float]:
+    """Watch ``events`` updates from a fixed RV through the pipeline (replay), or while they happen."""
+    rc = await rest_client(kubeconfig)
+    try:
+        rv = await current_rv(kubeconfig)
+        if not live:
+            await update_many(kubeconfig, events, objects, f"r{time.time()}")
+        p = Pipeline(rc)
+        p.target = events
+        query = {"resourceVersion": rv, "allowWatchBookmarks": True, "timeoutSeconds": 600}
+
+        async def watch() -> None:
+            async with p.reflector._lw.watch(query, inactivity_timeout=None) as stream:
+                await p.reflector._handle_watch(stream)
+
+        gen = generate_in_subprocess(kubeconfig, events, objects, f"l{time.time()}") if live else None
+        t0, c0 = time.perf_counter(), time.process_time()
+        await _run_until([watch(), p.consume()], p.done, 300)
+        t1, c1 = time.perf_counter(), time.process_time()
+        if gen is not None:
+            gen.wait()
+        return {"wall": t1 - t0, "cpu": c1 - c0}
+    finally:
+        await rc.close()
+
+
+# -- kubernetes-asyncio typed -------------------------------------------------------------------------
+
+
+async def aio_list(kubeconfig: Path, count: int, measure_memory: bool) -> dict[str, float]:
+    from kubernetes_asyncio import client, config
+
+    cfg = client.Configuration()
+    await config.load_kube_config(config_file=str(kubeconfig), client_configuration=cfg)
+    async with client.ApiClient(cfg) as api:
+        v1 = client.CoreV1Api(api)
+        gc.collect()
+        if measure_memory:
+            tracemalloc.start()
+            base = tracemalloc.get_traced_memory()[0]
+        t0, c0 = time.perf_counter(), time.process_time()
+        result = await v1.list_namespaced_config_map(NS)
+        cache = {f"{i.metadata.namespace}/{i.metadata.name}": i for i in result.items}
+        t1, c1 = time.perf_counter(), time.process_time()
+        out = {"wall": t1 - t0, "cpu": c1 - c0}
+        if measure_memory:
+            del result
+            gc.collect()
+            out["mem"] = (tracemalloc.get_traced_memory()[0] - base) / len(cache)
+            tracemalloc.stop()
+        return out
+
+
+async def aio_watch(kubeconfig: Path, events: int, objects: int, live: bool) -> dict[str, float]:
+    from kubernetes_asyncio import client, config, watch
+
+    rv = await current_rv(kubeconfig)
+    if not live:
+        await update_many(kubeconfig, events, objects, f"r{time.time()}")
+    cfg = client.Configuration()
+    await config.load_kube_config(config_file=str(kubeconfig), client_configuration=cfg)
+    async with client.ApiClient(cfg) as api:
+        v1 = client.CoreV1Api(api)
+        gen = generate_in_subprocess(kubeconfig, events, objects, f"l{time.time()}") if live else None
+        seen = 0
+        t0, c0 = time.perf_counter(), time.process_time()
+        w = watch.Watch()
+        async with w.stream(v1.list_namespaced_config_map, NS, resource_version=rv, timeout_seconds=600) as s:
+            async for _ in s:
+                seen += 1
+                if seen >= events:
+                    break
+        t1, c1 = time.perf_counter(), time.process_time()
+        if gen is not None:
+            gen.wait()
+        return {"wall": t1 - t0, "cpu": c1 - c0}
+
+
+# -- official kubernetes client -----------------------------------------------------------------------
+
+
+def _official_v1(kubeconfig: Path) -> Any:
+    import kubernetes
+
+    api = kubernetes.config.new_client_from_config(config_file=str(kubeconfig))
+    return kubernetes.client.CoreV1Api(api)
+
+
+def official_list(kubeconfig: Path, count: int, measure_memory: bool) -> dict[str, float]:
+    from kubernetes.informer import ADDED, SharedInformer
+
+    v1 = _official_v1(kubeconfig)
+    done = threading.Event()
+    seen = [0]
+
+    def on_add(obj: Any) -> None:
+        seen[0] += 1
+        if seen[0] >= count:
+            done.set()
+
+    gc.collect()
+    if measure_memory:
+        tracemalloc.start()
+        base = tracemalloc.get_traced_memory()[0]
+    informer = SharedInformer(v1.list_namespaced_config_map, namespace=NS)
+    informer.add_event_handler(ADDED, on_add)
+    t0, c0 = time.perf_counter(), time.process_time()
+    informer.start()
+    done.wait(300)
+    t1, c1 = time.perf_counter(), time.process_time()
+    informer.stop()
+    out = {"wall": t1 - t0, "cpu": c1 - c0}
+    if measure_memory:
+        gc.collect()
+        out["mem"] = (tracemalloc.get_traced_memory()[0] - base) / max(1, len(informer.cache.list_keys()))
+        tracemalloc.stop()
+    return out
+
+
+def official_watch(kubeconfig: Path, events: int, objects: int, live: bool) -> dict[str, float]:
+    from kubernetes import watch
+    from kubernetes.informer import MODIFIED, SharedInformer
+
+    v1 = _official_v1(kubeconfig)
+    if not live:
+        rv = asyncio.run(current_rv(kubeconfig))
+        asyncio.run(update_many(kubeconfig, events, objects, f"r{time.time()}"))
+        seen = 0
+        t0, c0 = time.perf_counter(), time.process_time()
+        w = watch.Watch()
+        for _ in w.stream(v1.list_namespaced_config_map, NS, resource_version=rv, timeout_seconds=600):
+            seen += 1
+            if seen >= events:
+                w.stop()
+                break
+        return {"wall": time.perf_counter() - t0, "cpu": time.process_time() - c0}
+    synced = threading.Event()
+    done = threading.Event()
+    count = [0]
+
+    def on_modified(obj: Any) -> None:
+        count[0] += 1
+        if count[0] >= events:
+            done.set()
+
+    informer = SharedInformer(v1.list_namespaced_config_map, namespace=NS)
+    informer.add_event_handler(MODIFIED, on_modified)
+    informer.start()
+    deadline = time.monotonic() + 60
+    while len(informer.cache.list_keys()) < objects and time.monotonic() < deadline:
+        time.sleep(0.05)
+    synced.set()
+    time.sleep(0.5)  # let the informer's watch open after its list
+    count[0] = 0
+    gen = generate_in_subprocess(kubeconfig, events, objects, f"l{time.time()}")
+    t0, c0 = time.perf_counter(), time.process_time()
+    done.wait(300)
+    t1, c1 = time.perf_counter(), time.process_time()
+    gen.wait()
+    informer.stop()
+    return {"wall": t1 - t0, "cpu": c1 - c0}
+
+
+# -- driver -------------------------------------------------------------------------------------------
+
+
+def med(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def run_server(
+    label: str, kubeconfig: Path, n: int, m: int, runs: int, rows: list[Row], others: bool
+) -> None:
+    asyncio.run(populate(kubeconfig, n))
+    note = f"{label}, {n} objects"
+
+    def repeat(fn: Callable[[], dict[str, float]]) -> list[dict[str, float]]:
+        return [fn() for _ in range(runs)]
+
+    # (a) list + sync
+    ours = repeat(lambda: asyncio.run(ours_list(kubeconfig, n, False)))
+    ours_rate = med([n / r["wall"] for r in ours])
+    ours_cpu = med([r["cpu"] / n * 1e6 for r in ours])
+    ours_mem = asyncio.run(ours_list(kubeconfig, n, True))["mem"]
+    ref_mem = asyncio.run(json_loads_memory(kubeconfig))
+    rows.append(
+        Row(f"[{label}] list+sync ours", ours_rate, "objects/s", 60e3 if label == "fake" else None, note=note)
+    )
+    rows.append(Row(f"[{label}] list+sync ours CPU", ours_cpu, "us/object", 15.0, False))
+    rows.append(
+        Row(f"[{label}] cached memory ours", ours_mem, "bytes/object", note=f"json.loads: {ref_mem:.0f} B")
+    )
+    rows.append(Row(f"[{label}] memory ours/json.loads", ours_mem / ref_mem, "ratio", 1.1, False))
+
+    # (b) watch
+    replay = repeat(lambda: asyncio.run(ours_watch(kubeconfig, m, n, live=False)))
+    rows.append(
+        Row(
+            f"[{label}] watch replay ours",
+            med([m / r["wall"] for r in replay]),
+            "events/s",
+            40e3,
+            note=f"{m} events",
+        )
+    )
+    rows.append(
+        Row(
+            f"[{label}] watch replay ours CPU",
+            med([r["cpu"] / m * 1e6 for r in replay]),
+            "us/event",
+            higher_is_better=False,
+        )
+    )
+    live = repeat(lambda: asyncio.run(ours_watch(kubeconfig, m, n, live=True)))
+    live_cpu = med([r["cpu"] / m * 1e6 for r in live])
+    rows.append(
+        Row(
+            f"[{label}] watch live ours",
+            med([m / r["wall"] for r in live]),
+            "events/s",
+            note="bounded by the generator",
+        )
+    )
+    rows.append(Row(f"[{label}] watch live ours CPU", live_cpu, "us/event", 50.0, False))
+    if not others:
+        return
+
+    # (c) the others, as ratios to ours
+    aio = [asyncio.run(aio_list(kubeconfig, n, False)) for _ in range(runs)]
+    aio_mem = asyncio.run(aio_list(kubeconfig, n, True))["mem"]
+    off = [official_list(kubeconfig, n, False) for _ in range(runs)]
+    off_mem = official_list(kubeconfig, n, True)["mem"]
+    for name, res, mem in (("k8s-aio typed", aio, aio_mem), ("official informer", off, off_mem)):
+        rate = med([n / r["wall"] for r in res])
+        cpu = med([r["cpu"] / n * 1e6 for r in res])
+        rows.append(
+            Row(f"[{label}] list {name}", rate, "objects/s", note=f"{cpu:.1f} us CPU, {mem:.0f} B/object")
+        )
+        rows.append(
+            Row(f"[{label}] list CPU {name}/ours", cpu / ours_cpu, "x", 4.0 if "official" in name else None)
+        )
+        rows.append(
+            Row(
+                f"[{label}] list wall ours vs {name}",
+                ours_rate / rate,
+                "x",
+                2.0 if "official" in name else None,
+            )
+        )
+    aio_replay = asyncio.run(aio_watch(kubeconfig, m, n, live=False))
+    off_replay = official_watch(kubeconfig, m, n, live=False)
+    aio_live = asyncio.run(aio_watch(kubeconfig, m, n, live=True))
+    off_live = official_watch(kubeconfig, m, n, live=True)
+    ours_replay_rate = med([m / r["wall"] for r in replay])
+    for name, rp, lv in (("k8s-aio typed", aio_replay, aio_live), ("official", off_replay, off_live)):
+        rows.append(
+            Row(
+                f"[{label}] replay {name}",
+                m / rp["wall"],
+                "events/s",
+                note=f"ours {ours_replay_rate / (m / rp['wall']):.1f}x faster",
+            )
+        )
+        lcpu = lv["cpu"] / m * 1e6
+        rows.append(Row(f"[{label}] live CPU {name}", lcpu, "us/event", note=f"{lcpu / live_cpu:.1f}x ours"))
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "_generate":
+        kubeconfig, count, objects, salt = argv[1:5]
+        asyncio.run(update_many(Path(kubeconfig), int(count), int(objects), salt))
+        return
+    parser = argparse.ArgumentParser(description="informer data path")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--quick", action="store_true", help="small sizes, ours only, one server (< 30 s)")
+    parser.add_argument("--objects", type=int, default=None)
+    parser.add_argument("--events", type=int, default=None)
+    parser.add_argument("--fake-objects", type=int, default=None, help="list size on the fake (e.g. 100000)")
+    parser.add_argument("--servers", default="envtest,fake")
+    args = parser.parse_args(argv)
+    n = args.objects or (2000 if args.quick else 10_000)
+    m = args.events or (2000 if args.quick else 10_000)
+    runs = 1 if args.quick else args.runs
+    args.runs = runs
+    rows: list[Row] = []
+    servers = [s for s in args.servers.split(",") if s]
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        for server in servers:
+            if server == "envtest" and not os.environ.get("KUBEBUILDER_ASSETS"):
+                print("# envtest skipped: KUBEBUILDER_ASSETS is not set", file=sys.stderr)
+                continue
+            start = envtest_server if server == "envtest" else fake_server
+            try:
+                with start(tmp) as kubeconfig:
+                    count = (args.fake_objects or n) if server == "fake" else n
+                    run_server(server, kubeconfig, count, m, runs, rows, others=not args.quick)
+            except Exception as exc:  # a missing server is reported, not fatal
+                print(f"# {server} skipped: {type(exc).__name__}: {exc}", file=sys.stderr)
+            if args.quick and rows:
+                break
+    report("informer data path (the machine is shared and loaded: read medians)", rows, args)
+
+
+if __name__ == "__main__":
+    main()
