@@ -14,8 +14,8 @@ scraped. Names and labels are controller-runtime's exactly:
 * ``controller_runtime_active_workers{controller}``
 * ``controller_runtime_max_concurrent_reconciles{controller}``
 
-:data:`registry` is the registry the Manager serves on ``/metrics``; register your own metrics in it
-(``Counter(..., registry=pycontroller.metrics.registry)``) to have them served too.
+:data:`registry` (prometheus-client's default registry) is what the Manager serves on ``/metrics``;
+metrics you create with prometheus-client's defaults are served too.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import bisect
 import threading
 from collections.abc import Iterator
 
-from prometheus_client import CollectorRegistry, PlatformCollector, ProcessCollector
+from prometheus_client import REGISTRY, CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.metrics_core import Metric
 
@@ -45,8 +45,10 @@ RECONCILE_TIME_BUCKETS: tuple[float, ...] = (
 )  # fmt: skip
 """controller-runtime's upper bounds for ``controller_runtime_reconcile_time_seconds``."""
 
-registry = CollectorRegistry()
-"""The registry served on the Manager's ``/metrics`` (process metrics and controller metrics included)."""
+registry: CollectorRegistry = REGISTRY
+"""The registry served on the Manager's ``/metrics``: prometheus-client's default registry, where the
+work queues, leader election and process metrics also register (controller-runtime serves one
+registry the same way)."""
 
 
 class ControllerMetrics:
@@ -181,5 +183,3 @@ class _ControllerCollector:
 
 
 registry.register(_ControllerCollector())
-ProcessCollector(registry=registry)
-PlatformCollector(registry=registry)

@@ -1,0 +1,503 @@
+"""The Manager: one client, one shared cache, controllers and other runnables, HTTP endpoints,
+leader election, and an orderly start and stop.
+
+Start order (controller-runtime's)::
+
+    1. HTTP servers: /metrics on metrics_bind_address, /healthz + /readyz on health_probe_bind_address
+    2. caches: the shared informer factory starts and syncs (then /readyz's "cache-sync" passes)
+    3. runnables that need no leader (need_leader_election=False)
+    4. leader-elected runnables (controllers by default): at once, or while holding the Lease
+
+Stop runs the same list backwards: leader-elected runnables are asked to stop (in-flight reconciles
+finish), then the others, all within ``graceful_shutdown_timeout`` (stragglers are cancelled and an
+error logged), then the lease is released, the caches stopped, the HTTP servers closed and an owned
+client closed. SIGINT/SIGTERM call :meth:`Manager.request_shutdown`; a second signal exits the process
+at once with status 1.
+
+``await mgr.run()`` returns after a requested shutdown. It raises the error of a runnable that
+failed, ``TimeoutError`` when the caches do not sync within ``cache_sync_timeout``, and
+:class:`LeaderElectionLostError` when the Lease is lost (leader-elected runnables are cancelled at
+once; the process should exit non-zero and be restarted, as controller-runtime's does).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import logging
+import math
+import os
+import signal
+import socket
+import uuid
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from pycontroller import metrics as _metrics
+from pycontroller.client import RestClient
+from pycontroller.config import SERVICE_ACCOUNT_DIR, load_configuration, new_api_client
+from pycontroller.errors import ConfigError, PyControllerError
+from pycontroller.healthz import Check, Checks, HTTPServer, metrics_app, parse_bind_address, probes_app
+
+__all__ = ["LeaderElectionLostError", "Manager", "ManagerAlreadyStartedError"]
+
+log = logging.getLogger("pycontroller.manager")
+
+
+class ManagerAlreadyStartedError(PyControllerError, RuntimeError):
+    """A controller or runnable was added, or ``run()`` called again, after the Manager started."""
+
+
+class LeaderElectionLostError(PyControllerError):
+    """The Manager lost its Lease; its leader-elected runnables were stopped."""
+
+
+class _Runnable:
+    """A runnable as the Manager drives it: ``run()`` coroutine, optional graceful ``stop()``."""
+
+    def __init__(self, obj: Any, need_leader_election: bool | None) -> None:
+        self.obj = obj
+        run = getattr(obj, "run", None)
+        if run is not None and callable(run) and not inspect.iscoroutinefunction(obj):
+            self._run: Callable[[], Coroutine[Any, Any, Any]] = run
+            stop = getattr(obj, "stop", None)
+            self._stop: Callable[[], Any] | None = stop if callable(stop) else None
+        elif inspect.iscoroutinefunction(obj) or (
+            callable(obj) and inspect.iscoroutinefunction(obj.__call__)
+        ):
+            self._run = obj
+            self._stop = None
+        else:
+            raise TypeError(
+                "Manager.add() takes a Controller, an object with an async run() method, or an async "
+                f"function; got {type(obj).__name__}"
+            )
+        if need_leader_election is None:
+            need_leader_election = bool(getattr(obj, "need_leader_election", True))
+        self.need_leader_election = need_leader_election
+        self.name = getattr(obj, "name", None) or getattr(obj, "__name__", None) or type(obj).__name__
+        self.task: asyncio.Task[Any] | None = None
+
+    def start(self) -> asyncio.Task[Any]:
+        self.task = asyncio.create_task(self._run(), name=f"runnable-{self.name}")
+        return self.task
+
+    def stop(self) -> None:
+        """Graceful stop if the runnable offers one, else cancellation."""
+        if self.task is None or self.task.done():
+            return
+        if self._stop is not None:
+            self._stop()
+        else:
+            self.task.cancel()
+
+
+class Manager:
+    """Runs controllers and other runnables against one API server (see the module doc).
+
+    The API server comes from ``api_client`` (a kubernetes_asyncio ApiClient or a RestClient, which the
+    Manager does not close) or is loaded like clientcmd from ``kubeconfig``/``context``, ``KUBECONFIG``,
+    the in-cluster service account or ``~/.kube/config`` (see :mod:`pycontroller.config`), with
+    ``master`` overriding the URL. Loading builds the ApiClient at once, so create the Manager inside a
+    running event loop in that case.
+
+    Options: ``namespace`` (limit the cache to one namespace), ``resync_period`` (seconds, 0 = off),
+    ``metrics_bind_address`` (``":8080"``; ``"0"`` off; ``"127.0.0.1:0"`` picks a port, then see
+    :attr:`metrics_port`), ``health_probe_bind_address`` (off by default; see :attr:`health_probe_port`),
+    ``graceful_shutdown_timeout`` (30 s), ``cache_sync_timeout`` (120 s), leader election
+    (``leader_election=True`` with ``leader_election_id``, ``leader_election_namespace`` (defaults to the
+    pod's namespace), ``lease_duration``/``renew_deadline``/``retry_period`` (15/10/2 s),
+    ``leader_election_release_on_cancel``, ``identity``), ``handle_signals`` (True).
+    """
+
+    def __init__(
+        self,
+        api_client: Any = None,
+        *,
+        kubeconfig: str | None = None,
+        context: str | None = None,
+        master: str | None = None,
+        in_cluster: bool | None = None,
+        namespace: str | None = None,
+        resync_period: float = 0.0,
+        metrics_bind_address: str | None = ":8080",
+        health_probe_bind_address: str | None = None,
+        graceful_shutdown_timeout: float = 30.0,
+        cache_sync_timeout: float = 120.0,
+        leader_election: bool = False,
+        leader_election_id: str | None = None,
+        leader_election_namespace: str | None = None,
+        lease_duration: float = 15.0,
+        renew_deadline: float = 10.0,
+        retry_period: float = 2.0,
+        leader_election_release_on_cancel: bool = False,
+        identity: str | None = None,
+        handle_signals: bool = True,
+        metrics_registry: Any = None,
+        informer_factory: Any = None,
+        clock: Any = None,
+    ) -> None:
+        for what, value in (
+            ("graceful_shutdown_timeout", graceful_shutdown_timeout),
+            ("cache_sync_timeout", cache_sync_timeout),
+            ("resync_period", resync_period),
+        ):
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int | float)
+                or math.isnan(value)
+                or value < 0
+            ):
+                raise ConfigError(f"Manager {what} must be a number of seconds >= 0, got {value!r}")
+        self._metrics_address = parse_bind_address(metrics_bind_address)
+        self._probe_address = parse_bind_address(health_probe_bind_address)
+        self._owns_client = False
+        if api_client is None:
+            configuration = load_configuration(
+                kubeconfig=kubeconfig, context=context, master=master, in_cluster=in_cluster
+            )
+            api_client = new_api_client(configuration)
+            self._owns_client = True
+        elif kubeconfig or context:
+            raise ConfigError("pass either api_client or kubeconfig/context to the Manager, not both")
+        elif master:
+            raise ConfigError(
+                "master= overrides a loaded configuration; with api_client, set its host instead"
+            )
+        self.client = RestClient.wrap(api_client)
+        self.namespace = namespace
+        self.resync_period = float(resync_period)
+        self.graceful_shutdown_timeout = float(graceful_shutdown_timeout)
+        self.cache_sync_timeout = float(cache_sync_timeout)
+        self._factory = informer_factory
+        self._registry = metrics_registry if metrics_registry is not None else _metrics.registry
+        self._handle_signals = handle_signals
+        self._clock = clock
+        self._leader_election = leader_election
+        if leader_election:
+            if not leader_election_id:
+                raise ConfigError("leader_election=True needs leader_election_id (the Lease's name)")
+            if leader_election_namespace is None:
+                leader_election_namespace = _pod_namespace()
+            if not leader_election_namespace:
+                raise ConfigError(
+                    "leader_election=True needs leader_election_namespace when not running in a cluster"
+                )
+        self._le_id = leader_election_id
+        self._le_namespace = leader_election_namespace
+        self._le_durations = (lease_duration, renew_deadline, retry_period)
+        self._le_release = leader_election_release_on_cancel
+        self.identity = identity or f"{socket.gethostname()}_{uuid.uuid4()}"
+        self.elector: Any = None
+        self._runnables: list[_Runnable] = []
+        self._healthz = Checks("healthz")
+        self._readyz = Checks("readyz")
+        self._readyz.add("cache-sync", lambda: self._caches_synced)
+        self._caches_synced = False
+        self._started = False
+        self._shutdown: asyncio.Event | None = None
+        self._shutdown_requested = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._signals_seen = 0
+        self._exit: Callable[[int], Any] = os._exit
+        self._metrics_server: HTTPServer | None = None
+        self._probe_server: HTTPServer | None = None
+
+    # -- building -------------------------------------------------------------------------------
+
+    @property
+    def factory(self) -> Any:
+        """The shared informer factory (the Manager's cache), created on first use."""
+        if self._factory is None:
+            from pycontroller.cache import SharedInformerFactory
+
+            self._factory = SharedInformerFactory(
+                self.client, namespace=self.namespace, resync_period=self.resync_period
+            )
+        return self._factory
+
+    def informer_for(self, group: str, version: str, resource: str) -> Any:
+        """The shared informer for a resource (``group`` "" for core). Never suspends.
+
+        Informers asked for after start are started by the Manager's cache as well.
+        """
+        informer = self.factory.informer_for(group, version, resource)
+        if self._started and not self._stopping_caches:
+            self.factory.start()
+        return informer
+
+    _stopping_caches = False
+
+    def add(self, runnable: Any, *, need_leader_election: bool | None = None) -> None:
+        """Add a Controller, an object with ``async run()`` (and optionally ``stop()``), or an async function.
+
+        ``need_leader_election`` defaults to the object's attribute of that name, else True (as in
+        controller-runtime). Raises ManagerAlreadyStartedError after :meth:`run` began. Never suspends.
+        """
+        if self._started:
+            raise ManagerAlreadyStartedError(
+                f"cannot add {getattr(runnable, 'name', runnable)!r}: the Manager has already started; "
+                "add controllers and runnables before run()"
+            )
+        self._runnables.append(_Runnable(runnable, need_leader_election))
+
+    def add_healthz_check(self, name: str, check: Check) -> None:
+        """Add a named liveness check served on ``/healthz`` (see :mod:`pycontroller.healthz`)."""
+        self._healthz.add(name, check)
+
+    def add_readyz_check(self, name: str, check: Check) -> None:
+        """Add a named readiness check served on ``/readyz``."""
+        self._readyz.add(name, check)
+
+    @property
+    def metrics_port(self) -> int | None:
+        """The port ``/metrics`` is served on, once started (None when off)."""
+        return self._metrics_server.port if self._metrics_server else None
+
+    @property
+    def health_probe_port(self) -> int | None:
+        """The port ``/healthz`` and ``/readyz`` are served on, once started (None when off)."""
+        return self._probe_server.port if self._probe_server else None
+
+    def request_shutdown(self) -> None:
+        """Start a graceful shutdown; :meth:`run` returns when it is done. Never suspends.
+
+        Safe from any thread and before run() (run() then stops right after starting).
+        """
+        self._shutdown_requested = True
+        event, loop = self._shutdown, self._loop
+        if event is None or loop is None:
+            return
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            event.set()
+        else:
+            loop.call_soon_threadsafe(event.set)
+
+    # -- running --------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Start everything in order, run until shutdown, stop everything in reverse (module doc)."""
+        if self._started:
+            raise ManagerAlreadyStartedError("Manager.run() was already called; a Manager runs once")
+        self._started = True
+        self._loop = asyncio.get_running_loop()
+        self._shutdown = shutdown = asyncio.Event()
+        if self._shutdown_requested:
+            shutdown.set()
+        installed = self._install_signal_handlers()
+        others = [r for r in self._runnables if not r.need_leader_election]
+        leaders = [r for r in self._runnables if r.need_leader_election]
+        elector_task: asyncio.Task[Any] | None = None
+        failure: BaseException | None = None
+        try:
+            await self._start_http()
+            await self._start_caches(shutdown)
+            for r in others:
+                r.start()
+            if self._leader_election:
+                elector_task = self._start_elector(leaders)
+            else:
+                for r in leaders:
+                    r.start()
+            failure = await self._wait(shutdown, elector_task)
+        except BaseException as exc:
+            failure = exc
+        finally:
+            for r in leaders:  # leader-elected first, in reverse of start
+                r.stop()
+            await self._wait_stopped(leaders)
+            if elector_task is not None:
+                elector_task.cancel()
+                await asyncio.gather(elector_task, return_exceptions=True)
+            for r in others:
+                r.stop()
+            await self._wait_stopped(others)
+            await self._stop_caches()
+            await self._stop_http()
+            self._remove_signal_handlers(installed)
+            if self._owns_client:
+                await self.client.api_client.close()
+            log.info("Manager stopped")
+        if failure is not None:
+            raise failure
+
+    async def _wait(
+        self, shutdown: asyncio.Event, elector_task: asyncio.Task[Any] | None
+    ) -> BaseException | None:
+        """Until shutdown is asked, a runnable fails, or the lease is lost; returns the failure."""
+        waiter = asyncio.create_task(shutdown.wait())
+        try:
+            while True:
+                watched: set[asyncio.Future[Any]] = {waiter}
+                watched.update(r.task for r in self._runnables if r.task is not None and not r.task.done())
+                if elector_task is not None:
+                    watched.add(elector_task)
+                done, _ = await asyncio.wait(watched, return_when=asyncio.FIRST_COMPLETED)
+                if waiter in done:
+                    log.info("Stopping and waiting for runnables (graceful shutdown)")
+                    return None
+                if elector_task is not None and elector_task in done:
+                    exc = elector_task.exception()
+                    if exc is not None:
+                        return exc
+                    log.error("Leader election lost", extra={"identity": self.identity})
+                    return LeaderElectionLostError(
+                        f"leader election lost: {self.identity!r} no longer holds lease "
+                        f"{self._le_namespace}/{self._le_id}"
+                    )
+                for r in self._runnables:
+                    if r.task in done and not r.task.cancelled() and r.task.exception() is not None:
+                        exc = r.task.exception()
+                        log.error("Runnable %s failed: %s", r.name, exc, exc_info=exc)
+                        return exc
+                # A runnable that returned normally is simply finished; keep waiting.
+        finally:
+            waiter.cancel()
+
+    async def _wait_stopped(self, runnables: list[_Runnable]) -> None:
+        tasks = [r.task for r in runnables if r.task is not None]
+        if not tasks:
+            return
+        _, pending = await asyncio.wait(tasks, timeout=self.graceful_shutdown_timeout or None)
+        if pending:
+            names = sorted(r.name for r in runnables if r.task in pending)
+            log.error(
+                "Failed waiting for all runnables to end within grace period of %ss; cancelling %s",
+                self.graceful_shutdown_timeout,
+                ", ".join(names),
+            )
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+        for r in runnables:
+            rt = r.task
+            if rt is not None and rt.done() and not rt.cancelled() and rt.exception() is not None:
+                log.debug("runnable %s ended with %r", r.name, rt.exception())
+
+    async def _start_http(self) -> None:
+        if self._metrics_address is not None:
+            self._metrics_server = HTTPServer(
+                self._metrics_address, metrics_app(self._registry), what="metrics"
+            )
+            await self._metrics_server.start()
+        if self._probe_address is not None:
+            self._probe_server = HTTPServer(
+                self._probe_address, probes_app(self._healthz, self._readyz), what="health probe"
+            )
+            await self._probe_server.start()
+
+    async def _stop_http(self) -> None:
+        for server in (self._probe_server, self._metrics_server):
+            if server is not None:
+                await server.stop()
+
+    async def _start_caches(self, shutdown: asyncio.Event) -> None:
+        if self._factory is None:  # no informer was ever asked for: nothing to sync
+            self._caches_synced = True
+            return
+        self.factory.start()
+        sync = asyncio.create_task(self.factory.wait_for_cache_sync(self.cache_sync_timeout or None))
+        stop = asyncio.create_task(shutdown.wait())
+        try:
+            await asyncio.wait({sync, stop}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stop.cancel()
+        if not sync.done():
+            sync.cancel()
+            await asyncio.gather(sync, return_exceptions=True)
+            return
+        results = sync.result()
+        failed = sorted(str(k) for k, ok in (results or {}).items() if not ok)
+        if failed:
+            raise TimeoutError(f"caches did not sync within {self.cache_sync_timeout}s: {', '.join(failed)}")
+        self._caches_synced = True
+        log.info("Caches synced")
+
+    async def _stop_caches(self) -> None:
+        self._stopping_caches = True
+        self._caches_synced = False
+        if self._factory is not None:
+            with contextlib.suppress(Exception):
+                await self._factory.shutdown()
+
+    def _start_elector(self, leaders: list[_Runnable]) -> asyncio.Task[Any]:
+        from pycontroller.leaderelection import LeaderElector, LeaseLock
+
+        assert self._le_id is not None and self._le_namespace is not None
+        lock = LeaseLock(self.client, namespace=self._le_namespace, name=self._le_id, identity=self.identity)
+        lease_duration, renew_deadline, retry_period = self._le_durations
+
+        async def lead() -> None:
+            log.info("Became leader, starting leader-elected runnables", extra={"identity": self.identity})
+            for r in leaders:
+                r.start()
+            try:
+                await asyncio.Event().wait()
+            except asyncio.CancelledError:
+                # Leadership lost (or the elector cancelled): stop at once, no grace, like controller-runtime.
+                for r in leaders:
+                    if r.task is not None:
+                        r.task.cancel()
+                await asyncio.gather(*(r.task for r in leaders if r.task is not None), return_exceptions=True)
+                raise
+
+        kwargs: dict[str, Any] = {}
+        if self._clock is not None:
+            kwargs["clock"] = self._clock
+        self.elector = LeaderElector(
+            lock,
+            lease_duration=lease_duration,
+            renew_deadline=renew_deadline,
+            retry_period=retry_period,
+            release_on_cancel=self._le_release,
+            name=self._le_id,
+            on_started_leading=lead,
+            **kwargs,
+        )
+        self._healthz.add("leaderElection", self.elector.check)
+        return asyncio.create_task(self.elector.run(), name="leader-election")
+
+    # -- signals --------------------------------------------------------------------------------
+
+    def _install_signal_handlers(self) -> list[int]:
+        if not self._handle_signals:
+            return []
+        loop = asyncio.get_running_loop()
+        installed: list[int] = []
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                loop.add_signal_handler(sig, self._on_signal, sig)
+            except (RuntimeError, ValueError, NotImplementedError):
+                log.debug("cannot handle %s here (not the main thread?)", sig)
+                continue
+            installed.append(sig)
+        return installed
+
+    def _remove_signal_handlers(self, installed: list[int]) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in installed:
+            loop.remove_signal_handler(sig)
+
+    def _on_signal(self, sig: int) -> None:
+        self._signals_seen += 1
+        if self._signals_seen == 1:
+            log.info(
+                "Received %s, shutting down gracefully (again to exit at once)", signal.Signals(sig).name
+            )
+            self.request_shutdown()
+        else:
+            log.error("Received a second signal, exiting at once")
+            self._exit(1)
+
+
+def _pod_namespace() -> str | None:
+    try:
+        with open(os.path.join(SERVICE_ACCOUNT_DIR, "namespace"), encoding="utf-8") as f:
+            return f.read().strip() or None
+    except OSError:
+        return None
