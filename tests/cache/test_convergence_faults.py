@@ -1,0 +1,353 @@
+"""Convergence under faults, as a property: whatever happens on the way, the cache ends up exact.
+
+A fault-injecting HTTP proxy sits between the reflector and a real API server (envtest; the
+in-memory fake when available). Hypothesis draws sequences of creates, updates and deletes (made
+directly on the server) interleaved with faults at the proxy: dropped watches, 410 Expired on the
+watch (what a compaction does to a watcher), 500 and 429 answers to the next requests, and stalled
+watches (the connection stays open, no byte flows). Once the faults stop:
+
+* the indexer equals the server's state exactly: same keys, same resourceVersions;
+* the handler saw a consistent story per key: an add before any update or delete, nothing after a
+  delete unless re-created, each update's old object being the one delivered before, and deletes
+  missed while disconnected arriving as DeletedFinalStateUnknown tombstones.
+
+The reflector runs on a FakeClock with client-go's default backoff; the test advances that clock
+while it waits for convergence (a deadline in real time), so no test step sleeps.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections import deque
+from typing import Any
+
+import aiohttp
+import orjson
+import pytest
+from aiohttp import web
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from kubernetes_asyncio.client import ApiClient, Configuration
+
+from pycontroller.cache.delta_fifo import DELETED, DeltaFIFO
+from pycontroller.cache.keys import NAMESPACE_INDEX, DeletedFinalStateUnknown, meta_namespace_index_func
+from pycontroller.cache.reflector import Reflector
+from pycontroller.cache.store import Indexer
+from pycontroller.client import GroupVersionResource, RestClient
+from pycontroller.errors import AlreadyExistsError, ConflictError, NotFoundError
+from pycontroller.testing import FakeClock
+
+CONFIGMAPS = GroupVersionResource("", "v1", "configmaps")
+NAMES = ["a", "b", "c", "d"]
+
+
+class FaultProxy:
+    """Forwards to ``upstream``; injects errors, drops, 410s and stalls into the stream on demand."""
+
+    def __init__(self, upstream: str) -> None:
+        self.upstream = upstream.rstrip("/")
+        self.errors: deque[int] = deque()
+        self.watches: set[_Conn] = set()
+        self.session: aiohttp.ClientSession | None = None
+        self.runner: web.AppRunner | None = None
+        self.url = ""
+
+    async def start(self) -> None:
+        self.session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=False))
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", self.handle)
+        self.runner = web.AppRunner(app, shutdown_timeout=0.1)
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.url = f"http://127.0.0.1:{port}"
+
+    async def stop(self) -> None:
+        for conn in list(self.watches):
+            conn.cut("drop")
+        if self.runner is not None:
+            await self.runner.cleanup()
+        if self.session is not None:
+            await self.session.close()
+
+    def fault(self, kind: str, count: int = 1) -> None:
+        if kind in ("500", "429"):
+            self.errors.extend([int(kind)] * count)
+            return
+        for conn in list(self.watches):
+            conn.cut(kind)
+
+    def heal(self) -> None:
+        """Stop injecting errors. Stalled watches stay stalled: the inactivity timeout must find them."""
+        self.errors.clear()
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        if self.errors:
+            code = self.errors.popleft()
+            body = {"kind": "Status", "code": code, "reason": "InjectedFault", "message": "injected"}
+            headers = {"Retry-After": "1"} if code == 429 else None
+            return web.Response(
+                status=code, body=orjson.dumps(body), content_type="application/json", headers=headers
+            )
+        assert self.session is not None
+        headers = {
+            k: v
+            for k, v in request.headers.items()
+            if k.lower() in ("authorization", "accept", "content-type")
+        }
+        body = await request.read()
+        upstream = self.session.request(
+            request.method, self.upstream + request.path_qs, headers=headers, data=body or None
+        )
+        async with upstream as up:
+            if request.query.get("watch") != "true" or up.status != 200:
+                return web.Response(status=up.status, body=await up.read(), content_type="application/json")
+            resp = web.StreamResponse(status=200)
+            resp.content_type = "application/json"
+            await resp.prepare(request)
+            conn = _Conn()
+            self.watches.add(conn)
+            try:
+                await conn.forward(up, resp, request)
+            finally:
+                self.watches.discard(conn)
+            return resp
+
+
+class _Conn:
+    def __init__(self) -> None:
+        self.stalled = False
+        self.action: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+
+    def cut(self, kind: str) -> None:
+        if kind == "stall":
+            self.stalled = True
+        elif not self.action.done():
+            self.action.set_result(kind)
+
+    async def forward(
+        self, up: aiohttp.ClientResponse, resp: web.StreamResponse, request: web.Request
+    ) -> None:
+        while True:
+            read = asyncio.ensure_future(up.content.readany())
+            await asyncio.wait({read, self.action}, return_when=asyncio.FIRST_COMPLETED)
+            if self.action.done():
+                read.cancel()
+                kind = self.action.result()
+                if kind == "gone":
+                    status = {"kind": "Status", "code": 410, "reason": "Expired", "message": "compacted"}
+                    with contextlib.suppress(ConnectionError):
+                        await resp.write(orjson.dumps({"type": "ERROR", "object": status}) + b"\n")
+                        await resp.write_eof()
+                elif request.transport is not None:
+                    request.transport.close()  # dropped: the client sees a broken connection
+                return
+            chunk = read.result()
+            if not chunk:
+                with contextlib.suppress(ConnectionError):
+                    await resp.write_eof()
+                return
+            if not self.stalled:  # a stalled connection swallows what the server sends
+                try:
+                    await resp.write(chunk)
+                except ConnectionError:
+                    return
+
+
+class StoryHandler:
+    """Checks each key's story as an informer's handler sees it and keeps the resulting state."""
+
+    def __init__(self) -> None:
+        self.state: dict[str, dict[str, Any]] = {}
+        self.violations: list[str] = []
+        self.tombstones = 0
+
+    def on_add(self, key: str, obj: dict[str, Any]) -> None:
+        if key in self.state:
+            self.violations.append(f"add of {key} while present")
+        self.state[key] = obj
+
+    def on_update(self, key: str, old: dict[str, Any], new: dict[str, Any]) -> None:
+        if self.state.get(key) is not old:
+            self.violations.append(f"update of {key} with an old object never delivered")
+        self.state[key] = new
+
+    def on_delete(self, key: str, obj: Any) -> None:
+        if key not in self.state:
+            self.violations.append(f"delete of {key} while absent")
+        if isinstance(obj, DeletedFinalStateUnknown):
+            self.tombstones += 1
+        self.state.pop(key, None)
+
+
+class Informerish:
+    """Reflector -> DeltaFIFO -> Indexer -> handler, wired as SharedIndexInformer's HandleDeltas."""
+
+    def __init__(self, client: RestClient, namespace: str, clock: FakeClock) -> None:
+        self.indexer = Indexer(indexers={NAMESPACE_INDEX: meta_namespace_index_func})
+        self.fifo = DeltaFIFO(known_objects=self.indexer)
+        self.handler = StoryHandler()
+        self.reflector = Reflector(
+            client, CONFIGMAPS, self.fifo, namespace=namespace, clock=clock, watch_inactivity_timeout=30.0
+        )
+
+    def process(self, deltas: Any, is_in_initial_list: bool) -> None:
+        for delta_type, obj in deltas:
+            key = self.fifo.key_of(obj)
+            if delta_type is DELETED:
+                self.indexer.delete(obj)
+                self.handler.on_delete(key, obj)
+                continue
+            old = self.indexer.get_by_key(key)
+            if old is None:
+                self.indexer.add(obj)
+                self.handler.on_add(key, obj)
+            else:
+                self.indexer.update(obj)
+                self.handler.on_update(key, old, obj)
+
+    async def consume(self) -> None:
+        while True:
+            await self.fifo.pop(self.process)
+
+
+steps = st.lists(
+    st.one_of(
+        st.tuples(st.sampled_from(["create", "update", "delete"]), st.sampled_from(NAMES)),
+        st.tuples(st.sampled_from(["drop", "gone", "stall"]), st.just("")),
+        st.tuples(st.sampled_from(["500", "429"]), st.sampled_from(["1", "3"])),
+    ),
+    min_size=3,
+    max_size=14,
+)
+
+
+async def apply(rc: RestClient, namespace: str, op: str, name: str, counter: int) -> None:
+    try:
+        if op == "create":
+            body = {"metadata": {"name": name}, "data": {"v": str(counter)}}
+            await rc.create(CONFIGMAPS, body, namespace)
+        elif op == "update":
+            await rc.patch(CONFIGMAPS, name, {"data": {"v": str(counter)}}, namespace)
+        else:
+            await rc.delete(CONFIGMAPS, name, namespace)
+    except (AlreadyExistsError, NotFoundError, ConflictError):
+        pass
+
+
+async def scenario(upstream: str, token: str, ops: list[tuple[str, str]]) -> tuple[dict[str, int], int]:
+    proxy = FaultProxy(upstream)
+    await proxy.start()
+    direct_cfg = Configuration(
+        host=upstream, api_key={"BearerToken": token}, api_key_prefix={"BearerToken": "Bearer"}
+    )
+    direct_cfg.verify_ssl = False
+    proxied_cfg = Configuration(
+        host=proxy.url, api_key={"BearerToken": token}, api_key_prefix={"BearerToken": "Bearer"}
+    )
+    namespace = f"conv-{uuid.uuid4().hex[:10]}"
+    clock = FakeClock()
+    async with ApiClient(direct_cfg) as direct_api, ApiClient(proxied_cfg) as proxied_api:
+        direct, proxied = RestClient(direct_api), RestClient(proxied_api)
+        await direct.request("POST", "/api/v1/namespaces", body={"metadata": {"name": namespace}})
+        inf = Informerish(proxied, namespace, clock)
+        tasks = [asyncio.create_task(inf.reflector.run()), asyncio.create_task(inf.consume())]
+        try:
+            await direct.create(CONFIGMAPS, {"metadata": {"name": "seed"}, "data": {}}, namespace)
+            for i, (op, arg) in enumerate(ops):
+                if op in ("create", "update", "delete"):
+                    await apply(direct, namespace, op, arg, i)
+                else:
+                    proxy.fault(op, int(arg) if arg else 1)
+                await clock.step(0.5, settle=5)
+            proxy.heal()
+            expected: dict[str, str] = {}
+
+            async def converged() -> bool:
+                nonlocal expected
+                listed = await direct.list(CONFIGMAPS, namespace)
+                expected = {
+                    f"{namespace}/{o['metadata']['name']}": o["metadata"]["resourceVersion"]
+                    for o in listed["items"]
+                }
+                cached = {
+                    k: o["metadata"]["resourceVersion"]
+                    for k, o in zip(inf.indexer.list_keys(), inf.indexer.list(), strict=True)
+                }
+                seen = {k: o["metadata"]["resourceVersion"] for k, o in inf.handler.state.items()}
+                return cached == expected and seen == expected and len(inf.fifo) == 0
+
+            deadline = asyncio.get_running_loop().time() + 20.0
+            while not await converged():
+                if asyncio.get_running_loop().time() > deadline:
+                    cached = sorted(inf.indexer.list_keys())
+                    pytest.fail(
+                        f"no convergence: server {expected}, cache {cached}, "
+                        f"stats {inf.reflector.stats.as_dict()}"
+                    )
+                await clock.step(2.0, settle=10)
+            assert inf.handler.violations == []
+            return inf.reflector.stats.as_dict(), inf.handler.tombstones
+        finally:
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await proxy.stop()
+            with contextlib.suppress(Exception):
+                await direct.request("DELETE", f"/api/v1/namespaces/{namespace}")
+
+
+@pytest.mark.envtest
+@settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
+@given(ops=steps)
+def test_the_cache_converges_to_the_server_state_after_any_faults_on_envtest(
+    envtest_server: Any, ops: list[tuple[str, str]]
+) -> None:
+    asyncio.run(scenario(envtest_server.url, envtest_server.token, ops))
+
+
+@pytest.mark.envtest
+def test_a_delete_missed_during_a_stall_arrives_as_a_tombstone_after_the_relist(envtest_server: Any) -> None:
+    ops = [("create", "a"), ("stall", ""), ("delete", "seed"), ("update", "a"), ("gone", "")]
+    stats, tombstones = asyncio.run(scenario(envtest_server.url, envtest_server.token, ops))
+    assert tombstones == 1
+    assert stats["relists"] >= 1
+
+
+@pytest.mark.envtest
+@pytest.mark.envtest
+def test_a_stalled_watch_is_replaced_by_the_inactivity_timeout_and_catches_up(envtest_server: Any) -> None:
+    ops = [("stall", ""), ("create", "a"), ("delete", "seed")]
+    stats, _ = asyncio.run(scenario(envtest_server.url, envtest_server.token, ops))
+    assert stats["stalls"] >= 1 and stats["relists"] == 0
+
+
+@pytest.mark.envtest
+def test_errors_and_drops_recover_without_losing_events(envtest_server: Any) -> None:
+    ops = [
+        ("500", "3"),
+        ("drop", ""),
+        ("create", "a"),
+        ("429", "3"),
+        ("drop", ""),
+        ("update", "a"),
+        ("delete", "a"),
+    ]
+    stats, _ = asyncio.run(scenario(envtest_server.url, envtest_server.token, ops))
+    assert stats["watch_errors"] + stats["list_errors"] >= 1
+
+
+def test_the_fault_mix_covers_every_kind() -> None:
+    kinds = {"create", "update", "delete", "drop", "gone", "stall", "500", "429"}
+    seen: set[str] = set()
+
+    @settings(max_examples=200, deadline=None)
+    @given(ops=steps)
+    def collect(ops: list[tuple[str, str]]) -> None:
+        seen.update(op for op, _ in ops)
+
+    collect()
+    assert seen == kinds
