@@ -1,0 +1,262 @@
+"""controller-runtime's ``controllerutil`` helpers for plain-dict objects.
+
+Owner references: :func:`set_controller_reference` (refuses when another controller already owns the
+object), :func:`set_owner_reference`, :func:`get_controller_of`, :func:`has_controller_reference`.
+Finalizers: :func:`add_finalizer`, :func:`remove_finalizer`, :func:`contains_finalizer` (each
+returns whether it changed anything). :func:`create_or_update` reads an object, applies a mutate
+function, and writes only when something changed.
+
+The reference and finalizer helpers mutate the object passed in (your copy: never an object from a
+cache, whose objects are shared) and never suspend.
+"""
+
+from __future__ import annotations
+
+import copy
+import enum
+import inspect
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from pycontroller.client import GroupVersionResource, RestClient
+from pycontroller.errors import InvalidObjectError, NotFoundError, PyControllerError
+
+__all__ = [
+    "AlreadyOwnedError",
+    "OperationResult",
+    "add_finalizer",
+    "contains_finalizer",
+    "create_or_update",
+    "get_controller_of",
+    "has_controller_reference",
+    "remove_finalizer",
+    "set_controller_reference",
+    "set_owner_reference",
+]
+
+Obj = MutableMapping[str, Any]
+
+
+class AlreadyOwnedError(PyControllerError, ValueError):
+    """The object already has a different controller; ``owner`` is that controller's reference."""
+
+    def __init__(self, obj_name: str, owner: dict[str, Any]) -> None:
+        self.owner = owner
+        super().__init__(
+            f"object {obj_name!r} is already owned by another {owner.get('kind')} controller "
+            f"{owner.get('name')!r}"
+        )
+
+
+def _meta(obj: Any, what: str) -> MutableMapping[str, Any]:
+    if not isinstance(obj, MutableMapping):
+        raise TypeError(f"{what} must be a Kubernetes object (a dict), got {type(obj).__name__}")
+    meta = obj.get("metadata")
+    if not isinstance(meta, MutableMapping):
+        raise InvalidObjectError(f"{what} has no metadata")
+    return meta
+
+
+def _group(api_version: str) -> str:
+    return api_version.rpartition("/")[0] if "/" in api_version else ""
+
+
+def _same_owner(a: Any, b: Any) -> bool:
+    return (
+        _group(str(a.get("apiVersion", ""))) == _group(str(b.get("apiVersion", "")))
+        and a.get("kind") == b.get("kind")
+        and a.get("name") == b.get("name")
+    )
+
+
+def _reference(owner: Any, controller: bool, block_owner_deletion: bool) -> dict[str, Any]:
+    meta = _meta(owner, "owner")
+    missing = [f for f in ("apiVersion", "kind") if not owner.get(f)]
+    missing += [f"metadata.{f}" for f in ("name", "uid") if not meta.get(f)]
+    if missing:
+        raise InvalidObjectError(f"owner has no {', '.join(missing)}; a reference needs all of them")
+    ref: dict[str, Any] = {
+        "apiVersion": owner["apiVersion"],
+        "kind": owner["kind"],
+        "name": meta["name"],
+        "uid": meta["uid"],
+    }
+    if controller:
+        ref["controller"] = True
+    if block_owner_deletion:
+        ref["blockOwnerDeletion"] = True
+    return ref
+
+
+def _check_namespaces(owner: Any, obj: Any) -> None:
+    owner_ns = _meta(owner, "owner").get("namespace") or ""
+    obj_ns = _meta(obj, "object").get("namespace") or ""
+    if owner_ns and not obj_ns:
+        raise InvalidObjectError(
+            f"cluster-scoped object {_meta(obj, 'object').get('name')!r} cannot have a namespaced owner "
+            f"({owner_ns}/{_meta(owner, 'owner').get('name')})"
+        )
+    if owner_ns and owner_ns != obj_ns:
+        raise InvalidObjectError(
+            f"cross-namespace owner references are not allowed: owner in {owner_ns!r}, object in {obj_ns!r}"
+        )
+
+
+def _upsert(obj: Any, ref: dict[str, Any]) -> None:
+    meta = _meta(obj, "object")
+    refs = list(meta.get("ownerReferences") or [])
+    for i, existing in enumerate(refs):
+        if _same_owner(existing, ref):
+            refs[i] = ref
+            break
+    else:
+        refs.append(ref)
+    meta["ownerReferences"] = refs
+
+
+def set_controller_reference(owner: Any, obj: Obj, *, block_owner_deletion: bool = True) -> None:
+    """Make ``owner`` the controller of ``obj`` (an ownerReference with ``controller: true``).
+
+    Raises :class:`AlreadyOwnedError` when another object already controls ``obj``,
+    InvalidObjectError when ``owner`` lacks apiVersion/kind/name/uid or lives in another namespace.
+    Idempotent for the same owner (its reference is refreshed in place).
+    """
+    ref = _reference(owner, True, block_owner_deletion)
+    _check_namespaces(owner, obj)
+    current = get_controller_of(obj)
+    if current is not None and not _same_owner(current, ref):
+        raise AlreadyOwnedError(str(_meta(obj, "object").get("name")), current)
+    _upsert(obj, ref)
+
+
+def set_owner_reference(owner: Any, obj: Obj) -> None:
+    """Add (or refresh) a non-controller ownerReference to ``owner`` on ``obj``."""
+    ref = _reference(owner, False, False)
+    _check_namespaces(owner, obj)
+    _upsert(obj, ref)
+
+
+def get_controller_of(obj: Any) -> dict[str, Any] | None:
+    """The ownerReference of ``obj`` with ``controller: true``, or None."""
+    for ref in _meta(obj, "object").get("ownerReferences") or ():
+        if isinstance(ref, dict) and ref.get("controller"):
+            return ref
+    return None
+
+
+def has_controller_reference(obj: Any) -> bool:
+    """True when some object controls ``obj``."""
+    return get_controller_of(obj) is not None
+
+
+def contains_finalizer(obj: Any, finalizer: str) -> bool:
+    """True when ``finalizer`` is in ``obj``'s ``metadata.finalizers``."""
+    return finalizer in (_meta(obj, "object").get("finalizers") or ())
+
+
+def add_finalizer(obj: Obj, finalizer: str) -> bool:
+    """Add ``finalizer`` unless present; returns True when it was added."""
+    if not isinstance(finalizer, str) or not finalizer:
+        raise TypeError(f"finalizer must be a non-empty string, got {finalizer!r}")
+    meta = _meta(obj, "object")
+    finalizers = list(meta.get("finalizers") or [])
+    if finalizer in finalizers:
+        return False
+    finalizers.append(finalizer)
+    meta["finalizers"] = finalizers
+    return True
+
+
+def remove_finalizer(obj: Obj, finalizer: str) -> bool:
+    """Remove every occurrence of ``finalizer``; returns True when one was removed."""
+    meta = _meta(obj, "object")
+    finalizers = list(meta.get("finalizers") or [])
+    kept = [f for f in finalizers if f != finalizer]
+    if len(kept) == len(finalizers):
+        return False
+    if kept:
+        meta["finalizers"] = kept
+    else:
+        meta.pop("finalizers", None)
+    return True
+
+
+class OperationResult(enum.StrEnum):
+    """What :func:`create_or_update` did."""
+
+    CREATED = "created"
+    UPDATED = "updated"
+    UNCHANGED = "unchanged"
+
+
+def _guess_gvr(obj: Any) -> GroupVersionResource:
+    api_version, kind = obj.get("apiVersion"), obj.get("kind")
+    if not api_version or not kind:
+        raise InvalidObjectError("create_or_update needs apiVersion and kind on the object, or gvr=")
+    group, _, version = str(api_version).rpartition("/")
+    lower = str(kind).lower()
+    if lower.endswith(("s", "x", "ch", "sh")):
+        plural = lower + "es"
+    elif lower.endswith("y") and lower[-2:-1] not in ("a", "e", "i", "o", "u"):
+        plural = lower[:-1] + "ies"
+    else:
+        plural = lower + "s"
+    return GroupVersionResource(group, version, plural)
+
+
+async def create_or_update(
+    client: Any,
+    obj: Obj,
+    mutate: Callable[[Obj], Awaitable[None] | None],
+    *,
+    gvr: GroupVersionResource | None = None,
+) -> OperationResult:
+    """Read ``obj`` (by its name and namespace), apply ``mutate``, and write only if it changed.
+
+    When the object does not exist, ``mutate(obj)`` fills the desired state and it is created. When it
+    exists, ``mutate`` is applied to the server's copy; an unchanged result writes nothing. ``obj`` is
+    replaced in place by the server's version afterwards. ``mutate`` may be async; it must not change
+    the name or namespace (InvalidObjectError). ``gvr`` defaults to a plural guessed from the kind
+    (pass it for irregular plurals). Suspends on the API calls; API errors (a Conflict on a
+    concurrent write, say) propagate.
+    """
+    rest = RestClient.wrap(client)
+    meta = _meta(obj, "object")
+    name, namespace = meta.get("name"), meta.get("namespace")
+    if not name:
+        raise InvalidObjectError("create_or_update needs metadata.name on the object")
+    resource = gvr if gvr is not None else _guess_gvr(obj)
+    try:
+        current = await rest.get(resource, name, namespace)
+    except NotFoundError:
+        await _apply(mutate, obj, name, namespace)
+        created = await rest.create(resource, obj, namespace)
+        _replace_contents(obj, created)
+        return OperationResult.CREATED
+    before = copy.deepcopy(current)
+    await _apply(mutate, current, name, namespace)
+    if current == before:
+        _replace_contents(obj, current)
+        return OperationResult.UNCHANGED
+    updated = await rest.replace(resource, current)
+    _replace_contents(obj, updated)
+    return OperationResult.UPDATED
+
+
+async def _apply(
+    mutate: Callable[[Obj], Awaitable[None] | None], obj: Obj, name: str, namespace: str | None
+) -> None:
+    result = mutate(obj)
+    if inspect.isawaitable(result):
+        await result
+    meta = _meta(obj, "object")
+    if meta.get("name") != name or meta.get("namespace") != namespace:
+        raise InvalidObjectError(
+            f"create_or_update: mutate must not change the object's name or namespace "
+            f"({namespace}/{name} became {meta.get('namespace')}/{meta.get('name')})"
+        )
+
+
+def _replace_contents(target: Obj, source: Any) -> None:
+    target.clear()
+    target.update(source)
