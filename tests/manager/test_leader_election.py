@@ -15,6 +15,8 @@ from tests.controller.conftest import until
 from tests.manager.conftest import StandInFactory
 from tests.manager.test_manager import Recorded
 
+pytest.importorskip("pycontroller.leaderelection.elector", reason="leader election has not landed")
+
 
 async def drive(clock: FakeClock, cond: Any, *, step: float = 0.5, timeout: float = 10.0) -> None:
     """Advance fake time in steps, letting the API round trips complete between them, until cond()."""
