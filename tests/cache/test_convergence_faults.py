@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import uuid
 from collections import deque
+from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -238,32 +239,110 @@ async def apply(rc: RestClient, namespace: str, op: str, name: str, counter: int
         pass
 
 
-async def scenario(upstream: str, token: str, ops: list[tuple[str, str]]) -> tuple[dict[str, int], int]:
-    proxy = FaultProxy(upstream)
-    await proxy.start()
-    direct_cfg = Configuration(
-        host=upstream, api_key={"BearerToken": token}, api_key_prefix={"BearerToken": "Bearer"}
-    )
-    direct_cfg.verify_ssl = False
-    proxied_cfg = Configuration(
-        host=proxy.url, api_key={"BearerToken": token}, api_key_prefix={"BearerToken": "Bearer"}
-    )
+class ProxyFaults:
+    """Faults injected by a FaultProxy in front of a real server."""
+
+    def __init__(self, upstream: str, token: str | None) -> None:
+        self.proxy = FaultProxy(upstream)
+        self.upstream = upstream
+        self.token = token
+
+    def config(self, host: str) -> Configuration:
+        cfg = Configuration(host=host)
+        if self.token:
+            cfg.api_key = {"BearerToken": self.token}
+            cfg.api_key_prefix = {"BearerToken": "Bearer"}
+        cfg.verify_ssl = False
+        return cfg
+
+    @contextlib.asynccontextmanager
+    async def clients(self) -> AsyncIterator[tuple[RestClient, RestClient]]:
+        await self.proxy.start()
+        try:
+            async with (
+                ApiClient(self.config(self.upstream)) as d,
+                ApiClient(self.config(self.proxy.url)) as p,
+            ):
+                yield RestClient(d), RestClient(p)
+        finally:
+            await self.proxy.stop()
+
+    def fault(self, kind: str, count: int) -> None:
+        self.proxy.fault(kind, count)
+
+    def heal(self) -> None:
+        self.proxy.heal()
+
+    def watching(self) -> bool:
+        return bool(self.proxy.watches)
+
+
+class NativeFaults:
+    """Faults the in-memory FakeAPIServer injects itself (real compaction, queued stalls)."""
+
+    def __init__(self, server: Any) -> None:
+        self.server = server
+        self.abrupt = False
+
+    @contextlib.asynccontextmanager
+    async def clients(self) -> AsyncIterator[tuple[RestClient, RestClient]]:
+        async with self.server.new_client() as d, self.server.new_client() as p:
+            yield RestClient(d), RestClient(p)
+
+    def fault(self, kind: str, count: int) -> None:
+        if kind in ("500", "429"):
+            retry_after = 1 if kind == "429" else None
+            for verb in ("list", "watch"):  # the reflector's requests, not the test's writes
+                self.server.fail_next(
+                    count, int(kind), verb=verb, resource="configmaps", retry_after=retry_after
+                )
+        elif kind == "drop":
+            self.abrupt = not self.abrupt
+            self.server.drop_watches(abrupt=self.abrupt)
+        elif kind == "gone":
+            self.server.compact()
+            self.server.drop_watches()
+        elif kind == "stall":
+            self.server.stall_watches()
+
+    def heal(self) -> None:
+        self.server.clear_faults()
+        self.server.resume_watches()
+
+    def watching(self) -> bool:
+        return bool(self.server.watch_count)
+
+
+async def until_watching(faults: Any, clock: FakeClock, timeout: float = 5.0) -> None:
+    """Let the reflector (maybe backing off) open its watch, so a watch fault hits a live watch."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not faults.watching():
+        if loop.time() > deadline:
+            pytest.fail("the reflector did not open a watch")
+        await clock.step(0.5, settle=5)
+        await asyncio.sleep(0.002)  # a poll interval for the HTTP round trip, not a settle
+
+
+async def scenario(faults: Any, ops: list[tuple[str, str]]) -> tuple[dict[str, int], int]:
     namespace = f"conv-{uuid.uuid4().hex[:10]}"
     clock = FakeClock()
-    async with ApiClient(direct_cfg) as direct_api, ApiClient(proxied_cfg) as proxied_api:
-        direct, proxied = RestClient(direct_api), RestClient(proxied_api)
+    async with faults.clients() as (direct, proxied):
         await direct.request("POST", "/api/v1/namespaces", body={"metadata": {"name": namespace}})
         inf = Informerish(proxied, namespace, clock)
         tasks = [asyncio.create_task(inf.reflector.run()), asyncio.create_task(inf.consume())]
         try:
             await direct.create(CONFIGMAPS, {"metadata": {"name": "seed"}, "data": {}}, namespace)
+            await until_watching(faults, clock)
             for i, (op, arg) in enumerate(ops):
                 if op in ("create", "update", "delete"):
                     await apply(direct, namespace, op, arg, i)
-                else:
-                    proxy.fault(op, int(arg) if arg else 1)
+                    continue
+                if op in ("drop", "gone", "stall"):
+                    await until_watching(faults, clock)
+                faults.fault(op, int(arg) if arg else 1)
                 await clock.step(0.5, settle=5)
-            proxy.heal()
+            faults.heal()
             expected: dict[str, str] = {}
 
             async def converged() -> bool:
@@ -285,8 +364,7 @@ async def scenario(upstream: str, token: str, ops: list[tuple[str, str]]) -> tup
                 if asyncio.get_running_loop().time() > deadline:
                     cached = sorted(inf.indexer.list_keys())
                     pytest.fail(
-                        f"no convergence: server {expected}, cache {cached}, "
-                        f"stats {inf.reflector.stats.as_dict()}"
+                        f"no convergence: server {expected}, cache {cached}, stats {inf.reflector.stats.as_dict()}"
                     )
                 await clock.step(2.0, settle=10)
             assert inf.handler.violations == []
@@ -295,9 +373,40 @@ async def scenario(upstream: str, token: str, ops: list[tuple[str, str]]) -> tup
             for t in tasks:
                 t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-            await proxy.stop()
             with contextlib.suppress(Exception):
                 await direct.request("DELETE", f"/api/v1/namespaces/{namespace}")
+
+
+def on_envtest(server: Any, ops: list[tuple[str, str]]) -> tuple[dict[str, int], int]:
+    return asyncio.run(scenario(ProxyFaults(server.url, server.token), ops))
+
+
+def on_fake(ops: list[tuple[str, str]], *, proxy: bool = False) -> tuple[dict[str, int], int]:
+    try:
+        from pycontroller.testing.apiserver import FakeAPIServer
+    except ImportError as exc:  # pragma: no cover - until the fake lands
+        pytest.skip(f"the in-memory API server is not available: {exc}")
+
+    async def run() -> tuple[dict[str, int], int]:
+        async with FakeAPIServer() as server:
+            faults = ProxyFaults(server.url, None) if proxy else NativeFaults(server)
+            return await scenario(faults, ops)
+
+    return asyncio.run(run())
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=list(HealthCheck))
+@given(ops=steps)
+def test_the_cache_converges_to_the_server_state_after_any_faults_on_the_fake(
+    ops: list[tuple[str, str]],
+) -> None:
+    on_fake(ops)
+
+
+def test_a_delete_missed_across_a_compaction_arrives_as_a_tombstone_on_the_fake() -> None:
+    ops = [("create", "a"), ("stall", ""), ("delete", "seed"), ("update", "a"), ("gone", "")]
+    stats, tombstones = on_fake(ops, proxy=True)
+    assert tombstones == 1 and stats["relists"] >= 1
 
 
 @pytest.mark.envtest
@@ -306,13 +415,13 @@ async def scenario(upstream: str, token: str, ops: list[tuple[str, str]]) -> tup
 def test_the_cache_converges_to_the_server_state_after_any_faults_on_envtest(
     envtest_server: Any, ops: list[tuple[str, str]]
 ) -> None:
-    asyncio.run(scenario(envtest_server.url, envtest_server.token, ops))
+    on_envtest(envtest_server, ops)
 
 
 @pytest.mark.envtest
 def test_a_delete_missed_during_a_stall_arrives_as_a_tombstone_after_the_relist(envtest_server: Any) -> None:
     ops = [("create", "a"), ("stall", ""), ("delete", "seed"), ("update", "a"), ("gone", "")]
-    stats, tombstones = asyncio.run(scenario(envtest_server.url, envtest_server.token, ops))
+    stats, tombstones = on_envtest(envtest_server, ops)
     assert tombstones == 1
     assert stats["relists"] >= 1
 
@@ -321,7 +430,7 @@ def test_a_delete_missed_during_a_stall_arrives_as_a_tombstone_after_the_relist(
 @pytest.mark.envtest
 def test_a_stalled_watch_is_replaced_by_the_inactivity_timeout_and_catches_up(envtest_server: Any) -> None:
     ops = [("stall", ""), ("create", "a"), ("delete", "seed")]
-    stats, _ = asyncio.run(scenario(envtest_server.url, envtest_server.token, ops))
+    stats, _ = on_envtest(envtest_server, ops)
     assert stats["stalls"] >= 1 and stats["relists"] == 0
 
 
@@ -336,7 +445,7 @@ def test_errors_and_drops_recover_without_losing_events(envtest_server: Any) -> 
         ("update", "a"),
         ("delete", "a"),
     ]
-    stats, _ = asyncio.run(scenario(envtest_server.url, envtest_server.token, ops))
+    stats, _ = on_envtest(envtest_server, ops)
     assert stats["watch_errors"] + stats["list_errors"] >= 1
 
 
