@@ -163,12 +163,12 @@ class WorkQueueCollector(Collector):
             del self._queues[key]
 
     def describe(self) -> Iterator[Metric]:
-        return iter(())
+        """The seven families, without samples (so registries know the names; no duplicates)."""
+        yield from self._families([]).values()
 
-    def collect(self) -> Iterator[Metric]:
-        live = [m for m in (ref() for ref in list(self._queues.values())) if m is not None]
-        label_names = sorted({k for m in live for k in m.labels})
-        fams: dict[str, Any] = {
+    @staticmethod
+    def _families(label_names: list[str]) -> dict[str, Any]:
+        return {
             "depth": GaugeMetricFamily("workqueue_depth", "Current depth of workqueue", labels=label_names),
             "adds": CounterMetricFamily(
                 "workqueue_adds", "Total number of adds handled by workqueue", labels=label_names
@@ -199,6 +199,11 @@ class WorkQueueCollector(Collector):
                 "workqueue_retries", "Total number of retries handled by workqueue", labels=label_names
             ),
         }
+
+    def collect(self) -> Iterator[Metric]:
+        live = [m for m in (ref() for ref in list(self._queues.values())) if m is not None]
+        label_names = sorted({k for m in live for k in m.labels})
+        fams = self._families(label_names)
         for m in live:
             values = [m.labels.get(k, "") for k in label_names]
             now = m.now()
@@ -216,19 +221,19 @@ class WorkQueueCollector(Collector):
         yield from fams.values()
 
 
-_collectors: dict[int, tuple[CollectorRegistry, WorkQueueCollector]] = {}
+# One collector per registry; weak keys so a dropped registry (tests make many) is not kept alive.
+_collectors: weakref.WeakKeyDictionary[CollectorRegistry, WorkQueueCollector] = weakref.WeakKeyDictionary()
 _collectors_lock = threading.Lock()
 
 
 def _collector_for(registry: CollectorRegistry) -> WorkQueueCollector:
     with _collectors_lock:
-        entry = _collectors.get(id(registry))
-        if entry is None or entry[0] is not registry:
+        collector = _collectors.get(registry)
+        if collector is None:
             collector = WorkQueueCollector()
             registry.register(collector)
-            entry = (registry, collector)
-            _collectors[id(registry)] = entry
-        return entry[1]
+            _collectors[registry] = collector
+        return collector
 
 
 class MetricsProvider:

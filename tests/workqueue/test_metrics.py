@@ -137,3 +137,55 @@ def test_the_name_label_cannot_be_a_constant_label() -> None:
         MetricsProvider(const_labels={"name": "x"})
     with pytest.raises(TypeError):
         MetricsProvider(const_labels={"controller": 1})  # type: ignore[dict-item]
+
+
+async def test_named_queues_export_to_the_global_registry_by_default() -> None:
+    from prometheus_client import REGISTRY
+
+    q: Queue[str] = Queue(name="test-default-registry-queue", clock=FakeClock())
+    q2: Queue[str] = Queue(name="test-default-registry-queue-2", clock=FakeClock())
+    q.add("a")
+    labels = {"name": "test-default-registry-queue"}
+    assert REGISTRY.get_sample_value("workqueue_adds_total", labels) == 1
+    q.shut_down()
+    q2.shut_down()
+    assert REGISTRY.get_sample_value("workqueue_adds_total", labels) is None
+
+
+async def test_a_filtered_scrape_finds_the_workqueue_families(
+    registry: CollectorRegistry, provider: MetricsProvider
+) -> None:
+    q: Queue[str] = Queue(name="q", clock=FakeClock(), metrics=provider)
+    q.add("a")
+    restricted = registry.restricted_registry(["workqueue_depth"])
+    text = generate_latest(restricted).decode()  # type: ignore[arg-type]
+    assert 'workqueue_depth{controller="foo",name="q"} 1.0' in text
+    q.shut_down()
+
+
+async def test_a_garbage_collected_queue_stops_being_exported(
+    registry: CollectorRegistry, provider: MetricsProvider
+) -> None:
+    import gc
+
+    q: Queue[str] | None = Queue(name="q", clock=FakeClock(), metrics=provider)
+    assert q is not None
+    q.add("a")
+    assert value(registry, "workqueue_depth") == 1
+    q = None
+    gc.collect()
+    assert value(registry, "workqueue_depth") is None
+
+
+async def test_a_second_live_queue_with_the_same_labels_replaces_the_first(
+    registry: CollectorRegistry, provider: MetricsProvider, caplog: pytest.LogCaptureFixture
+) -> None:
+    first: Queue[str] = Queue(name="q", clock=FakeClock(), metrics=provider)
+    second: Queue[str] = Queue(name="q", clock=FakeClock(), metrics=provider)
+    first.add("a")
+    second.add("a")
+    second.add("b")
+    assert value(registry, "workqueue_depth") == 2
+    assert "re-registered" in caplog.text
+    first.shut_down()  # releasing the replaced queue leaves the newer one exported
+    assert value(registry, "workqueue_depth") == 2
