@@ -1,0 +1,420 @@
+"""SharedIndexInformer: one list-and-watch per resource, an indexed cache, and event handlers.
+
+The flow (client-go's ``sharedIndexInformer``)::
+
+    Reflector --add/update/delete/replace--> DeltaFIFO --pop--> _process_deltas
+                                                                   |-- Indexer (the cache)
+                                                                   '-- every handler's buffer --> its task
+
+``_process_deltas`` applies each popped change to the indexer, then notifies handlers: an object the
+cache did not hold is an add, one it held is an update, a delete is a delete. An update whose old and
+new objects carry the same resourceVersion is a resync (a Sync delta, or a relist that found the
+object unchanged): it goes only to the handlers whose own resync period is due, as in client-go.
+
+Handlers (see :mod:`pycontroller.cache.handlers`) may be added at any time; one added while the
+informer runs first receives the current cache as adds with ``is_in_initial_list=True``. Each
+handler's resync period is floored at 1 s; ``None`` takes the informer's default. The informer keeps
+one timer for the earliest due resync (client-go polls; the behaviour is the same).
+
+Lifecycle: ``start()`` (no await; needs a running loop) or ``await run()``; ``await stop()`` cancels
+the reflector, the processing loop and every handler task and waits for them. A stopped informer
+cannot be restarted, and ``add_event_handler`` on it raises :class:`~pycontroller.errors.ShutDownError`.
+Everything runs on one event loop; only the :attr:`indexer` (and listers over it) may be read from
+other threads. Cached objects are shared: handlers and readers must not mutate them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
+
+from pycontroller.cache.delta_fifo import DELETED, DeltaFIFO, Deltas
+from pycontroller.cache.handlers import (
+    ADD,
+    DELETE,
+    UPDATE,
+    ResourceEventHandler,
+    ResourceEventHandlerRegistration,
+)
+from pycontroller.cache.keys import (
+    NAMESPACE_INDEX,
+    IndexFunc,
+    deletion_handling_meta_namespace_key_func,
+    meta_namespace_index_func,
+)
+from pycontroller.cache.listers import Lister
+from pycontroller.cache.store import Indexer
+from pycontroller.client import GroupVersionResource, RestClient
+from pycontroller.clock import Clock, TimerHandle, default_clock
+from pycontroller.errors import ShutDownError
+
+__all__ = ["MINIMUM_RESYNC_PERIOD", "ReflectorLike", "SharedIndexInformer"]
+
+log = logging.getLogger("pycontroller.cache.informer")
+
+#: client-go's minimumResyncPeriod: shorter positive handler resync periods are raised to this.
+MINIMUM_RESYNC_PERIOD = 1.0
+#: How many keys the processing loop handles before yielding to the event loop.
+_BATCH = 512
+
+
+class ReflectorLike(Protocol):
+    """What the informer needs of a reflector (``pycontroller.cache.reflector.Reflector``)."""
+
+    async def run(self) -> None: ...
+
+    def last_sync_resource_version(self) -> str: ...
+
+
+def _resource_version(obj: Any) -> Any:
+    try:
+        return obj["metadata"].get("resourceVersion")
+    except (KeyError, TypeError, AttributeError):
+        return None
+
+
+class SharedIndexInformer:
+    """Lists and watches one resource into :attr:`indexer` and tells event handlers about changes.
+
+    ``client`` is a :class:`~pycontroller.client.RestClient` or a kubernetes_asyncio ``ApiClient``.
+    ``namespace`` limits it to one namespace; ``label_selector``, ``field_selector`` and
+    ``tweak_list_options`` shape every list and watch request. ``indexers`` adds to the default
+    namespace index. ``reflector_factory(store)`` replaces the default
+    :class:`~pycontroller.cache.reflector.Reflector` (tests drive the informer through it).
+    """
+
+    def __init__(
+        self,
+        client: Any,
+        gvr: GroupVersionResource,
+        *,
+        namespace: str | None = None,
+        resync_period: float = 0.0,
+        indexers: Mapping[str, IndexFunc] | None = None,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+        tweak_list_options: Callable[[dict[str, Any]], Any] | None = None,
+        clock: Clock | None = None,
+        reflector_factory: Callable[[DeltaFIFO], ReflectorLike] | None = None,
+        name: str | None = None,
+    ) -> None:
+        if resync_period < 0:
+            raise ValueError(f"resync_period must not be negative, got {resync_period}")
+        self.client = RestClient.wrap(client) if client is not None else None
+        if self.client is None and reflector_factory is None:
+            raise TypeError("a SharedIndexInformer needs a client (or a reflector_factory)")
+        self.gvr = gvr
+        self.namespace = namespace
+        self.name = name or (f"{gvr}/{namespace}" if namespace else str(gvr))
+        self.default_resync_period = float(resync_period)
+        self.label_selector = label_selector
+        self.field_selector = field_selector
+        self.tweak_list_options = tweak_list_options
+        all_indexers: dict[str, IndexFunc] = {NAMESPACE_INDEX: meta_namespace_index_func}
+        if indexers:
+            all_indexers.update(indexers)
+        #: The cache: thread-safe, shared objects (never mutate them).
+        self.indexer = Indexer(deletion_handling_meta_namespace_key_func, all_indexers)
+        self._clock = clock or default_clock()
+        self._reflector_factory = reflector_factory
+        self._transform: Callable[[Any], Any] | None = None
+        self._watch_error_handler: Callable[..., Any] | None = None
+        self._registrations: list[ResourceEventHandlerRegistration] = []
+        self._syncing: list[ResourceEventHandlerRegistration] = []
+        self._fifo: DeltaFIFO | None = None
+        self._reflector: ReflectorLike | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._resync_timer: TimerHandle | None = None
+        self._synced_event = asyncio.Event()
+        self._started = False
+        self._stopped = False
+        #: Deltas whose processing raised (a broken index function); logged and dropped.
+        self.process_errors = 0
+
+    # -- configuration -----------------------------------------------------------------------------
+
+    def set_transform(self, transform: Callable[[Any], Any] | None) -> None:
+        """Transform every object before it is cached and handed to handlers. Only before start.
+
+        Typical use: drop ``metadata.managedFields``, which the cache rarely needs. Measured on a
+        ConfigMap as the API server returns it (one managedFields entry, ~600 bytes of data): the
+        decoded dict retains 3.3 KB with managedFields and 2.4 KB without (tracemalloc), 27% less
+        cache memory; Deployments, with several managers, save more. The function receives the
+        decoded object (it may mutate and return it) and must be fast: it runs once per object
+        and event. Raises ``RuntimeError`` once started.
+        """
+        if self._started:
+            raise RuntimeError(f"informer {self.name} has already started; set the transform before")
+        if transform is not None and not callable(transform):
+            raise TypeError("transform must be callable")
+        self._transform = transform
+
+    def set_watch_error_handler(self, handler: Callable[..., Any]) -> None:
+        """Pass the reflector's list/watch errors to ``handler(reflector, exc)``. Only before start."""
+        if self._started:
+            raise RuntimeError(f"informer {self.name} has already started; set the handler before")
+        self._watch_error_handler = handler
+
+    def add_indexers(self, indexers: Mapping[str, IndexFunc]) -> None:
+        """Add indexes to the cache (back-filled; ValueError on a name clash). Any time."""
+        self.indexer.add_indexers(indexers)
+
+    # -- handlers ----------------------------------------------------------------------------------
+
+    def add_event_handler(
+        self, handler: ResourceEventHandler, resync_period: float | None = None, *, name: str | None = None
+    ) -> ResourceEventHandlerRegistration:
+        """Register ``handler``; returns its registration. Never suspends.
+
+        ``resync_period`` None means the informer's default; 0 disables resyncs for this handler;
+        positive values below 1 s are raised to 1 s. When the informer is running, the handler first
+        receives every cached object as an add with ``is_in_initial_list=True``. Raises
+        ``ShutDownError`` once the informer stopped, ``TypeError`` for a handler without the methods.
+        """
+        if self._stopped:
+            raise ShutDownError(f"informer {self.name} has stopped; the handler was not added")
+        period = self.default_resync_period if resync_period is None else float(resync_period)
+        if period < 0:
+            raise ValueError(f"resync_period must not be negative, got {period}")
+        if 0 < period < MINIMUM_RESYNC_PERIOD:
+            log.warning(
+                "resync period %ss of a handler of %s is too small; using %ss",
+                period,
+                self.name,
+                MINIMUM_RESYNC_PERIOD,
+            )
+            period = MINIMUM_RESYNC_PERIOD
+        registration = ResourceEventHandlerRegistration(
+            handler,
+            period,
+            self.has_synced,
+            self._clock.now() + period,
+            name or f"{self.name}#{len(self._registrations)}:{type(handler).__name__}",
+        )
+        self._registrations.append(registration)
+        if self._loop is not None:
+            for obj in self.indexer.list():
+                registration._add((ADD, obj, True))
+            registration._start(self._loop)
+            self._schedule_resync()
+        return registration
+
+    def remove_event_handler(self, registration: ResourceEventHandlerRegistration) -> None:
+        """Stop delivering to a handler (its buffered notifications are dropped). Idempotent."""
+        if registration in self._registrations:
+            self._registrations.remove(registration)
+        if registration in self._syncing:
+            self._syncing.remove(registration)
+        registration._stop()
+        if self._loop is not None:
+            self._schedule_resync()
+
+    @property
+    def registrations(self) -> list[ResourceEventHandlerRegistration]:
+        """The registered handlers (a copy)."""
+        return list(self._registrations)
+
+    def backlog(self) -> int:
+        """The total number of notifications buffered for this informer's handlers."""
+        return sum(r.backlog for r in self._registrations)
+
+    # -- state -------------------------------------------------------------------------------------
+
+    def has_synced(self) -> bool:
+        """Whether the first full list has been popped into the cache (handlers may lag)."""
+        fifo = self._fifo
+        return fifo is not None and fifo.has_synced()
+
+    async def wait_for_sync(self, timeout: float | None = None) -> bool:
+        """Suspend until :meth:`has_synced` or ``timeout`` seconds of the informer's clock pass.
+
+        Returns whether it synced; False at once when the informer is stopped.
+        """
+        if self.has_synced():
+            return True
+        if self._stopped:
+            return False
+        waiter = asyncio.ensure_future(self._synced_event.wait())
+        try:
+            if timeout is None:
+                await waiter
+            else:
+                sleeper = asyncio.ensure_future(self._clock.sleep(timeout))
+                try:
+                    await asyncio.wait({waiter, sleeper}, return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    sleeper.cancel()
+        finally:
+            waiter.cancel()
+        return self.has_synced()
+
+    def last_sync_resource_version(self) -> str:
+        """The resourceVersion the reflector last synced to ("" before the first list)."""
+        reflector = self._reflector
+        return reflector.last_sync_resource_version() if reflector is not None else ""
+
+    @property
+    def is_started(self) -> bool:
+        return self._started
+
+    @property
+    def is_stopped(self) -> bool:
+        return self._stopped
+
+    def lister(self) -> Lister:
+        """A :class:`Lister` over this informer's cache."""
+        return Lister(self.indexer, self.gvr.resource)
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+
+    def start(self) -> asyncio.Task[None]:
+        """Start :meth:`run` as a task on the running loop and return it (idempotent)."""
+        if self._stopped:
+            raise ShutDownError(f"informer {self.name} has stopped and cannot be restarted")
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self.run(), name=f"informer {self.name}")
+        return self._task
+
+    async def stop(self) -> None:
+        """Stop the reflector, the processing loop and every handler task; wait for them."""
+        self._stopped = True
+        task = self._task
+        if task is not None and not task.done():
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        await self._stop_handlers()
+
+    async def _stop_handlers(self) -> None:
+        tasks = [t for t in (r._stop() for r in self._registrations) if t is not None]
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def run(self) -> None:
+        """List, watch and dispatch until cancelled (or :meth:`stop`). Suspends throughout."""
+        if self._started:
+            raise RuntimeError(f"informer {self.name} is already running")
+        if self._stopped:
+            raise ShutDownError(f"informer {self.name} has stopped and cannot be restarted")
+        self._started = True
+        loop = self._loop = asyncio.get_running_loop()
+        fifo = self._fifo = DeltaFIFO(
+            deletion_handling_meta_namespace_key_func, self.indexer, transformer=self._transform
+        )
+        reflector = self._reflector = self._make_reflector(fifo)
+        now = self._clock.now()
+        for registration in self._registrations:
+            registration.next_resync = now + registration.resync_period
+            registration._start(loop)
+        reflector_task = loop.create_task(reflector.run(), name=f"reflector {self.name}")
+        self._schedule_resync()
+        try:
+            await self._process_loop(fifo)
+        finally:
+            self._stopped = True
+            if self._resync_timer is not None:
+                self._resync_timer.cancel()
+            reflector_task.cancel()
+            await asyncio.gather(reflector_task, return_exceptions=True)
+            fifo.close()
+            await self._stop_handlers()
+
+    def _make_reflector(self, fifo: DeltaFIFO) -> ReflectorLike:
+        if self._reflector_factory is not None:
+            return self._reflector_factory(fifo)
+        from pycontroller.cache.reflector import Reflector  # the reflector module is heavier
+
+        assert self.client is not None
+        reflector = Reflector(
+            self.client,
+            self.gvr,
+            fifo,
+            namespace=self.namespace,
+            label_selector=self.label_selector,
+            field_selector=self.field_selector,
+            tweak_list_options=self.tweak_list_options,
+            clock=self._clock,
+            name=f"reflector({self.name})",
+        )
+        if self._watch_error_handler is not None:
+            reflector.set_watch_error_handler(self._watch_error_handler)
+        return reflector
+
+    async def _process_loop(self, fifo: DeltaFIFO) -> None:
+        queue = fifo._queue
+        pop_item = fifo._pop_item
+        process = self._process_deltas
+        synced_event = self._synced_event
+        while True:
+            if not queue:
+                await fifo.wait()
+                if not queue:  # closed
+                    return
+            for _ in range(_BATCH):
+                if not queue:
+                    break
+                key, deltas, is_in_initial_list, _counted = pop_item()
+                try:
+                    process(key, deltas, is_in_initial_list)
+                except Exception:
+                    # Only a broken index function gets here; retrying the same object cannot help.
+                    self.process_errors += 1
+                    log.exception("%s: dropping deltas for %s that could not be processed", self.name, key)
+            if not synced_event.is_set() and fifo.has_synced():
+                synced_event.set()
+            await asyncio.sleep(0)
+
+    def _process_deltas(self, key: str, deltas: Deltas, is_in_initial_list: bool) -> None:
+        """Apply one key's deltas to the cache and notify handlers (client-go's processDeltas)."""
+        indexer = self.indexer
+        registrations = self._registrations
+        for delta_type, obj in deltas:
+            if delta_type is DELETED:
+                indexer.delete_by_key(key)
+                if registrations:
+                    notification: tuple[int, Any, Any] = (DELETE, obj, None)
+                    for r in registrations:
+                        r._add(notification)
+                continue
+            old = indexer._store(key, obj)
+            if not registrations:
+                continue
+            if old is None:
+                notification = (ADD, obj, is_in_initial_list)
+                for r in registrations:
+                    r._add(notification)
+                continue
+            notification = (UPDATE, old, obj)
+            if old is obj or _resource_version(old) == _resource_version(obj):
+                for r in self._syncing:  # a resync: only handlers whose resync is due
+                    r._add(notification)
+            else:
+                for r in registrations:
+                    r._add(notification)
+
+    # -- resync ------------------------------------------------------------------------------------
+
+    def _schedule_resync(self) -> None:
+        if self._resync_timer is not None:
+            self._resync_timer.cancel()
+            self._resync_timer = None
+        if self._stopped:
+            return
+        due = [r.next_resync for r in self._registrations if r.resync_period > 0]
+        if due:
+            self._resync_timer = self._clock.call_at(min(due), self._on_resync_timer)
+
+    def _on_resync_timer(self) -> None:
+        self._resync_timer = None
+        if self._stopped:
+            return
+        now = self._clock.now()
+        syncing = [r for r in self._registrations if r._should_resync(now)]
+        if syncing:
+            self._syncing = syncing
+            fifo = self._fifo
+            if fifo is not None:
+                fifo.resync()
+        self._schedule_resync()
