@@ -1,0 +1,73 @@
+"""``python -m pycontroller.testing serve --port N --kubeconfig PATH``: run the fake API server.
+
+Serves on 127.0.0.1 until SIGINT or SIGTERM, then exits 0. With ``--kubeconfig`` it writes a
+kubeconfig pointing at the server (for kubectl and other processes). Prints one line,
+``serving on http://127.0.0.1:PORT``, once it accepts connections. Bad flags exit 2 with usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+from collections.abc import Sequence
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m pycontroller.testing", description=__doc__.split("\n")[0]
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    serve = commands.add_parser("serve", help="run the in-memory Kubernetes API server until interrupted")
+    serve.add_argument("--port", type=int, default=0, help="TCP port on 127.0.0.1 (default 0: a free port)")
+    serve.add_argument("--kubeconfig", metavar="PATH", help="write a kubeconfig for the server here")
+    serve.add_argument(
+        "--history-size", type=int, default=10_000, help="watch history kept per resource (default 10000)"
+    )
+    serve.add_argument(
+        "--bookmark-interval", type=float, default=60.0, help="seconds between watch bookmarks (default 60)"
+    )
+    return parser
+
+
+async def _serve(args: argparse.Namespace) -> int:
+    from pycontroller.testing.apiserver import FakeAPIServer
+
+    server = FakeAPIServer(
+        port=args.port, history_size=args.history_size, bookmark_interval=args.bookmark_interval
+    )
+    try:
+        await server.start()
+    except OSError as exc:
+        print(f"error: cannot listen on 127.0.0.1:{args.port}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        if args.kubeconfig:
+            server.write_kubeconfig(args.kubeconfig)
+        print(f"serving on {server.url}", flush=True)
+        await stop.wait()
+    finally:
+        await server.stop()
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the exit status."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.port < 0 or args.port > 65535:
+        parser.error(f"--port must be between 0 and 65535, got {args.port}")
+    if args.history_size < 1:
+        parser.error(f"--history-size must be at least 1, got {args.history_size}")
+    if args.bookmark_interval <= 0:
+        parser.error(f"--bookmark-interval must be positive, got {args.bookmark_interval}")
+    return asyncio.run(_serve(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,111 @@
+"""kubernetes_asyncio and pycontroller's RestClient work unchanged against the FakeAPIServer."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kubernetes_asyncio import client as k8s
+from kubernetes_asyncio import config as k8s_config
+
+from pycontroller.client import GroupVersionResource, RestClient
+from pycontroller.testing import FakeAPIServer
+
+DEPLOYMENTS = GroupVersionResource("apps", "v1", "deployments")
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[FakeAPIServer]:
+    async with FakeAPIServer() as srv:
+        yield srv
+
+
+async def test_the_typed_core_api_creates_reads_lists_and_deletes(server: FakeAPIServer) -> None:
+    async with server.new_client() as api_client:
+        core = k8s.CoreV1Api(api_client)
+        body = k8s.V1ConfigMap(metadata=k8s.V1ObjectMeta(name="typed", labels={"a": "b"}), data={"k": "v"})
+        created = await core.create_namespaced_config_map("default", body)
+        assert created.metadata.uid
+        read = await core.read_namespaced_config_map("typed", "default")
+        assert read.data == {"k": "v"}
+        listed = await core.list_namespaced_config_map("default", label_selector="a=b")
+        assert [i.metadata.name for i in listed.items] == ["typed"]
+        await core.delete_namespaced_config_map("typed", "default")
+        listed = await core.list_namespaced_config_map("default")
+        assert listed.items == []
+
+
+async def test_a_written_kubeconfig_loads_with_kubernetes_asyncio(
+    server: FakeAPIServer, tmp_path: Path
+) -> None:
+    path = server.write_kubeconfig(tmp_path / "config")
+    api_client = await k8s_config.new_client_from_config(config_file=str(path))
+    async with api_client:
+        namespaces = await k8s.CoreV1Api(api_client).list_namespace()
+    assert {"default", "kube-system", "kube-public"} <= {n.metadata.name for n in namespaces.items}
+
+
+async def test_strategic_merge_patch_merges_containers_by_name(server: FakeAPIServer) -> None:
+    rest = RestClient(server.new_client(), owns_api_client=True)
+    try:
+        deployment: dict[str, Any] = {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": "web", "namespace": "default"},
+            "spec": {
+                "selector": {"matchLabels": {"app": "web"}},
+                "template": {
+                    "metadata": {"labels": {"app": "web"}},
+                    "spec": {
+                        "containers": [
+                            {"name": "web", "image": "nginx:1", "env": [{"name": "A", "value": "1"}]},
+                            {"name": "side", "image": "busybox"},
+                        ]
+                    },
+                },
+            },
+        }
+        await rest.create(DEPLOYMENTS, deployment)
+        patch = {
+            "metadata": {"finalizers": ["x/y"]},
+            "spec": {
+                "template": {
+                    "spec": {
+                        "containers": [
+                            {"name": "web", "image": "nginx:2", "env": [{"name": "B", "value": "2"}]},
+                            {"name": "side", "$patch": "delete"},
+                        ]
+                    }
+                }
+            },
+        }
+        patched = await rest.patch(DEPLOYMENTS, "web", patch, "default", patch_type="strategic")
+        [container] = patched["spec"]["template"]["spec"]["containers"]
+        assert container["image"] == "nginx:2"
+        assert container["env"] == [{"name": "A", "value": "1"}, {"name": "B", "value": "2"}]
+        assert patched["metadata"]["generation"] == 2
+        again = await rest.patch(
+            DEPLOYMENTS, "web", {"metadata": {"finalizers": ["a/b"]}}, "default", patch_type="strategic"
+        )
+        assert again["metadata"]["finalizers"] == ["x/y", "a/b"]  # finalizers merge as a set
+    finally:
+        await rest.close()
+
+
+async def test_objects_can_be_seeded_and_read_without_http(server: FakeAPIServer) -> None:
+    stored = server.add_object(
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "s", "namespace": "default"},
+            "stringData": {"k": "v"},
+        }
+    )
+    assert stored["data"] == {"k": "dg=="}
+    assert server.get_object("v1", "Secret", "s", "default") == stored
+    server.delete_object("v1", "Secret", "s", "default")
+    assert server.get_object("v1", "Secret", "s", "default") is None
+    with pytest.raises(ValueError, match="does not serve"):
+        server.add_object({"apiVersion": "v1", "kind": "Widget", "metadata": {"name": "w"}})
