@@ -45,6 +45,13 @@ class Queue(Generic[T]):
     The queue belongs to the event loop it was created on (or, if created outside one, first
     waited on). Its methods must be called from that loop's thread; other threads use the
     ``*_threadsafe`` methods.
+
+    ``get()`` is typed ``tuple[T, bool]`` for convenient unpacking; when the flag is True the item
+    is ``None`` and must not be used.
+
+    For the subclasses in this package (not a public API): ``_now`` (the clock's ``now``, possibly
+    a faster equivalent), ``_metrics`` (None for unnamed queues), ``_shutting_down``, ``_close()``
+    (shutdown hook), ``_bind_loop`` / ``_require_loop``, ``_check_hashable``.
     """
 
     __slots__ = (
@@ -52,7 +59,6 @@ class Queue(Generic[T]):
         "_clock",
         "_dirty",
         "_drainers",
-        "_draining",
         "_getters",
         "_loop",
         "_metrics",
@@ -86,7 +92,6 @@ class Queue(Generic[T]):
         self._getters: deque[asyncio.Future[T]] = deque()
         self._drainers: list[asyncio.Future[None]] = []
         self._shutting_down = False
-        self._draining = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._now = self._clock.now
         self._provider: MetricsProvider | None = None
@@ -202,8 +207,15 @@ class Queue(Generic[T]):
             self._end_drain()
 
     def __len__(self) -> int:
-        """How many items wait to be handed out (not counting items being processed)."""
+        """How many items wait to be handed out (not counting items being processed). Never suspends."""
         return len(self._queue)
+
+    def __repr__(self) -> str:
+        state = "shutting down" if self._shutting_down else "running"
+        return (
+            f"<{type(self).__name__} name={self._name!r} queued={len(self._queue)} "
+            f"processing={len(self._processing)} {state}>"
+        )
 
     # -- waiting ------------------------------------------------------------------------------
 
@@ -272,12 +284,8 @@ class Queue(Generic[T]):
         Items already queued are still handed out. Ends any :meth:`shut_down_with_drain` wait.
         Stops exporting this queue's metrics. Idempotent.
         """
-        self._draining = False
         self._close()
-        drainers, self._drainers = self._drainers, []
-        for fut in drainers:
-            if not fut.done():
-                fut.set_result(None)
+        self._end_drain()
 
     async def shut_down_with_drain(self) -> None:
         """Shut down like :meth:`shut_down`, then suspend until no item is being processed.
@@ -287,9 +295,8 @@ class Queue(Generic[T]):
         """
         loop = asyncio.get_running_loop()
         self._bind_loop(loop)
-        self._draining = True
         self._close()
-        if not self._processing or not self._draining:
+        if not self._processing:
             return
         fut: asyncio.Future[None] = loop.create_future()
         self._drainers.append(fut)

@@ -156,3 +156,13 @@ def test_add_after_from_a_thread_uses_the_queues_loop() -> None:
         return await asyncio.wait_for(getter, 5)
 
     assert asyncio.run(main()) == ("t", False)
+
+
+@pytest.mark.looptime
+async def test_the_default_clock_follows_looptimes_fake_loop_time() -> None:
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    q: DelayingQueue[str] = DelayingQueue()
+    q.add_after("a", 300)
+    assert await q.get() == ("a", False)
+    assert loop.time() - start == pytest.approx(300)

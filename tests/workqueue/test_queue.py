@@ -248,3 +248,42 @@ def test_an_item_added_from_a_thread_reaches_a_waiting_worker() -> None:
 def test_a_queue_name_must_be_a_string() -> None:
     with pytest.raises(TypeError):
         Queue(name=3)  # type: ignore[arg-type]
+
+
+async def test_drain_also_waits_for_an_item_re_added_while_it_was_processed() -> None:
+    q: Queue[str] = Queue()
+    q.add("a")
+    a, _ = await q.get()
+    q.add("a")  # dirty again: must be processed once more before the drain completes
+    drain = asyncio.create_task(q.shut_down_with_drain())
+    await settle()
+    q.done(a)
+    await settle()
+    assert not drain.done()
+    again, shutdown = await q.get()
+    assert (again, shutdown) == ("a", False)
+    q.done(again)
+    await asyncio.wait_for(drain, 1)
+    assert await q.get() == (None, True)
+
+
+async def test_several_drain_waiters_all_return_and_a_cancelled_one_leaves_the_queue_shut() -> None:
+    q: Queue[str] = Queue()
+    q.add("a")
+    a, _ = await q.get()
+    waiters = [asyncio.create_task(q.shut_down_with_drain()) for _ in range(3)]
+    await settle()
+    waiters[0].cancel()
+    await settle()
+    assert q.shutting_down()
+    q.done(a)
+    await asyncio.wait_for(asyncio.gather(*waiters[1:]), 1)
+    assert waiters[0].cancelled()
+
+
+async def test_drain_wakes_waiting_getters_with_shutdown() -> None:
+    q: Queue[str] = Queue()
+    getter = asyncio.create_task(q.get())
+    await settle()
+    await asyncio.wait_for(q.shut_down_with_drain(), 1)
+    assert await getter == (None, True)
