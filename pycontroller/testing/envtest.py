@@ -141,6 +141,7 @@ class EnvTest:
         self._logs: dict[str, IO[bytes]] = {}
         self._url: str | None = None
         self._pending_url = ""
+        self._etcd_url = ""
 
     def __repr__(self) -> str:  # never shows the token
         return f"<EnvTest url={self._url!r} running={self.running}>"
@@ -158,6 +159,13 @@ class EnvTest:
         if self._url is None:
             raise RuntimeError("EnvTest is not started")
         return self._url
+
+    @property
+    def etcd_url(self) -> str:
+        """``http://127.0.0.1:<port>`` of etcd (its v3 HTTP gateway, e.g. to force a compaction)."""
+        if self._url is None:
+            raise RuntimeError("EnvTest is not started")
+        return self._etcd_url
 
     @property
     def tmpdir(self) -> Path:
@@ -283,6 +291,7 @@ class EnvTest:
             self._cleanup()
             raise
         self._pending_url = f"https://127.0.0.1:{aport}"
+        self._etcd_url = f"http://127.0.0.1:{eport}"
         _RUNNING.add(self)
 
     def _make_key(self, key: Path) -> None:
