@@ -117,6 +117,9 @@ class DeltaFIFO:
         self._closed = False
         self._waiters: deque[asyncio.Future[None]] = deque()
         self.resource_version = ""
+        #: Called once when has_synced() becomes true on a write (a first replace with nothing to
+        #: pop, or a first write that is not a replace); the consumer sees the other case itself.
+        self.on_synced: Callable[[], object] | None = None
 
     # -- producer side (the reflector) -------------------------------------------------------------
 
@@ -128,18 +131,21 @@ class DeltaFIFO:
 
     def add(self, obj: Any) -> None:
         """Queue an Added delta. Never suspends."""
-        self._populated = True
+        if not self._populated:
+            self._populate()
         self._queue_action(ADDED, obj, self.key_of(obj))
 
     def update(self, obj: Any) -> None:
         """Queue an Updated delta. Never suspends."""
-        self._populated = True
+        if not self._populated:
+            self._populate()
         self._queue_action(UPDATED, obj, self.key_of(obj))
 
     def delete(self, obj: Any) -> None:
         """Queue a Deleted delta, unless the key is neither queued nor known (already deleted)."""
         key = self.key_of(obj)
-        self._populated = True
+        if not self._populated:
+            self._populate()
         if key not in self._items:
             known = self._known
             if known is None or known.get_by_key(key) is None:
@@ -177,8 +183,8 @@ class DeltaFIFO:
                 tombstone = DeletedFinalStateUnknown(key, known.get_by_key(key))
                 self._queue_action(DELETED, tombstone, key)
         if not self._populated:
-            self._populated = True
             self._initial_population_count = len(keys) + queued_deletions
+            self._populate()
         if resource_version:
             self.resource_version = resource_version
 
@@ -194,6 +200,11 @@ class DeltaFIFO:
             obj = known.get_by_key(key)
             if obj is not None:
                 self._queue_action(SYNC, obj, key)
+
+    def _populate(self) -> None:
+        self._populated = True
+        if self._initial_population_count == 0 and self.on_synced is not None:
+            self.on_synced()
 
     def update_resource_version(self, resource_version: str) -> None:
         """Record the resource version of a watch bookmark (``resource_version`` attribute)."""

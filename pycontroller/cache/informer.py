@@ -303,6 +303,7 @@ class SharedIndexInformer:
         fifo = self._fifo = DeltaFIFO(
             deletion_handling_meta_namespace_key_func, self.indexer, transformer=self._transform
         )
+        fifo.on_synced = self._synced_event.set  # an empty first list: nothing will be popped
         reflector = self._reflector = self._make_reflector(fifo)
         now = self._clock.now()
         for registration in self._registrations:

@@ -357,3 +357,21 @@ class FifoMachine(RuleBasedStateMachine):
 
 TestFifoMachine = FifoMachine.TestCase
 TestFifoMachine.settings = settings(max_examples=80, stateful_step_count=40, deadline=None)
+
+
+def test_an_empty_first_list_reports_the_sync_through_on_synced() -> None:
+    calls: list[str] = []
+    fifo = DeltaFIFO()
+    fifo.on_synced = lambda: calls.append("synced")
+    fifo.replace([], "1")
+    assert fifo.has_synced() and calls == ["synced"]
+    fifo.replace([], "2")
+    assert calls == ["synced"]
+
+
+def test_a_non_empty_first_list_leaves_the_sync_to_the_consumer() -> None:
+    calls: list[str] = []
+    fifo = DeltaFIFO()
+    fifo.on_synced = lambda: calls.append("synced")
+    fifo.replace([obj("a")], "1")
+    assert calls == [] and not fifo.has_synced()

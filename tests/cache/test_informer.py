@@ -304,3 +304,15 @@ def test_handler_funcs_accept_one_or_two_argument_add_functions() -> None:
     assert got == ["x", ("y", False)]
     with pytest.raises(TypeError):
         ResourceEventHandlerFuncs(on_update=3)  # type: ignore[arg-type]
+
+
+async def test_an_empty_initial_list_counts_as_synced_at_once(
+    informer: SharedIndexInformer, slot: ReflectorSlot
+) -> None:
+    registration = informer.add_event_handler(Recorder())
+    await started(informer, slot)
+    waiter = asyncio.create_task(informer.wait_for_sync())
+    await asyncio.sleep(0)
+    slot.store.replace([], "3")
+    assert await asyncio.wait_for(waiter, 5) is True
+    assert registration.has_synced()
