@@ -106,6 +106,7 @@ class DeltaFIFO:
         *,
         transformer: Callable[[Any], Any] | None = None,
     ) -> None:
+        # The default key function has no tombstone case: key_of adds it.
         self._key_func = key_func
         self._known = known_objects
         self._transformer = transformer
@@ -128,6 +129,26 @@ class DeltaFIFO:
         if obj.__class__ is DeletedFinalStateUnknown:
             return obj.key
         return self._key_func(obj)
+
+    def _drain(self, process: Callable[[str, Deltas, bool], object], limit: int) -> int:
+        """Pop and ``process(key, deltas, is_in_initial_list)`` up to ``limit`` keys; no requeue.
+
+        The informer's fast path (its process function handles its own errors). Returns how many
+        keys were processed. Never suspends.
+        """
+        queue = self._queue
+        items = self._items
+        done = 0
+        while queue and done < limit:
+            done += 1
+            count = self._initial_population_count
+            key = queue.popleft()
+            if count > 0:
+                self._initial_population_count = count - 1
+                process(key, items.pop(key), True)
+            else:
+                process(key, items.pop(key), not self._populated)
+        return done
 
     def add(self, obj: Any) -> None:
         """Queue an Added delta. Never suspends."""
@@ -162,23 +183,37 @@ class DeltaFIFO:
         objs = objs if isinstance(objs, list) else list(objs)
         listed = [key_of(obj) for obj in objs]
         keys = set(listed)
-        queue_action = self._queue_action
+        items = self._items
+        queue = self._queue
+        was_empty = not queue
+        transformer = self._transformer
+        # The hot path of every relist, inlined: Replaced deltas never merge with anything.
         for key, obj in zip(listed, objs, strict=True):
-            queue_action(REPLACED, obj, key)
+            if transformer is not None:
+                obj = transformer(obj)
+            delta = _new_delta(Delta, (REPLACED, obj))
+            deltas = items.get(key)
+            if deltas is None:
+                items[key] = [delta]
+                queue.append(key)
+            else:
+                deltas.append(delta)
+        if was_empty and queue and self._waiters:
+            self._wake_one()
         queued_deletions = 0
-        for key, deltas in list(self._items.items()):
-            if key in keys:
-                continue
-            last = deltas[-1].object
-            if last.__class__ is DeletedFinalStateUnknown:
-                last = last.obj
-            queued_deletions += 1
-            self._queue_action(DELETED, DeletedFinalStateUnknown(key, last), key)
+        if len(items) > len(keys):  # every listed key is queued now: anything more vanished
+            for key in [k for k in items if k not in keys]:
+                last = items[key][-1].object
+                if last.__class__ is DeletedFinalStateUnknown:
+                    last = last.obj
+                queued_deletions += 1
+                self._queue_action(DELETED, DeletedFinalStateUnknown(key, last), key)
         known = self._known
         if known is not None:
-            for key in known.list_keys():
-                if key in keys or key in self._items:
-                    continue
+            vanished = set(known.list_keys())
+            vanished.difference_update(keys)
+            vanished.difference_update(items)
+            for key in vanished:
                 queued_deletions += 1
                 tombstone = DeletedFinalStateUnknown(key, known.get_by_key(key))
                 self._queue_action(DELETED, tombstone, key)

@@ -345,7 +345,7 @@ class SharedIndexInformer:
 
     async def _process_loop(self, fifo: DeltaFIFO) -> None:
         queue = fifo._queue
-        pop_item = fifo._pop_item
+        drain = fifo._drain
         process = self._process_deltas
         synced_event = self._synced_event
         while True:
@@ -353,22 +353,25 @@ class SharedIndexInformer:
                 await fifo.wait()
                 if not queue:  # closed
                     return
-            for _ in range(_BATCH):
-                if not queue:
-                    break
-                key, deltas, is_in_initial_list, _counted = pop_item()
-                try:
-                    process(key, deltas, is_in_initial_list)
-                except Exception:
-                    # Only a broken index function gets here; retrying the same object cannot help.
-                    self.process_errors += 1
-                    log.exception("%s: dropping deltas for %s that could not be processed", self.name, key)
+            drain(process, _BATCH)
             if not synced_event.is_set() and fifo.has_synced():
                 synced_event.set()
             await asyncio.sleep(0)
 
     def _process_deltas(self, key: str, deltas: Deltas, is_in_initial_list: bool) -> None:
-        """Apply one key's deltas to the cache and notify handlers (client-go's processDeltas)."""
+        """Apply one key's deltas to the cache and notify handlers (client-go's processDeltas).
+
+        Only a broken index function can raise here; retrying the same object cannot help, so the
+        error is logged and counted and the deltas are dropped (client-go's informers do not retry
+        either).
+        """
+        try:
+            self._apply(key, deltas, is_in_initial_list)
+        except Exception:
+            self.process_errors += 1
+            log.exception("%s: dropping deltas for %s that could not be processed", self.name, key)
+
+    def _apply(self, key: str, deltas: Deltas, is_in_initial_list: bool) -> None:
         indexer = self.indexer
         registrations = self._registrations
         for delta_type, obj in deltas:

@@ -84,14 +84,33 @@ class Indexer:
     def _store(self, key: str, obj: Any) -> Any:
         """Store ``obj`` under ``key``; returns the object it replaced (or None)."""
         with self._lock:
+            items = self._items
             pairs = self._pairs
+            if len(pairs) == 1:  # the common case (the namespace index), kept tight
+                fn, index = pairs[0]
+                values = fn(obj)  # may raise: nothing changed yet
+                old = items.get(key)
+                items[key] = obj
+                if old is not None:
+                    old_values = fn(old)
+                    if old_values == values:
+                        return old
+                    for value in old_values:
+                        _unbucket(index, value, key)
+                for value in values:
+                    bucket = index.get(value)
+                    if bucket is None:
+                        index[value] = {key}
+                    else:
+                        bucket.add(key)
+                return old
             if not pairs:
-                old = self._items.get(key)
-                self._items[key] = obj
+                old = items.get(key)
+                items[key] = obj
                 return old
             new_values = [fn(obj) for fn, _ in pairs]  # may raise: nothing changed yet
-            old = self._items.get(key)
-            self._items[key] = obj
+            old = items.get(key)
+            items[key] = obj
             i = 0
             for fn, index in pairs:
                 values = new_values[i]
