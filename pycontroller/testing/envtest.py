@@ -414,34 +414,32 @@ class EnvTest:
             config.verify_ssl = False
         return ApiClient(configuration=config)
 
-    def kubeconfig(self) -> dict[str, Any]:
-        """The kubeconfig (as a dict) for this server: cluster, user with token, context "envtest"."""
+    def kubeconfig(self, *, context: str = "envtest") -> dict[str, Any]:
+        """The kubeconfig (as a dict) for this server: one cluster, user (the token) and ``context``."""
         return {
             "apiVersion": "v1",
             "kind": "Config",
             "clusters": [
-                {
-                    "name": "envtest",
-                    "cluster": {"server": self.url, "certificate-authority": str(self.ca_file)},
-                }
+                {"name": context, "cluster": {"server": self.url, "certificate-authority": str(self.ca_file)}}
             ],
-            "users": [{"name": "envtest", "user": {"token": self.token}}],
+            "users": [{"name": context, "user": {"token": self.token}}],
             "contexts": [
-                {
-                    "name": "envtest",
-                    "context": {"cluster": "envtest", "user": "envtest", "namespace": "default"},
-                }
+                {"name": context, "context": {"cluster": context, "user": context, "namespace": "default"}}
             ],
-            "current-context": "envtest",
+            "current-context": context,
             "preferences": {},
         }
 
-    def write_kubeconfig(self, path: str | os.PathLike[str]) -> Path:
-        """Write :meth:`kubeconfig` to ``path`` (JSON, which kubeconfig loaders accept; mode 0600)."""
+    def write_kubeconfig(self, path: str | os.PathLike[str], *, context: str = "envtest") -> Path:
+        """Write :meth:`kubeconfig` to ``path`` (JSON, which kubeconfig loaders accept; mode 0600).
+
+        Creates missing parent folders; returns the path. The file holds the token: keep it private.
+        """
         target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "wb") as fh:
-            fh.write(orjson.dumps(self.kubeconfig(), option=orjson.OPT_INDENT_2))
+            fh.write(orjson.dumps(self.kubeconfig(context=context), option=orjson.OPT_INDENT_2))
         return target
 
     # -- context managers ------------------------------------------------------------------------
