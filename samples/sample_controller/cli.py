@@ -153,6 +153,13 @@ def build_parser(prog: str = "python -m samples.sample_controller") -> argparse.
     return parser
 
 
+def _bool_env(parser: argparse.ArgumentParser, var: str, raw: str) -> bool:
+    lowered = raw.strip().lower()
+    if lowered not in _TRUE | _FALSE:
+        parser.error(f"environment variable {var}={raw!r}: expected one of 1/true/yes/on or 0/false/no/off")
+    return lowered in _TRUE
+
+
 def _from_env(parser: argparse.ArgumentParser, args: argparse.Namespace, env: dict[str, str]) -> None:
     """Fill the flags not given on the command line from the environment, validating like argparse."""
     conversions: dict[str, Any] = {
