@@ -14,7 +14,7 @@ from pycontroller.controller import Controller
 from pycontroller.log import configure_logging, redact, scrub
 from pycontroller.testing import FakeClock
 from tests.controller.conftest import until
-from tests.controller.standins import make_queue
+from tests.controller.helpers import make_queue
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from pycontroller.metrics import controller_metrics
 from pycontroller.reconcile import Result, TerminalError
 from pycontroller.testing import FakeClock
 from tests.controller.conftest import until
-from tests.controller.standins import make_queue
+from tests.controller.helpers import make_queue
 
 
 class Recorder:
@@ -312,7 +312,7 @@ async def test_a_key_changed_while_reconciling_is_reconciled_again_afterwards(na
 
 
 async def test_workers_wait_for_the_watches_to_sync(name: str) -> None:
-    from tests.controller.standins import FakeInformer
+    from tests.controller.helpers import FakeInformer
 
     clock = FakeClock()
     rec = Recorder(clock)

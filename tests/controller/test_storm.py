@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from pycontroller.controller import Controller
 from pycontroller.testing import FakeClock
-from tests.controller.standins import make_queue
+from tests.controller.helpers import make_queue
 
 _seq = itertools.count()
 

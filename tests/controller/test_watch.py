@@ -19,7 +19,7 @@ from pycontroller.predicate import (
     or_,
     resource_version_changed,
 )
-from tests.controller.standins import FakeInformer
+from tests.controller.helpers import FakeInformer
 
 
 class Tombstone:

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.controller.standins import FakeInformer
+from tests.controller.helpers import FakeInformer
 
 _seq = itertools.count()
 
