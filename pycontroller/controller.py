@@ -206,6 +206,19 @@ class Controller:
             )
         self.queue.add(key)
 
+    def enqueue_threadsafe(self, key: str) -> None:
+        """:meth:`enqueue` from any thread (a plain-function reconciler, say). Returns at once.
+
+        Raises ``TypeError`` for a non-string key in the caller's thread; ``RuntimeError`` when the
+        controller's queue has no running loop yet.
+        """
+        if type(key) is not str:
+            raise TypeError(
+                f"controller {self.name!r}: keys must be strings ('namespace/name'), got "
+                f"{type(key).__name__}: {key!r}"
+            )
+        self.queue.add_threadsafe(key)
+
     def enqueue_after(self, key: str, seconds: float) -> None:
         """Queue ``key`` after ``seconds`` (an earlier pending time wins). Never suspends."""
         if type(key) is not str:

@@ -384,3 +384,22 @@ async def test_run_twice_is_refused(name: str) -> None:
     with pytest.raises(RuntimeError, match="already started"):
         await ctl.run()
     await stopped(ctl, task)
+
+
+async def test_a_plain_function_reconciler_can_enqueue_from_its_thread(name: str) -> None:
+    clock = FakeClock()
+    calls: list[str] = []
+    ctl: Controller
+
+    def reconcile(key: str) -> None:
+        calls.append(key)
+        if key == "ns/parent":
+            ctl.enqueue_threadsafe("ns/child")
+
+    ctl = build(name, clock, reconcile)
+    task = await started(ctl)
+    ctl.enqueue("ns/parent")
+    await until(lambda: calls == ["ns/parent", "ns/child"])
+    with pytest.raises(TypeError, match="keys must be strings"):
+        ctl.enqueue_threadsafe(7)  # type: ignore[arg-type]
+    await stopped(ctl, task)
