@@ -28,6 +28,7 @@ import asyncio
 import errno
 import logging
 import random
+import sys
 from collections.abc import Callable
 from contextlib import AsyncExitStack
 from typing import Any, Protocol
@@ -136,6 +137,27 @@ class _BadInput(Exception):
 
 class _VeryShortWatch(Exception):
     """The server closed a watch in under a second without any event (client-go relists then)."""
+
+
+_intern = sys.intern
+
+
+def share_strings(meta: dict[str, Any]) -> None:
+    """Make the namespace and label values of ``meta`` the shared (interned) string objects.
+
+    A namespace or a label value repeats across thousands of cached objects; the JSON decoder makes
+    a new string for every occurrence. Sharing them saves ~50 bytes each per object (about 10% of a
+    small ConfigMap) for ~0.3 us. Equal strings are replaced by identical ones: nothing observable
+    changes.
+    """
+    ns = meta.get("namespace")
+    if ns.__class__ is str:
+        meta["namespace"] = _intern(ns)
+    labels = meta.get("labels")
+    if labels.__class__ is dict:
+        for key, value in labels.items():
+            if value.__class__ is str:
+                labels[key] = _intern(value)
 
 
 def _is_connection_refused(exc: BaseException) -> bool:
@@ -316,6 +338,7 @@ class Reflector:
             if type(name) is not str or not name:
                 bad += 1
                 continue
+            share_strings(item["metadata"])
             if "kind" not in item and kind:
                 item["kind"] = kind
                 item["apiVersion"] = api_version
@@ -494,6 +517,7 @@ class Reflector:
                             raise _BadInput("invalid", f"a {etype} event object without a name", line)
                         self._raise_for_odd_event(event, line)
                     obj = event["object"]
+                    share_strings(meta)
                     try:
                         if etype == "MODIFIED":
                             update(obj)
@@ -592,6 +616,7 @@ class Reflector:
                 name = meta.get("name")
                 if type(name) is not str or not name:
                     raise _BadInput("invalid", f"a {etype} event object without a name", line)
+                share_strings(meta)
                 ns = meta.get("namespace")
                 key = f"{ns}/{name}" if ns else name
                 if etype == "DELETED":
