@@ -358,11 +358,14 @@ class Controller:
         start = clock.now()
         try:
             outcome = await self._call(key)
-        except asyncio.CancelledError:
-            raise
         except BaseException as exc:
             if isinstance(exc, KeyboardInterrupt | SystemExit):
                 raise
+            if isinstance(exc, asyncio.CancelledError):
+                current = asyncio.current_task()
+                if current is None or current.cancelling():
+                    raise  # the worker itself is being cancelled (hard stop)
+                # Otherwise the reconcile leaked a CancelledError of its own: an error like any other.
             m.observe(clock.now() - start)
             m.errors += 1
             m.total["error"] += 1

@@ -403,3 +403,24 @@ async def test_a_plain_function_reconciler_can_enqueue_from_its_thread(name: str
     with pytest.raises(TypeError, match="keys must be strings"):
         ctl.enqueue_threadsafe(7)  # type: ignore[arg-type]
     await stopped(ctl, task)
+
+
+async def test_a_cancelled_error_leaking_from_reconcile_does_not_kill_the_worker(name: str) -> None:
+    clock = FakeClock()
+    calls: list[str] = []
+
+    async def reconcile(key: str) -> None:
+        calls.append(key)
+        if key == "bad":
+            fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            fut.cancel()
+            await fut  # raises CancelledError, though nobody cancelled the worker
+
+    ctl = build(name, clock, reconcile)
+    task = await started(ctl)
+    ctl.enqueue("bad")
+    await until(lambda: controller_metrics(name).errors == 1)
+    ctl.enqueue("good")
+    await until(lambda: "good" in calls)
+    assert not task.done()
+    await stopped(ctl, task)
