@@ -108,17 +108,15 @@ class TextFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         line = super().format(record)
-        extras = []
-        for attr, label in (("controller", "controller"), ("key", "key"), ("reconcile_id", "reconcileID")):
-            value = getattr(record, attr, None)
-            if value is None and attr == "controller":
-                value = controller_var.get()
-            elif value is None and attr == "key":
-                value = key_var.get()
-            elif value is None:
-                value = reconcile_id_var.get()
-            if value is not None:
-                extras.append(f"{label}={value}")
+        extras = [
+            f"{label}={value}"
+            for label, value in (
+                ("controller", getattr(record, "controller", None) or controller_var.get()),
+                ("key", getattr(record, "key", None) or key_var.get()),
+                ("reconcileID", getattr(record, "reconcile_id", None) or reconcile_id_var.get()),
+            )
+            if value is not None
+        ]
         if extras:
             head, sep, tail = line.partition("\n")
             line = head + " " + " ".join(extras) + sep + tail
