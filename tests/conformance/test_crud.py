@@ -9,7 +9,20 @@ import pytest
 from pycontroller.client import GroupVersionResource, RestClient
 from pycontroller.errors import NotFoundError
 
-from ._support import CONFIGMAPS, DEPLOYMENTS, LEASES, PODS, SECRETS, configmap, deployment, names, rv
+from ._support import (
+    CONFIGMAPS,
+    DEPLOYMENTS,
+    EVENTS,
+    LEASES,
+    NEW_EVENTS,
+    PODS,
+    SECRETS,
+    SERVICES,
+    configmap,
+    deployment,
+    names,
+    rv,
+)
 
 TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 UID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
@@ -218,3 +231,71 @@ async def test_other_built_ins_round_trip(
         assert "stringData" not in fetched
     if gvr is LEASES:
         assert fetched["spec"]["holderIdentity"] == "me"
+
+
+async def test_a_service_gets_its_defaults(rest_client: RestClient, namespace: str) -> None:
+    body = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "web"},
+        "spec": {"ports": [{"port": 80}]},
+    }
+    created = await rest_client.create(SERVICES, body, namespace=namespace)
+    assert created["spec"]["type"] == "ClusterIP"
+    assert created["spec"]["ports"] == [{"protocol": "TCP", "port": 80, "targetPort": 80}]
+
+
+async def test_core_events_round_trip(rest_client: RestClient, namespace: str) -> None:
+    cm = await rest_client.create(CONFIGMAPS, configmap("subject", namespace))
+    event = {
+        "apiVersion": "v1",
+        "kind": "Event",
+        "metadata": {"name": "subject.16b0c0ffee", "namespace": namespace},
+        "involvedObject": {
+            "kind": "ConfigMap",
+            "namespace": namespace,
+            "name": "subject",
+            "uid": cm["metadata"]["uid"],
+            "apiVersion": "v1",
+            "resourceVersion": cm["metadata"]["resourceVersion"],
+        },
+        "reason": "Synced",
+        "message": "synced successfully",
+        "source": {"component": "conformance"},
+        "firstTimestamp": "2024-01-01T00:00:00Z",
+        "lastTimestamp": "2024-01-01T00:00:00Z",
+        "count": 1,
+        "type": "Normal",
+    }
+    created = await rest_client.create(EVENTS, event)
+    assert created["reason"] == "Synced"
+    patched = await rest_client.patch(
+        EVENTS, "subject.16b0c0ffee", {"count": 2, "message": "again"}, namespace
+    )
+    assert patched["count"] == 2
+    by_object = await rest_client.list(EVENTS, namespace, fieldSelector="metadata.name=subject.16b0c0ffee")
+    assert [e["message"] for e in by_object["items"]] == ["again"]
+
+
+async def test_events_k8s_io_events_round_trip(rest_client: RestClient, namespace: str) -> None:
+    event = {
+        "apiVersion": "events.k8s.io/v1",
+        "kind": "Event",
+        "metadata": {"name": "e1", "namespace": namespace},
+        "eventTime": "2024-01-01T00:00:00.000000Z",
+        "reportingController": "example.com/conformance",
+        "reportingInstance": "conformance-1",
+        "action": "Sync",
+        "reason": "Synced",
+        "note": "synced successfully",
+        "type": "Normal",
+        "regarding": {"kind": "ConfigMap", "namespace": namespace, "name": "subject", "apiVersion": "v1"},
+    }
+    created = await rest_client.create(NEW_EVENTS, event)
+    assert created["reason"] == "Synced"
+    assert created["note"] == "synced successfully"
+    # the same object is visible through core/v1 with the older field names
+    core = await rest_client.get(EVENTS, "e1", namespace)
+    assert core["message"] == "synced successfully"
+    assert core["involvedObject"]["name"] == "subject"
+    assert core["reportingComponent"] == "example.com/conformance"

@@ -190,3 +190,20 @@ async def test_an_unknown_resource_is_404(rest_client: RestClient, namespace: st
     assert_status(info.value, 404, "NotFound", "the server could not find the requested resource")
     with pytest.raises(NotFoundError):
         await rest_client.request("GET", "/apis/nonexistent.example.com/v1/things")
+
+
+async def test_a_field_of_the_wrong_type_is_400(rest_client: RestClient, namespace: str) -> None:
+    body = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "bad"}, "data": {"k": 1}}
+    with pytest.raises(BadRequestError) as info:
+        await rest_client.create(CONFIGMAPS, body, namespace=namespace)
+    assert info.value.body["kind"] == "Status"
+    assert info.value.message.startswith('ConfigMap in version "v1" cannot be handled as a ConfigMap: ')
+
+
+async def test_an_oversized_body_is_413(rest_client: RestClient, namespace: str) -> None:
+    body = configmap("big", namespace, data={"k": "x" * (4 * 1024 * 1024)})  # the limit is 3 MiB
+    with pytest.raises(ApiError) as info:
+        await rest_client.create(CONFIGMAPS, body)
+    assert_status(info.value, 413, "RequestEntityTooLarge", "Request entity too large: limit is 3145728")
+    with pytest.raises(NotFoundError):
+        await rest_client.get(CONFIGMAPS, "big", namespace)

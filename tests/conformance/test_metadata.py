@@ -180,3 +180,29 @@ async def test_delete_preconditions_on_uid_guard_against_a_recreated_object(
         "The object might have been deleted and then recreated"
     )
     assert (await rest_client.get(CONFIGMAPS, "a", namespace))["metadata"]["uid"] == second["metadata"]["uid"]
+
+
+async def test_delete_preconditions_on_resource_version_guard_against_a_changed_object(
+    rest_client: RestClient, namespace: str
+) -> None:
+    from pycontroller.errors import ConflictError
+
+    created = await rest_client.create(CONFIGMAPS, configmap("a", namespace))
+    changed = await rest_client.patch(CONFIGMAPS, "a", {"data": {"k": "v"}}, namespace)
+    with pytest.raises(ConflictError) as info:
+        await rest_client.delete(
+            CONFIGMAPS,
+            "a",
+            namespace,
+            preconditions={"resourceVersion": created["metadata"]["resourceVersion"]},
+        )
+    assert info.value.message == (
+        f'Operation cannot be fulfilled on ConfigMap "a": the ResourceVersion in the precondition '
+        f"({created['metadata']['resourceVersion']}) does not match the ResourceVersion in record "
+        f"({changed['metadata']['resourceVersion']}). The object might have been modified"
+    )
+    await rest_client.delete(
+        CONFIGMAPS, "a", namespace, preconditions={"resourceVersion": changed["metadata"]["resourceVersion"]}
+    )
+    with pytest.raises(NotFoundError):
+        await rest_client.get(CONFIGMAPS, "a", namespace)
