@@ -52,7 +52,12 @@ class Harness:
         self.controller: Any = None
 
     def build(self, *, simulate_deployments: bool = False) -> None:
-        self.mgr = Manager(api_client=self.api_client, metrics_bind_address="0", namespace=self.namespace)
+        self.mgr = Manager(
+            api_client=self.api_client,
+            metrics_bind_address="0",
+            namespace=self.namespace,
+            handle_signals=False,
+        )
         self.controller = add_sample_controller(self.mgr, self.api_client)
         if simulate_deployments:
             deployments = self.mgr.informer_for("apps", "v1", "deployments")
