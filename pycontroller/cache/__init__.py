@@ -12,6 +12,7 @@ The flow, one resource at a time::
 * :mod:`~pycontroller.cache.reflector`: :class:`Reflector`, list + watch into a store.
 * :mod:`~pycontroller.cache.informer` / :mod:`~pycontroller.cache.factory`: shared informers.
 * :mod:`~pycontroller.cache.listers`: :class:`Lister`, namespaced reads with label selectors.
+* :mod:`~pycontroller.cache.mutation`: a debug detector for code that mutates cached objects.
 
 Names are imported lazily, so importing one piece does not import them all.
 """
@@ -23,6 +24,7 @@ from typing import Any
 
 __all__ = [
     "NAMESPACE_INDEX",
+    "CacheMutationDetector",
     "DeletedFinalStateUnknown",
     "Delta",
     "DeltaFIFO",
@@ -39,6 +41,7 @@ __all__ = [
     "SharedIndexInformer",
     "SharedInformerFactory",
     "deletion_handling_meta_namespace_key_func",
+    "drop_managed_fields",
     "meta_namespace_index_func",
     "meta_namespace_key_func",
     "split_meta_namespace_key",
@@ -65,6 +68,8 @@ _LAZY = {
     "ResourceEventHandlerRegistration": "handlers",
     "SharedIndexInformer": "informer",
     "SharedInformerFactory": "factory",
+    "drop_managed_fields": "informer",
+    "CacheMutationDetector": "mutation",
 }
 
 

@@ -27,7 +27,9 @@ from pycontroller.client import GroupVersionResource, RestClient
 from pycontroller.clock import Clock, default_clock
 from pycontroller.errors import ShutDownError
 
-__all__ = ["SharedInformerFactory"]
+__all__ = [
+    "SharedInformerFactory",
+]
 
 
 class SharedInformerFactory:
@@ -109,7 +111,7 @@ class SharedInformerFactory:
         if self._shut_down:
             raise ShutDownError("the informer factory has been shut down")
         for informer in self._informers.values():
-            if not informer.is_started and informer._task is None:
+            if informer._task is None and not informer.is_stopped:
                 informer.start()
 
     async def wait_for_cache_sync(self, timeout: float | None = None) -> dict[GroupVersionResource, bool]:

@@ -19,7 +19,11 @@ from pycontroller.cache.store import Indexer
 from pycontroller.errors import NotFoundError
 from pycontroller.labels import Selector, as_selector
 
-__all__ = ["Lister", "NamespaceLister", "SelectorLike"]
+__all__ = [
+    "Lister",
+    "NamespaceLister",
+    "SelectorLike",
+]
 
 #: What a lister accepts as a label selector (None means everything).
 SelectorLike = Selector | str | dict[str, Any] | None

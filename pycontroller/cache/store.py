@@ -37,7 +37,12 @@ from pycontroller.cache.keys import (
     meta_namespace_index_func,
 )
 
-__all__ = ["NAMESPACE_INDEX", "Indexer", "Indexers", "meta_namespace_index_func"]
+__all__ = [
+    "NAMESPACE_INDEX",
+    "Indexer",
+    "Indexers",
+    "meta_namespace_index_func",
+]
 
 #: Index name -> index function.
 Indexers = Mapping[str, IndexFunc]

@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 
 from pycontroller.cache.handlers import FilteringResourceEventHandler, ResourceEventHandlerFuncs
-from pycontroller.cache.informer import SharedIndexInformer
+from pycontroller.cache.informer import SharedIndexInformer, drop_managed_fields
 from pycontroller.cache.keys import NAMESPACE_INDEX
+from pycontroller.cache.mutation import CacheMutationDetector, MutationError
 from pycontroller.client import GroupVersionResource
 from pycontroller.errors import ShutDownError
 from pycontroller.testing import FakeClock
@@ -218,10 +219,6 @@ async def test_handlers_may_be_async_and_a_raising_handler_keeps_receiving(
 async def test_the_transform_applies_before_caching_and_cannot_change_after_start(
     informer: SharedIndexInformer, slot: ReflectorSlot
 ) -> None:
-    def drop_managed_fields(obj: dict[str, Any]) -> dict[str, Any]:
-        obj["metadata"].pop("managedFields", None)
-        return obj
-
     informer.set_transform(drop_managed_fields)
     await started(informer, slot)
     with pytest.raises(RuntimeError, match="already started"):
@@ -316,3 +313,43 @@ async def test_an_empty_initial_list_counts_as_synced_at_once(
     slot.store.replace([], "3")
     assert await asyncio.wait_for(waiter, 5) is True
     assert registration.has_synced()
+
+
+async def test_the_mutation_detector_reports_a_handler_that_changes_a_cached_object(
+    slot: ReflectorSlot, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    informer = SharedIndexInformer(None, GVR, reflector_factory=slot, clock=clock, detect_mutations=True)
+
+    def careless(obj: Any) -> None:
+        if obj["metadata"]["name"] == "victim":
+            obj["metadata"]["labels"] = {"oops": "x"}
+
+    informer.add_event_handler(ResourceEventHandlerFuncs(on_add=careless))
+    try:
+        await started(informer, slot)
+        slot.store.replace([cm("victim"), cm("fine")], "1")
+        await eventually(lambda: informer.backlog() == 0 and informer.has_synced())
+        await eventually(lambda: "labels" in informer.indexer.get_by_key("ns/victim")["metadata"])
+        await clock.step(10)
+        assert informer.mutation_detector is not None and informer.mutation_detector.mutations == 1
+        assert "ns/victim was mutated in place" in caplog.text
+        informer.indexer.get_by_key("ns/fine")["data"] = {}
+        with pytest.raises(MutationError, match="ns/fine"):
+            informer.check_mutations(raise_on_mutation=True)
+    finally:
+        await informer.stop()
+
+
+def test_the_mutation_detector_is_off_unless_asked(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PYCONTROLLER_CACHE_MUTATION_DETECTOR", raising=False)
+    assert SharedIndexInformer(None, GVR, reflector_factory=ReflectorSlot()).mutation_detector is None
+    monkeypatch.setenv("PYCONTROLLER_CACHE_MUTATION_DETECTOR", "true")
+    informer = SharedIndexInformer(None, GVR, reflector_factory=ReflectorSlot())
+    assert informer.mutation_detector is not None and informer.check_mutations() == 0
+
+
+def test_the_mutation_detector_forgets_objects_after_the_retention() -> None:
+    detector = CacheMutationDetector("t", retain=5)
+    detector.add_object("k", {"a": 1}, now=0)
+    assert detector.check(now=1) == 0 and len(detector) == 1
+    assert detector.check(now=6) == 0 and len(detector) == 0
