@@ -136,3 +136,79 @@ async def test_an_async_context_manager_starts_and_stops_both_processes() -> Non
     assert not env.running
     assert not tmp.exists()
     assert not any(_alive(pid) for pid in pids)
+
+
+# -- the pytest fixtures (run in an inner pytest session) --------------------------------------------
+
+INNER_TESTS = """
+import pytest
+
+async def test_namespace_exists(rest_client, namespace):
+    ns = await rest_client.request("GET", f"/api/v1/namespaces/{namespace}")
+    assert ns["metadata"]["name"] == namespace
+
+@pytest.mark.fake_only(reason="needs fault injection")
+async def test_fake_only(api_server):
+    pass
+
+async def test_fake_fixtures(fake_api_server, fake_clock):
+    assert fake_api_server.url.startswith("http://127.0.0.1:")
+    assert fake_clock.now() == 1000.0
+"""
+
+
+def _inner_pytest(tmp_path: Path, env: dict[str, str], *args: str) -> str:
+    import subprocess
+    import sys
+
+    (tmp_path / "test_inner.py").write_text(INNER_TESTS)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "no:cacheprovider",
+            "-rs",
+            "-o",
+            "asyncio_mode=auto",
+            f"--rootdir={tmp_path}",
+            str(tmp_path / "test_inner.py"),
+            *args,
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
+    return result.stdout.decode()
+
+
+def test_without_assets_envtest_cases_skip_with_the_reason(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "KUBEBUILDER_ASSETS"}
+    out = _inner_pytest(tmp_path, env)
+    assert "pycontroller: KUBEBUILDER_ASSETS unset, envtest cases are skipped" in out
+    assert (
+        "KUBEBUILDER_ASSETS is not set: the envtest case needs the real etcd and kube-apiserver binaries"
+        in out
+    )
+    assert "fake-only: needs fault injection" in out
+    assert "3 passed, 2 skipped" in out
+
+
+def test_the_session_server_starts_only_when_an_envtest_case_runs(tmp_path: Path) -> None:
+    assets = tmp_path / "assets"
+    assets.mkdir()
+    marker = tmp_path / "started"
+    _script(assets, "etcd", f"touch {marker}; exit 1")
+    _script(assets, "kube-apiserver", f"touch {marker}; exit 1")
+    env = {**os.environ, "KUBEBUILDER_ASSETS": str(assets)}
+    out = _inner_pytest(tmp_path, env, "-k", "fake_only or fake_fixtures")
+    assert "2 passed, 1 skipped" in out, out
+    assert not marker.exists()
+    # an envtest case does start it, and a start failure is reported as an error, not a hang
+    out = _inner_pytest(tmp_path, env, "-k", "namespace_exists")
+    assert marker.exists()
+    assert "1 passed, 3 deselected, 1 error" in out, out
+    assert "StartError" in out
