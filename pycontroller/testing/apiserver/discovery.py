@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Any
 
 from .resources import ResourceDef
-from .storage import Table
 
 __all__ = ["VERSION_INFO", "api_versions", "group_document", "group_list", "resource_list"]
 
@@ -35,11 +34,11 @@ def api_versions(address: str) -> dict[str, Any]:
     }
 
 
-def _groups(tables: list[Table]) -> dict[str, list[ResourceDef]]:
+def _groups(rdefs: list[ResourceDef]) -> dict[str, list[ResourceDef]]:
     groups: dict[str, list[ResourceDef]] = {}
-    for table in tables:
-        if table.rdef.group:
-            groups.setdefault(table.rdef.group, []).append(table.rdef)
+    for rdef in rdefs:
+        if rdef.group:
+            groups.setdefault(rdef.group, []).append(rdef)
     return groups
 
 
@@ -53,7 +52,7 @@ def _group_entry(name: str, rdefs: list[ResourceDef]) -> dict[str, Any]:
     return {"name": name, "versions": entries, "preferredVersion": entries[0]}
 
 
-def group_list(tables: list[Table]) -> dict[str, Any]:
+def group_list(tables: list[ResourceDef]) -> dict[str, Any]:
     groups = _groups(tables)
     return {
         "kind": "APIGroupList",
@@ -62,17 +61,16 @@ def group_list(tables: list[Table]) -> dict[str, Any]:
     }
 
 
-def group_document(tables: list[Table], group: str) -> dict[str, Any] | None:
+def group_document(tables: list[ResourceDef], group: str) -> dict[str, Any] | None:
     rdefs = _groups(tables).get(group)
     if not rdefs:
         return None
     return {"kind": "APIGroup", "apiVersion": "v1", **_group_entry(group, rdefs)}
 
 
-def resource_list(tables: list[Table], group: str, version: str) -> dict[str, Any] | None:
+def resource_list(tables: list[ResourceDef], group: str, version: str) -> dict[str, Any] | None:
     resources: list[dict[str, Any]] = []
-    for table in sorted(tables, key=lambda t: t.rdef.plural):
-        rdef = table.rdef
+    for rdef in sorted(tables, key=lambda r: r.plural):
         if rdef.group != group or version not in rdef.versions:
             continue
         entry: dict[str, Any] = {

@@ -130,8 +130,11 @@ class Handlers:
             if route.verb == "watch" and failure.code == 410:
                 return await self._error_stream(request, failure)
             raise failure
-        table = self.registry.resolve(route.group, route.version, route.plural)
-        if table is None or (route.namespace is not None and not table.rdef.namespaced):
+        resolved = self.registry.resolve(route.group, route.version, route.plural)
+        if resolved is None:
+            raise _NOT_FOUND
+        table, api_version = resolved
+        if route.namespace is not None and not table.rdef.namespaced:
             raise _NOT_FOUND
         if route.subresource is not None and not (
             (route.subresource == "status" and table.rdef.status_subresource)
@@ -142,7 +145,6 @@ class Handlers:
             raise ApiFailure(
                 405, "MethodNotAllowed", "the server does not allow this method on the requested resource"
             )
-        api_version = table.rdef.api_version(route.version)
         verb_handler = getattr(self, "_" + route.verb)
         result: web.StreamResponse = await verb_handler(request, route, table, api_version)
         return result
@@ -161,7 +163,7 @@ class Handlers:
         raise _NOT_FOUND
 
     def _discovery(self, parts: list[str]) -> web.StreamResponse:
-        tables = list(self.registry.tables.values())
+        tables = self.registry.served()
         doc: dict[str, Any] | None
         if parts == ["api"]:
             doc = discovery.api_versions(self.address)
@@ -225,10 +227,11 @@ class Handlers:
         assert route.name is not None
         self._check_json(request)
         body = await self._body(request, table.rdef.kind)
+        existed = (route.namespace or "", route.name) in table.objects
         stored = self.registry.update(
             table, route.namespace, route.name, body, subresource=route.subresource, api_version=av
         )
-        return _json(stored.bytes_for(av))
+        return _json(stored.bytes_for(av), 200 if existed else 201)
 
     async def _patch(self, request: web.Request, route: Route, table: Table, av: str) -> web.StreamResponse:
         assert route.name is not None
@@ -254,7 +257,13 @@ class Handlers:
         if body is None:
             raise bad_request("the patch body is empty")
         stored = self.registry.patch(
-            table, route.namespace, route.name, patch_type, body, subresource=route.subresource
+            table,
+            route.namespace,
+            route.name,
+            patch_type,
+            body,
+            subresource=route.subresource,
+            api_version=av,
         )
         return _json(stored.bytes_for(av))
 
@@ -429,7 +438,9 @@ class Handlers:
         except ValueError:
             raise bad_request(f"invalid timeoutSeconds: {q.get('timeoutSeconds')!r}") from None
         deadline = time.monotonic() + timeout if timeout and timeout > 0 else None
-        bookmarks = _flag(q.get("allowWatchBookmarks"))
+        # Like the real server, only watches served from the watch cache (a resourceVersion given)
+        # get bookmarks; an unversioned watch is an etcd watch without them.
+        bookmarks = _flag(q.get("allowWatchBookmarks")) and (bool(rv_param) or initial_events)
         registry = self.registry
         replay_from: int | None = None
         if rv_param and rv_param != "0":

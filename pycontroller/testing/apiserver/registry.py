@@ -14,7 +14,6 @@ Objects handed out are shared and must not be mutated.
 from __future__ import annotations
 
 import asyncio
-import base64
 import copy
 import random
 import re
@@ -24,6 +23,8 @@ from collections.abc import Callable
 from typing import Any
 
 from . import patch as patches
+from .conversion import check_types, convert, from_served
+from .defaults import apply_defaults
 from .resources import BUILTINS, ResourceDef, resource_from_crd
 from .selectors import Filter
 from .status import ApiFailure, already_exists, bad_request, conflict, invalid, not_found, qualified
@@ -62,25 +63,41 @@ class Registry:
         self.tables: dict[tuple[str, str], Table] = {}
         self._rv_waiters: list[tuple[int, asyncio.Future[None]]] = []
         self.on_unserve: list[Callable[[Table], None]] = []
+        self.aliases: dict[tuple[str, str], ResourceDef] = {}
         for rdef in BUILTINS:
-            self.tables[rdef.key] = Table(rdef, history_size)
+            if rdef.alias_of is not None:
+                self.aliases[rdef.key] = rdef
+            else:
+                self.tables[rdef.key] = Table(rdef, history_size)
+        self._next_cluster_ip = 10
         for name in ("default", "kube-system", "kube-public", "kube-node-lease"):
             self.create(self.tables[_NS_KEY], None, {"metadata": {"name": name}})
 
     # -- lookup -----------------------------------------------------------------------------------
 
-    def resolve(self, group: str, version: str, plural: str) -> Table | None:
+    def resolve(self, group: str, version: str, plural: str) -> tuple[Table, str] | None:
+        """The table serving ``group/version/plural`` and the apiVersion it is served at."""
+        alias = self.aliases.get((group, plural))
+        if alias is not None and alias.alias_of is not None:
+            if version not in alias.versions:
+                return None
+            return self.tables[alias.alias_of], alias.api_version(version)
         table = self.tables.get((group, plural))
         if table is None or version not in table.rdef.versions:
             return None
-        return table
+        return table, table.rdef.api_version(version)
 
-    def resolve_kind(self, api_version: str, kind: str) -> Table:
+    def served(self) -> list[ResourceDef]:
+        """Every served resource definition (for discovery)."""
+        return [t.rdef for t in self.tables.values()] + list(self.aliases.values())
+
+    def resolve_kind(self, api_version: str, kind: str) -> tuple[Table, str]:
         group, _, version = api_version.rpartition("/")
-        for table in self.tables.values():
-            rdef = table.rdef
+        for rdef in self.served():
             if rdef.group == group and rdef.kind == kind and version in rdef.versions:
-                return table
+                resolved = self.resolve(group, version, rdef.plural)
+                if resolved is not None:
+                    return resolved
         raise ValueError(f"the fake API server does not serve kind {kind!r} in {api_version!r}")
 
     def get(self, table: Table, namespace: str | None, name: str) -> Stored:
@@ -186,8 +203,11 @@ class Registry:
         if kind is None and not rdef.builtin:
             raise bad_request("Object 'Kind' is missing in the request body")
         if kind is not None and kind != rdef.kind:
+            version = str(body.get("apiVersion") or rdef.stored_api_version)
             raise bad_request(
-                f"the object provided is unrecognized (must be of type {rdef.kind}): kind {kind!r}"
+                f'{kind} in version "{version.rpartition("/")[2]}" cannot be handled as a {rdef.kind}: '
+                f"converting ({version.rpartition('/')[2]}.{kind}) to ({rdef.group or 'core'}.{rdef.kind}): "
+                "unknown conversion"
             )
         want = api_version or rdef.stored_api_version
         given = body.get("apiVersion")
@@ -197,11 +217,9 @@ class Registry:
                 raise bad_request(
                     f"the API version in the data ({given}) does not match the expected API version ({want})"
                 )
-        meta = body.get("metadata")
-        if meta is None:
-            meta = {}
-        if not isinstance(meta, dict):
-            raise bad_request("metadata must be an object")
+        check_types({**body, "kind": rdef.kind, "apiVersion": want}, rdef.builtin)
+        body = from_served(body, want, rdef.stored_api_version)
+        meta = body.get("metadata") or {}
         obj: dict[str, Any] = {"kind": rdef.kind, "apiVersion": rdef.stored_api_version}
         obj.update(body)
         obj["kind"] = rdef.kind
@@ -265,35 +283,14 @@ class Registry:
             )
 
     def _defaults(self, rdef: ResourceDef, obj: dict[str, Any], create: bool) -> None:
-        key = rdef.key
-        if key == _NS_KEY:
-            obj.setdefault("spec", {"finalizers": ["kubernetes"]})
-            if create:
-                obj["status"] = {"phase": "Active"}
-        elif key == ("", "secrets"):
-            string_data = obj.pop("stringData", None)
-            if isinstance(string_data, dict):
-                data = dict(obj.get("data") or {})
-                for k, v in string_data.items():
-                    data[k] = base64.b64encode(str(v).encode()).decode()
-                obj["data"] = data
-            obj.setdefault("type", "Opaque")
-        elif key == ("apps", "deployments"):
-            spec = obj.get("spec")
-            if isinstance(spec, dict):
-                spec = dict(spec)
-                spec.setdefault("replicas", 1)
-                spec.setdefault("revisionHistoryLimit", 10)
-                spec.setdefault("progressDeadlineSeconds", 600)
-                spec.setdefault(
-                    "strategy",
-                    {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": "25%"}},
-                )
-                obj["spec"] = spec
-            if create:
-                obj["status"] = {}
-        elif key == ("", "pods") and create:
-            obj["status"] = {"phase": "Pending"}
+        apply_defaults(rdef.key, obj, create)
+        if rdef.key == ("", "services") and create and isinstance(obj.get("spec"), dict):
+            spec = obj["spec"]
+            if spec.get("type") in ("ClusterIP", "NodePort", "LoadBalancer") and not spec.get("clusterIP"):
+                spec["clusterIP"] = f"10.0.0.{self._next_cluster_ip % 254 + 1}"
+                self._next_cluster_ip += 1
+            if spec.get("clusterIP"):
+                spec.setdefault("clusterIPs", [spec["clusterIP"]])
 
     # -- update -------------------------------------------------------------------------------------
 
@@ -308,6 +305,14 @@ class Registry:
         api_version: str | None = None,
     ) -> Stored:
         rdef = table.rdef
+        if rdef.create_on_update and subresource is None and (namespace or "", name) not in table.objects:
+            if isinstance(body, dict) and isinstance(body.get("metadata"), dict):
+                if body["metadata"].get("name") and body["metadata"]["name"] != name:
+                    raise bad_request(
+                        f"the name of the object ({body['metadata']['name']}) does not match the name on the URL ({name})"
+                    )
+                body = {**body, "metadata": {**body["metadata"], "name": name, "resourceVersion": None}}
+            return self.create(table, namespace, body, api_version)
         old = self.get(table, namespace, name)
         obj = self._check_body(table, body, api_version)
         meta = obj["metadata"]
@@ -412,10 +417,12 @@ class Registry:
         body: Any,
         *,
         subresource: str | None = None,
+        api_version: str | None = None,
     ) -> Stored:
         rdef = table.rdef
         old = self.get(table, namespace, name)
-        current = copy.deepcopy(old.obj)
+        served = api_version or rdef.stored_api_version
+        current = copy.deepcopy(convert(old.obj, served) if served != old.obj["apiVersion"] else old.obj)
         try:
             if patch_type == "merge":
                 result = patches.merge_patch(current, body)
@@ -437,6 +444,9 @@ class Registry:
                 f"the name of the object ({meta.get('name')}) does not match the name on the URL ({name})"
             )
         result["kind"] = rdef.kind
+        result["apiVersion"] = served
+        check_types(result, rdef.builtin)
+        result = dict(from_served(result, served, rdef.stored_api_version))
         result["apiVersion"] = rdef.stored_api_version
         result["metadata"] = dict(meta)
         return self._write_update(table, old, result, subresource)
@@ -501,7 +511,8 @@ class Registry:
                 del meta["finalizers"]
             if not meta.get("deletionTimestamp"):
                 meta["deletionTimestamp"] = now_rfc3339()
-                meta["deletionGracePeriodSeconds"] = 0
+                if rdef.key != _NS_KEY:
+                    meta["deletionGracePeriodSeconds"] = 0
                 if meta.get("generation"):
                     meta["generation"] += 1
             obj["metadata"] = meta
@@ -510,6 +521,10 @@ class Registry:
             return self._commit(table, "MODIFIED", _ordered(obj), old), False
         obj = dict(old.obj)
         obj["metadata"] = dict(old_meta)
+        if rdef.key == ("", "pods"):  # graceful deletion with a zero grace period (not scheduled)
+            obj["metadata"].setdefault("deletionTimestamp", now_rfc3339())
+            obj["metadata"].setdefault("deletionGracePeriodSeconds", 0)
+            obj = _ordered(obj)
         return self._commit(table, "DELETED", obj, old), True
 
     def delete_collection(

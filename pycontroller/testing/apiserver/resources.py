@@ -41,6 +41,8 @@ class ResourceDef:
     generation_fields: tuple[str, ...] | None = None
     builtin: bool = True
     verbs: tuple[str, ...] = ALL_VERBS
+    create_on_update: bool = False
+    alias_of: tuple[str, str] | None = None  # served from another resource's storage (converted)
     storage_version: str = ""
 
     @property
@@ -108,9 +110,19 @@ BUILTINS: tuple[ResourceDef, ...] = (
         categories=("all",),
         status_subresource=True,
         verbs=CLUSTER_VERBS_NO_COLLECTION,
+        create_on_update=True,
     ),
-    _core("events", "Event", short_names=("ev",)),
-    ResourceDef("events.k8s.io", ("v1",), "events", "Event", True, short_names=("ev",)),
+    _core("events", "Event", short_names=("ev",), create_on_update=True),
+    ResourceDef(
+        "events.k8s.io",
+        ("v1",),
+        "events",
+        "Event",
+        True,
+        short_names=("ev",),
+        create_on_update=True,
+        alias_of=("", "events"),
+    ),
     ResourceDef(
         "apps",
         ("v1",),
@@ -122,7 +134,7 @@ BUILTINS: tuple[ResourceDef, ...] = (
         status_subresource=True,
         generation_fields=("spec", "annotations"),
     ),
-    ResourceDef("coordination.k8s.io", ("v1",), "leases", "Lease", True),
+    ResourceDef("coordination.k8s.io", ("v1",), "leases", "Lease", True, create_on_update=True),
     ResourceDef(
         "apiextensions.k8s.io",
         ("v1",),

@@ -41,8 +41,9 @@ def parse_route(method: str, parts: list[str], watch_param: bool) -> Route | Non
     else:
         group, version, rest = parts[1], parts[2], parts[3:]
     watch = watch_param
+    prefixed = False
     if rest and rest[0] == "watch":
-        watch = True
+        watch = prefixed = True
         rest = rest[1:]
     namespace = None
     if (
@@ -63,7 +64,7 @@ def parse_route(method: str, parts: list[str], watch_param: bool) -> Route | Non
             verb = "watch"
     else:
         verb = _VERBS_OBJECT.get(method)
-        if verb == "get" and watch:
+        if verb == "get" and prefixed:  # ?watch=1 on a named object is ignored by the real server
             verb = "watch"
     if verb is None:
         return None

@@ -8,6 +8,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+import orjson
 from aiohttp import web
 
 from .faults import FaultRule, Faults
@@ -281,22 +282,26 @@ class FakeAPIServer:
         Raises ValueError for a kind the server does not serve and :class:`ApiFailure` (its
         ``code``/``reason`` like the HTTP answer) when the create is refused.
         """
-        table = self.registry.resolve_kind(str(obj.get("apiVersion", "")), str(obj.get("kind", "")))
+        table, served = self.registry.resolve_kind(str(obj.get("apiVersion", "")), str(obj.get("kind", "")))
         ns = (obj.get("metadata") or {}).get("namespace")
-        stored = self.registry.create(table, ns, copy.deepcopy(obj), str(obj["apiVersion"]))
-        return copy.deepcopy(stored.obj)
+        stored = self.registry.create(table, ns, copy.deepcopy(obj), served)
+        result: dict[str, Any] = orjson.loads(stored.bytes_for(served))
+        return result
 
     def get_object(
         self, api_version: str, kind: str, name: str, namespace: str | None = None
     ) -> dict[str, Any] | None:
         """A copy of the stored object, or None when it does not exist."""
-        table = self.registry.resolve_kind(api_version, kind)
+        table, served = self.registry.resolve_kind(api_version, kind)
         stored = table.objects.get((namespace or "", name))
-        return None if stored is None else copy.deepcopy(stored.obj)
+        if stored is None:
+            return None
+        result: dict[str, Any] = orjson.loads(stored.bytes_for(served))
+        return result
 
     def delete_object(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> None:
         """Delete as a DELETE would (finalizers respected). Raises ApiFailure 404 when absent."""
-        table = self.registry.resolve_kind(api_version, kind)
+        table, _ = self.registry.resolve_kind(api_version, kind)
         self.registry.delete(table, namespace, name)
 
 

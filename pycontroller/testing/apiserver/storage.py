@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from .conversion import convert
 from .resources import ResourceDef
 
 if TYPE_CHECKING:
@@ -51,7 +52,7 @@ class Stored:
             self._versions = {}
         data = self._versions.get(api_version)
         if data is None:
-            data = orjson.dumps({**self.obj, "apiVersion": api_version})
+            data = orjson.dumps(convert(self.obj, api_version))
             self._versions[api_version] = data
         return data
 
@@ -59,6 +60,16 @@ class Stored:
         """The object as a list item: built-in items carry no kind/apiVersion, custom ones do."""
         if not builtin:
             return self.bytes_for(api_version)
+        if api_version != self.obj.get("apiVersion"):
+            if self._versions is None:
+                self._versions = {}
+            key = "item:" + api_version
+            data = self._versions.get(key)
+            if data is None:
+                converted = convert(self.obj, api_version)
+                data = orjson.dumps({k: v for k, v in converted.items() if k not in ("kind", "apiVersion")})
+                self._versions[key] = data
+            return data
         if self._item is None:
             self._item = orjson.dumps({k: v for k, v in self.obj.items() if k not in ("kind", "apiVersion")})
         return self._item

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from .conversion import convert
 from .selectors import Filter
 from .storage import Event, Stored
 
@@ -211,5 +212,5 @@ class Watcher:
 
 def _with_version(obj: dict[str, Any], api_version: str) -> bytes:
     if obj.get("apiVersion") != api_version:
-        obj = {**obj, "apiVersion": api_version}
+        obj = convert(obj, api_version)
     return orjson.dumps(obj)
