@@ -4,7 +4,8 @@
 by a label selector (a Kubernetes selector string, a label dict, a ``LabelSelector`` dict or a
 :class:`pycontroller.labels.Selector`), and ``lister.namespace("ns")`` narrows to a namespace
 (through the namespace index when the indexer has one) and offers ``get(name)``, which raises
-:class:`pycontroller.errors.NotFoundError` like the API server would.
+:class:`pycontroller.errors.NotFoundError` like the API server would. As in client-go, the namespace
+``""`` means all namespaces for ``list`` and cluster scope for ``get``.
 
 Listers are thread-safe (the indexer is) and never suspend. They return the cached objects
 themselves: never mutate them; copy first (``copy.deepcopy``) if you need to change one.
@@ -98,16 +99,18 @@ class NamespaceLister:
     __slots__ = ("indexer", "namespace_name", "resource")
 
     def __init__(self, indexer: Indexer, namespace: str, resource: str = "") -> None:
-        if not isinstance(namespace, str) or not namespace:
-            raise ValueError(f"a namespace name is required, got {namespace!r}")
+        if not isinstance(namespace, str):
+            raise TypeError(f"a namespace name (str) is expected, got {type(namespace).__name__}")
         self.indexer = indexer
         self.namespace_name = namespace
         self.resource = resource
 
     def list(self, label_selector: SelectorLike = None) -> list[Any]:
-        """The namespace's cached objects matching the selector."""
+        """The namespace's cached objects matching the selector (every namespace's for ``""``)."""
         indexer = self.indexer
         namespace = self.namespace_name
+        if not namespace:  # metav1.NamespaceAll, as in client-go
+            return _filter(indexer.list(), label_selector)
         try:
             objs = indexer.by_index(NAMESPACE_INDEX, namespace)
         except ValueError:  # no namespace index: scan
@@ -116,7 +119,8 @@ class NamespaceLister:
 
     def get(self, name: str) -> Any:
         """The object ``name`` in this namespace; raises NotFoundError when it is not cached."""
-        obj = self.indexer.get_by_key(f"{self.namespace_name}/{name}")
+        namespace = self.namespace_name
+        obj = self.indexer.get_by_key(f"{namespace}/{name}" if namespace else name)
         if obj is None:
             raise not_found(self.resource, name)
         return obj

@@ -92,6 +92,11 @@ def test_a_malformed_selector_is_a_value_error(lister: Lister) -> None:
         lister.list("app in web")
 
 
-def test_a_namespace_lister_needs_a_namespace(lister: Lister) -> None:
-    with pytest.raises(ValueError, match="namespace name is required"):
-        lister.namespace("")
+def test_the_empty_namespace_lists_every_namespace_and_gets_cluster_scoped_names(lister: Lister) -> None:
+    assert names(lister.namespace("").list("app=web")) == ["a", "c"]
+    with pytest.raises(NotFoundError):
+        lister.namespace("").get("a")
+    lister.indexer.add(obj("cluster-wide"))
+    assert lister.namespace("").get("cluster-wide")["metadata"]["name"] == "cluster-wide"
+    with pytest.raises(TypeError):
+        lister.namespace(None)  # type: ignore[arg-type]
