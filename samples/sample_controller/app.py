@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
 import sys
 import tempfile
 import time
@@ -312,6 +313,10 @@ async def run_cluster(args: Any) -> int:
     return await _run_manager(mgr, args, converged)
 
 
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m samples.sample_controller``; returns the exit status."""
     return run(parse_args(argv))
@@ -323,10 +328,16 @@ def run(args: Any) -> int:
         level=logging.WARNING if args.embedded else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # Until the Manager installs its own handlers (graceful shutdown), SIGTERM interrupts set-up the
+    # way Ctrl-C does, so the in-memory server and clients are closed cleanly either way.
+    previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
         return asyncio.run(run_embedded(args) if args.embedded else run_cluster(args))
     except KeyboardInterrupt:
-        return 130
+        print("sample-controller: interrupted", file=sys.stderr)
+        return 0
     except PyControllerError as exc:
         print(f"sample-controller: {exc}", file=sys.stderr)
         return 1
+    finally:
+        signal.signal(signal.SIGTERM, previous)
