@@ -139,8 +139,9 @@ class SampleController:
     async def run(self) -> None:
         """Wait for the caches to sync, then run ``workers`` workers until :meth:`stop`.
 
-        Suspends until stopped. :meth:`stop` lets the syncs in progress finish and starts no new
-        ones; cancelling ``run()`` stops the workers at once. The informers are started by the
+        Suspends until stopped. After :meth:`stop` the queue takes no new keys; the workers finish
+        the keys already queued (as client-go's do after ShutDown) and return. Cancelling ``run()``
+        stops the workers at once. The informers are started by the
         caller (the Manager starts them). A Manager runs this as one of its runnables."""
         log.info("Starting Foo controller")
         self._stop_event = stop = asyncio.Event()
@@ -160,7 +161,7 @@ class SampleController:
             log.info("Started workers")
             await stop.wait()
             log.info("Shutting down workers")
-            # Stop handing out keys; the workers finish the key they hold and see "shutdown".
+            # No new keys; the workers drain what is queued, then get "shutdown" and return.
             self.workqueue.shut_down()
             await asyncio.gather(*tasks)
         finally:
@@ -170,8 +171,8 @@ class SampleController:
             await asyncio.gather(*tasks, return_exceptions=True)
 
     def stop(self) -> None:
-        """Ask :meth:`run` to return: in-flight syncs complete, queued keys are dropped. Idempotent;
-        never suspends; call it from the controller's event loop."""
+        """Ask :meth:`run` to return once the keys already queued are processed. Idempotent; never
+        suspends; call it from the controller's event loop."""
         self._stopping = True
         if self._stop_event is not None:
             self._stop_event.set()
@@ -192,10 +193,6 @@ class SampleController:
             return False
         try:
             await self.sync_handler(key)
-        except asyncio.CancelledError:
-            # Cancelled mid-sync (shutdown timeout): put the key back for whoever runs next.
-            self.workqueue.add_rate_limited(key)
-            raise
         except ConflictError as exc:
             # The object changed since the cache showed it to us (often by our own previous write):
             # expected with a cache, so not an error. Retry with backoff against a fresher cache.
