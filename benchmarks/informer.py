@@ -367,6 +367,34 @@ def _official_v1(kubeconfig: Path) -> Any:
     return kubernetes.client.CoreV1Api(api)
 
 
+_stopped_threads: set[str] = set()
+_default_excepthook = threading.excepthook
+
+
+def _quiet_stopped_informers(args: Any) -> None:
+    # A stopped official informer's daemon thread dies noisily when its server goes away.
+    if (
+        args.thread is not None
+        and args.thread.name == "SharedInformer"
+        and "SharedInformer" in _stopped_threads
+    ):
+        return
+    _default_excepthook(args)
+
+
+threading.excepthook = _quiet_stopped_informers
+
+
+def stop_official(informer: Any) -> None:
+    """Stop the official informer without joining: its stop() joins a thread blocked in a watch read
+    until the next event or the server's watch timeout (up to an hour). The daemon thread exits on
+    its next event."""
+    _stopped_threads.add("SharedInformer")
+    informer._stop_event.set()
+    if informer._watch is not None:
+        informer._watch.stop()
+
+
 def official_list(kubeconfig: Path, count: int, measure_memory: bool) -> dict[str, float]:
     from kubernetes.informer import ADDED, SharedInformer
 
@@ -389,7 +417,7 @@ def official_list(kubeconfig: Path, count: int, measure_memory: bool) -> dict[st
     informer.start()
     done.wait(300)
     t1, c1 = time.perf_counter(), time.process_time()
-    informer.stop()
+    stop_official(informer)
     out = {"wall": t1 - t0, "cpu": c1 - c0}
     if measure_memory:
         gc.collect()
@@ -438,11 +466,15 @@ def official_watch(kubeconfig: Path, events: int, objects: int, live: bool) -> d
     done.wait(300)
     t1, c1 = time.perf_counter(), time.process_time()
     gen.wait()
-    informer.stop()
+    stop_official(informer)
     return {"wall": t1 - t0, "cpu": c1 - c0}
 
 
 # -- driver -------------------------------------------------------------------------------------------
+
+
+def phase(label: str, what: str) -> None:
+    print(f"# [{label}] {what}...", file=sys.stderr, flush=True)
 
 
 def med(values: list[float]) -> float:
@@ -452,6 +484,7 @@ def med(values: list[float]) -> float:
 def run_server(
     label: str, kubeconfig: Path, n: int, m: int, runs: int, rows: list[Row], others: bool
 ) -> None:
+    phase(label, f"creating {n} ConfigMaps")
     asyncio.run(populate(kubeconfig, n))
     note = f"{label}, {n} objects"
 
@@ -459,6 +492,7 @@ def run_server(
         return [fn() for _ in range(runs)]
 
     # (a) list + sync
+    phase(label, "list+sync, ours")
     ours = repeat(lambda: asyncio.run(ours_list(kubeconfig, n, False)))
     ours_rate = med([n / r["wall"] for r in ours])
     ours_cpu = med([r["cpu"] / n * 1e6 for r in ours])
@@ -474,6 +508,7 @@ def run_server(
     rows.append(Row(f"[{label}] memory ours/json.loads", ours_mem / ref_mem, "ratio", 1.1, False))
 
     # (b) watch
+    phase(label, "watch replay, ours")
     replay = repeat(lambda: asyncio.run(ours_watch(kubeconfig, m, n, live=False)))
     rows.append(
         Row(
@@ -492,6 +527,7 @@ def run_server(
             higher_is_better=False,
         )
     )
+    phase(label, "watch live, ours")
     live = repeat(lambda: asyncio.run(ours_watch(kubeconfig, m, n, live=True)))
     live_cpu = med([r["cpu"] / m * 1e6 for r in live])
     rows.append(
@@ -507,8 +543,10 @@ def run_server(
         return
 
     # (c) the others, as ratios to ours
+    phase(label, "list, kubernetes-asyncio typed")
     aio = [asyncio.run(aio_list(kubeconfig, n, False)) for _ in range(runs)]
     aio_mem = asyncio.run(aio_list(kubeconfig, n, True))["mem"]
+    phase(label, "list, official SharedInformer")
     off = [official_list(kubeconfig, n, False) for _ in range(runs)]
     off_mem = official_list(kubeconfig, n, True)["mem"]
     for name, res, mem in (("k8s-aio typed", aio, aio_mem), ("official informer", off, off_mem)):
@@ -528,9 +566,13 @@ def run_server(
                 2.0 if "official" in name else None,
             )
         )
+    phase(label, "watch replay, kubernetes-asyncio typed")
     aio_replay = asyncio.run(aio_watch(kubeconfig, m, n, live=False))
+    phase(label, "watch replay, official typed watch")
     off_replay = official_watch(kubeconfig, m, n, live=False)
+    phase(label, "watch live, kubernetes-asyncio typed")
     aio_live = asyncio.run(aio_watch(kubeconfig, m, n, live=True))
+    phase(label, "watch live, official SharedInformer")
     off_live = official_watch(kubeconfig, m, n, live=True)
     ours_replay_rate = med([m / r["wall"] for r in replay])
     for name, rp, lv in (("k8s-aio typed", aio_replay, aio_live), ("official", off_replay, off_live)):
