@@ -309,9 +309,12 @@ class Handlers:
     def _list_body(
         self, table: Table, av: str, items: list[bytes], rv: int, cont: str | None, remaining: int | None
     ) -> bytes:
-        meta: dict[str, Any] = {"resourceVersion": str(rv)}
+        meta: dict[str, Any] = {}
         if cont:
             meta["continue"] = cont
+        elif not table.rdef.builtin:
+            meta["continue"] = ""  # custom resource lists always carry it, like the real server's
+        meta["resourceVersion"] = str(rv)
         if remaining is not None:
             meta["remainingItemCount"] = remaining
         head = (

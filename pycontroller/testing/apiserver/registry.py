@@ -22,6 +22,8 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+import orjson
+
 from . import patch as patches
 from .conversion import check_types, convert, from_served
 from .defaults import apply_defaults
@@ -201,7 +203,12 @@ class Registry:
             raise bad_request(f"the object provided is unrecognized (must be of type {rdef.kind})")
         kind = body.get("kind")
         if kind is None and not rdef.builtin:
-            raise bad_request("Object 'Kind' is missing in the request body")
+            kind_name = rdef.kind
+            version = str(api_version or rdef.stored_api_version).rpartition("/")[2]
+            raise bad_request(
+                f'{kind_name} in version "{version}" cannot be handled as a {kind_name}: unmarshalerDecoder: '
+                f"Object 'Kind' is missing in '{orjson.dumps(body).decode()[:200]}'"
+            )
         if kind is not None and kind != rdef.kind:
             version = str(body.get("apiVersion") or rdef.stored_api_version)
             raise bad_request(
@@ -323,6 +330,23 @@ class Registry:
         meta["name"] = name
         self._place(table, namespace, meta)
         want_rv = meta.get("resourceVersion")
+        if not want_rv and not rdef.builtin:
+            # custom resources do not allow unconditional updates
+            details: dict[str, Any] = {"name": name, "group": rdef.group, "kind": rdef.plural}
+            details["causes"] = [
+                {
+                    "reason": "FieldValueInvalid",
+                    "message": "Invalid value: 0x0: must be specified for an update",
+                    "field": "metadata.resourceVersion",
+                }
+            ]
+            raise ApiFailure(
+                422,
+                "Invalid",
+                f'{qualified(rdef.group, rdef.plural)} "{name}" is invalid: metadata.resourceVersion: '
+                "Invalid value: 0x0: must be specified for an update",
+                details,
+            )
         if want_rv and want_rv != old.obj["metadata"]["resourceVersion"]:
             raise conflict(rdef.group, rdef.plural, name)
         want_uid = meta.get("uid")
@@ -433,7 +457,10 @@ class Registry:
         except patches.PatchError as exc:
             if exc.code == 400:
                 raise bad_request(str(exc)) from None
-            raise ApiFailure(422, "Invalid", str(exc)) from None
+            # the real server's generic answer to a JSON patch that does not apply
+            raise ApiFailure(
+                422, "Invalid", "the server rejected our request due to an error in our request", {}
+            ) from None
         if not isinstance(result, dict) or not isinstance(result.get("metadata"), dict):
             raise ApiFailure(422, "Invalid", "the patched object is not a valid object")
         meta = result["metadata"]
@@ -591,6 +618,8 @@ class Registry:
             raise invalid("apiextensions.k8s.io", "CustomResourceDefinition", name, causes)
         spec = dict(spec)
         spec.setdefault("conversion", {"strategy": "None"})
+        if isinstance(names, dict) and names.get("kind") and "listKind" not in names:
+            spec["names"] = {**names, "listKind": f"{names['kind']}List"}
         obj["spec"] = spec
         meta = obj["metadata"]
         if not meta.get("deletionTimestamp"):
@@ -644,30 +673,49 @@ class Registry:
             watcher.close()
 
     def _delete_crd(self, table: Table, old: Stored) -> tuple[Stored, bool]:
+        """Mark the CRD deleted, then do the cleanup controller's work at once.
+
+        Like the real server the answer is the CRD marked with a deletionTimestamp; the custom
+        resources are deleted (DELETED events), the resource stops being served, and the CRD goes
+        away when its cleanup finalizer was the only one.
+        """
+        if old.obj["metadata"].get("deletionTimestamp"):
+            return old, False
+        obj = dict(old.obj)
+        meta = dict(old.obj["metadata"])
+        meta["deletionTimestamp"] = now_rfc3339()
+        obj["metadata"] = meta
+        status = dict(obj.get("status") or {})
+        status["conditions"] = [
+            *(status.get("conditions") or []),
+            {
+                "type": "Terminating",
+                "status": "True",
+                "lastTransitionTime": now_rfc3339(),
+                "reason": "InstanceDeletionPending",
+                "message": "CustomResourceDefinition marked for deletion; CustomResource deletion will begin soon",
+            },
+        ]
+        obj["status"] = status
+        marked = self._commit(table, "MODIFIED", _ordered(obj), old)
         spec = old.obj.get("spec") or {}
         served = self.tables.get((spec.get("group", ""), (spec.get("names") or {}).get("plural", "")))
         if served is not None:
             for stored in served.sorted_now():
-                obj = dict(stored.obj)
-                obj["metadata"] = dict(stored.obj["metadata"])
-                self._commit(served, "DELETED", obj, stored)
-        obj = dict(old.obj)
-        meta = dict(old.obj["metadata"])
-        meta["finalizers"] = [f for f in meta.get("finalizers") or [] if f != CRD_FINALIZER]
-        if not meta["finalizers"]:
-            del meta["finalizers"]
-            meta.setdefault("deletionTimestamp", now_rfc3339())
-            meta.setdefault("deletionGracePeriodSeconds", 0)
-            obj["metadata"] = meta
-            stored = self._commit(table, "DELETED", obj, old)
-            self._sync_crd(stored.obj, deleted=True)
-            return stored, True
-        meta.setdefault("deletionTimestamp", now_rfc3339())
-        meta.setdefault("deletionGracePeriodSeconds", 0)
-        obj["metadata"] = meta
-        stored = self._commit(table, "MODIFIED", obj, old)
-        self._sync_crd(stored.obj, deleted=True)
-        return stored, False
+                gone = dict(stored.obj)
+                gone["metadata"] = dict(stored.obj["metadata"])
+                self._commit(served, "DELETED", gone, stored)
+        self._sync_crd(marked.obj, deleted=True)
+        finalizers = [f for f in meta.get("finalizers") or [] if f != CRD_FINALIZER]
+        final = dict(marked.obj)
+        final["metadata"] = dict(marked.obj["metadata"])
+        if finalizers:
+            final["metadata"]["finalizers"] = finalizers
+            self._commit(table, "MODIFIED", final, marked)
+        else:
+            final["metadata"].pop("finalizers", None)
+            self._commit(table, "DELETED", final, marked)
+        return marked, False
 
 
 def _precondition(rdef: ResourceDef, name: str, why: str) -> ApiFailure:
