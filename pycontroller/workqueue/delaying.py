@@ -41,7 +41,8 @@ class DelayingQueue(Queue[T]):
         super().__init__(name=name, clock=clock, metrics=metrics)
         # Invariants:
         # _waiting maps each pending item to its ready time (the earliest asked for);
-        # _heap is a min-heap of distinct ready times, exactly the keys of _due;
+        # _heap is a min-heap of ready times, holding every key of _due (times popped
+        #   from _due may linger in _heap; they are skipped);
         # _due maps a ready time to the item (or, if several, a list of items) given that time;
         #   an entry whose item is no longer waiting at that time is superseded and skipped;
         # every pending item is in _due under its _waiting time;
@@ -84,9 +85,10 @@ class DelayingQueue(Queue[T]):
                 self._compact()
         waiting[item] = when
         due = self._due
-        others = due.get(when)
-        if others is None:
-            due[when] = item
+        others = due.setdefault(when, item)  # one float hash for the common, collision-free case
+        if others is item:
+            # A new time (or, rarely, a superseded entry of this very item: the duplicate heap
+            # time that this pushes is harmless, _fire skips times already popped).
             heappush(self._heap, when)
             if when < self._timer_when:
                 self._arm(when)
@@ -126,8 +128,17 @@ class DelayingQueue(Queue[T]):
         add = self.add
         while heap and heap[0] <= now:
             when = heappop(heap)
-            items = due.pop(when)
-            for item in items if type(items) is list else (items,):
+            items = due.pop(when, None)
+            if items is None:
+                continue
+            if type(items) is not list:
+                ready = waiting.pop(items, None)
+                if ready == when:
+                    add(items)
+                elif ready is not None:  # superseded entry: the item waits for another time
+                    waiting[items] = ready
+                continue
+            for item in items:
                 if waiting.get(item) == when:
                     del waiting[item]
                     add(item)
