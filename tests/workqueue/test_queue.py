@@ -168,24 +168,22 @@ async def test_a_later_shut_down_ends_the_drain_wait() -> None:
     await asyncio.wait_for(drain, 1)
 
 
-async def test_a_queue_created_outside_a_loop_binds_to_the_first_loop_that_waits() -> None:
-    q: Queue[str] = Queue()
+def test_a_queue_created_outside_a_loop_binds_to_the_first_loop_that_waits() -> None:
+    q: Queue[str] = Queue()  # no running loop here
+    q.add("before-the-loop")
+    with pytest.raises(RuntimeError, match="not bound"):
+        q.add_threadsafe("x")
 
-    async def use() -> tuple[str, bool]:
-        waiter = asyncio.create_task(q.get())
+    async def use() -> list[tuple[str, bool]]:
+        first = await q.get()  # an item is ready: no waiting, no binding needed
+        waiter = asyncio.create_task(q.get())  # this one waits: binds the queue to this loop
         await settle()
-        q.add("a")
-        return await waiter
+        thread = threading.Thread(target=q.add_threadsafe, args=("from-thread",))
+        thread.start()
+        thread.join()
+        return [first, await asyncio.wait_for(waiter, 5)]
 
-    def other_thread() -> None:
-        q2: Queue[str] = Queue()
-        with pytest.raises(RuntimeError, match="not bound"):
-            q2.add_threadsafe("x")
-
-    assert await use() == ("a", False)
-    t = threading.Thread(target=other_thread)
-    t.start()
-    t.join()
+    assert asyncio.run(use()) == [("before-the-loop", False), ("from-thread", False)]
 
 
 def test_a_queue_refuses_to_wait_on_a_second_event_loop() -> None:
