@@ -157,6 +157,10 @@ class Handlers:
             return web.Response(text="ok", content_type="text/plain")
         if path == "version":
             return _json(orjson.dumps(discovery.VERSION_INFO))
+        if path == "openapi/v2":
+            # An empty OpenAPI document: kubectl validates nothing against it (kinds without a
+            # schema pass) and gets the content type kube-apiserver uses for the protobuf form.
+            return web.Response(body=b"", content_type="application/octet-stream")
         if not parts:
             paths = ["/api", "/api/v1", "/apis", "/healthz", "/livez", "/readyz", "/version"]
             return _json(orjson.dumps({"paths": paths}))
@@ -434,8 +438,10 @@ class Handlers:
             raise _list_options_invalid(
                 "resourceVersionMatch: Forbidden: sendInitialEvents requires setting resourceVersionMatch to NotOlderThan"
             )
-        if match and not initial_events and match != "NotOlderThan":
-            raise _list_options_invalid(f'resourceVersionMatch: Unsupported value: "{match}" for watch')
+        if match and not initial_events:
+            raise _list_options_invalid(
+                "resourceVersionMatch: Forbidden: resourceVersionMatch is forbidden for watch"
+            )
         try:
             timeout = float(q["timeoutSeconds"]) if q.get("timeoutSeconds") else None
         except ValueError:
