@@ -79,6 +79,7 @@ class ItemExponentialFailureRateLimiter:
         self._failures: dict[Hashable, int] = {}
 
     def when(self, item: Hashable) -> float:
+        """Seconds ``item`` should wait; records the attempt. Never suspends."""
         failures = self._failures
         exp = failures.get(item, 0)
         failures[item] = exp + 1
@@ -87,9 +88,11 @@ class ItemExponentialFailureRateLimiter:
         return math.ldexp(self._base, exp)
 
     def forget(self, item: Hashable) -> None:
+        """Reset ``item``'s history. Never suspends."""
         self._failures.pop(item, None)
 
     def num_requeues(self, item: Hashable) -> int:
+        """Attempts recorded for ``item`` since it was last forgotten."""
         return self._failures.get(item, 0)
 
 
@@ -109,15 +112,18 @@ class ItemFastSlowRateLimiter:
         self._failures: dict[Hashable, int] = {}
 
     def when(self, item: Hashable) -> float:
+        """Seconds ``item`` should wait; records the attempt. Never suspends."""
         failures = self._failures
         n = failures.get(item, 0) + 1
         failures[item] = n
         return self._fast if n <= self._max_fast else self._slow
 
     def forget(self, item: Hashable) -> None:
+        """Reset ``item``'s history. Never suspends."""
         self._failures.pop(item, None)
 
     def num_requeues(self, item: Hashable) -> int:
+        """Attempts recorded for ``item`` since it was last forgotten."""
         return self._failures.get(item, 0)
 
 
@@ -151,6 +157,7 @@ class BucketRateLimiter:
         self._last = -math.inf
 
     def when(self, item: Hashable) -> float:
+        """Seconds ``item`` should wait; records the attempt. Never suspends."""
         qps = self._qps
         if qps == math.inf:
             return 0.0
@@ -167,9 +174,11 @@ class BucketRateLimiter:
         return 0.0 if tokens >= 0 else -tokens / qps
 
     def forget(self, item: Hashable) -> None:
+        """Nothing to forget: the bucket is shared by all items."""
         return None
 
     def num_requeues(self, item: Hashable) -> int:
+        """Always 0: the bucket does not count per item."""
         return 0
 
 
@@ -188,6 +197,7 @@ class MaxOfRateLimiter:
         self._whens = tuple(limiter.when for limiter in limiters)
 
     def when(self, item: Hashable) -> float:
+        """Seconds ``item`` should wait; records the attempt. Never suspends."""
         delay = 0.0
         for when in self._whens:
             d = when(item)
@@ -196,10 +206,12 @@ class MaxOfRateLimiter:
         return delay
 
     def forget(self, item: Hashable) -> None:
+        """Reset ``item``'s history. Never suspends."""
         for limiter in self._limiters:
             limiter.forget(item)
 
     def num_requeues(self, item: Hashable) -> int:
+        """Attempts recorded for ``item`` since it was last forgotten."""
         return max(limiter.num_requeues(item) for limiter in self._limiters)
 
 
@@ -216,13 +228,16 @@ class WithMaxWaitRateLimiter:
         self._max = _seconds("max_delay", max_delay)
 
     def when(self, item: Hashable) -> float:
+        """Seconds ``item`` should wait; records the attempt. Never suspends."""
         delay = self._when(item)
         return delay if delay < self._max else self._max
 
     def forget(self, item: Hashable) -> None:
+        """Reset ``item``'s history. Never suspends."""
         self._limiter.forget(item)
 
     def num_requeues(self, item: Hashable) -> int:
+        """Attempts recorded for ``item`` since it was last forgotten."""
         return self._limiter.num_requeues(item)
 
 
