@@ -82,12 +82,7 @@ def parse_operator_args(
             setattr(args, dest, convert(env[var]))
         except argparse.ArgumentTypeError as exc:
             parser.error(f"environment variable {var}={env[var]!r}: {exc}")
-    if args.kubeconfig is None and env.get("KUBECONFIG"):
-        args.kubeconfig = env["KUBECONFIG"].split(os.pathsep)[0]
-    if args.kubeconfig is None:
-        default = Path(env.get("HOME", "~")).expanduser() / ".kube" / "config"
-        if default.exists():
-            args.kubeconfig = str(default)
+    # $KUBECONFIG, in-cluster and ~/.kube/config are loaded by the Manager in clientcmd's order.
     if args.kubeconfig and not Path(args.kubeconfig).expanduser().is_file():
         parser.error(f"--kubeconfig {args.kubeconfig!r}: no such file")
     args.leader_elect = bool(args.leader_elect)

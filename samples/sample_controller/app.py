@@ -20,6 +20,7 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import yaml  # type: ignore[import-untyped]
 
 from pycontroller.cache import ResourceEventHandlerFuncs
@@ -80,12 +81,15 @@ async def install_crd(
 async def status_subresource_installed(client: Any) -> bool:
     """Whether the Foo CRD on the server has the status subresource (discovery lists foos/status).
 
-    Raises :class:`pycontroller.errors.ConfigError` when the server does not serve Foos at all."""
+    Raises :class:`pycontroller.errors.ConfigError` when the server does not serve Foos at all, or
+    cannot be reached (a pod is restarted and tries again; a person sees why)."""
     from pycontroller.errors import ConfigError
 
     rest = RestClient.wrap(client)
     try:
-        resources = await rest.request("GET", f"/apis/{FOOS.group}/{FOOS.version}")
+        resources = await rest.request("GET", f"/apis/{FOOS.group}/{FOOS.version}", timeout=30)
+    except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+        raise ConfigError(f"cannot reach the API server at {rest.host}: {exc}") from None
     except NotFoundError:
         raise ConfigError(
             f"the API server does not serve {FOOS.group}/{FOOS.version}: install the Foo CRD first "
@@ -307,7 +311,11 @@ async def run_embedded(args: Any) -> int:
 async def run_cluster(args: Any) -> int:
     mgr = new_manager(args)
     client = mgr.client
-    status_subresource = await status_subresource_installed(client)
+    try:
+        status_subresource = await status_subresource_installed(client)
+    except BaseException:
+        await client.api_client.close()  # the Manager never ran, so it will not close it
+        raise
     add_sample_controller(mgr, client, workers=args.workers, status_subresource=status_subresource)
     converged = watch_convergence(mgr, None) if args.once else None
     return await _run_manager(mgr, args, converged)

@@ -20,9 +20,10 @@ flag                            environment variable                          de
 Booleans read from the environment accept 1/true/yes/on and 0/false/no/off. A bad value, from a
 flag or a variable, is an argparse error naming it (exit status 2).
 
-Which cluster: ``--embedded`` runs the in-memory API server. Otherwise ``--kubeconfig``/``--master``,
-then ``$KUBECONFIG``, then ``~/.kube/config``, then the in-cluster service account; when none of
-these exists the in-memory API server is used too, with a message saying so.
+Which cluster: ``--embedded`` runs the in-memory API server. Otherwise the Manager loads, like
+clientcmd, ``--kubeconfig``, then ``$KUBECONFIG`` (a list of files, merged), then the in-cluster
+service account, then ``~/.kube/config``, with ``--master`` overriding the server URL. When none of
+these exists the in-memory API server is used, with a message saying so.
 """
 
 from __future__ import annotations
@@ -192,16 +193,11 @@ def _from_env(parser: argparse.ArgumentParser, args: argparse.Namespace, env: di
             setattr(args, dest, convert(raw))
         except argparse.ArgumentTypeError as exc:
             parser.error(f"environment variable {var}={raw!r}: {exc}")
-    if args.kubeconfig is None and env.get("KUBECONFIG"):
-        # Like kubectl, KUBECONFIG may list several files; the first one that exists is used.
-        paths = [p for p in env["KUBECONFIG"].split(os.pathsep) if p]
-        existing = [p for p in paths if Path(p).expanduser().exists()]
-        args.kubeconfig = (existing or paths)[0] if paths else None
 
 
 def cluster_configured(args: argparse.Namespace, env: dict[str, str]) -> bool:
     """True when a cluster is configured: flags, ``$KUBECONFIG``, ``~/.kube/config`` or in-cluster."""
-    if args.kubeconfig or args.master:
+    if args.kubeconfig or args.master or env.get("KUBECONFIG"):
         return True
     home = env.get("HOME")
     if home and (Path(home) / ".kube" / "config").exists():
@@ -218,10 +214,8 @@ def parse_args(argv: Sequence[str] | None = None, env: dict[str, str] | None = N
     parser = build_parser()
     args = parser.parse_args(argv)
     _from_env(parser, args, env)
-    if args.kubeconfig is None and not args.embedded:
-        default = Path(env.get("HOME", "~")).expanduser() / ".kube" / "config"
-        if default.exists():
-            args.kubeconfig = str(default)
+    # Only --kubeconfig is resolved here; $KUBECONFIG (a merged list), the in-cluster service account
+    # and ~/.kube/config are loaded by the Manager in clientcmd's order.
     if args.kubeconfig and not args.embedded and not Path(args.kubeconfig).expanduser().is_file():
         parser.error(f"--kubeconfig {args.kubeconfig!r}: no such file")
     args.embedded_reason = None

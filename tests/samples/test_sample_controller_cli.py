@@ -35,7 +35,8 @@ def test_every_flag_can_come_from_its_environment_variable(tmp_path: Path) -> No
         "SAMPLE_CONTROLLER_TIMEOUT": "12.5",
     }
     args = parse_args([], env)
-    assert args.kubeconfig == str(kubeconfig) and args.master == "https://127.0.0.1:6443"
+    # $KUBECONFIG itself is loaded (and merged, when it lists several files) by the Manager.
+    assert args.kubeconfig is None and args.master == "https://127.0.0.1:6443"
     assert (args.workers, args.leader_elect, args.leader_election_namespace) == (5, True, "ops")
     assert (args.metrics_bind_address, args.health_probe_bind_address) == (":9090", "127.0.0.1:9091")
     assert (args.once, args.timeout, args.embedded) == (True, 12.5, False)

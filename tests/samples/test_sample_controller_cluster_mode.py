@@ -69,3 +69,11 @@ async def test_with_a_kubeconfig_it_converges_through_api_faults_and_once_return
     foo = await RestClient.wrap(api_client).get(FOOS, "example-foo", "default")
     assert foo["status"]["availableReplicas"] == 1
     assert (creates.hits, updates.hits) == (2, 1)
+
+
+async def test_an_unreachable_api_server_is_a_clear_error_not_a_traceback(tmp_path: Path) -> None:
+    args = parse_args(
+        ["--master", "http://127.0.0.1:1", "--metrics-bind-address", "0"], {"HOME": str(tmp_path)}
+    )
+    with pytest.raises(ConfigError, match=r"cannot reach the API server at http://127\.0\.0\.1:1"):
+        await run_cluster(args)
