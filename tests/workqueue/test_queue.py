@@ -285,3 +285,35 @@ async def test_drain_wakes_waiting_getters_with_shutdown() -> None:
     await settle()
     await asyncio.wait_for(q.shut_down_with_drain(), 1)
     assert await getter == (None, True)
+
+
+async def test_many_threads_adding_at_once_lose_nothing() -> None:
+    q: Queue[tuple[int, int]] = Queue()
+    expected = {(t, i) for t in range(4) for i in range(500)}
+    seen: set[tuple[int, int]] = set()
+    everything = asyncio.Event()
+
+    async def worker() -> None:
+        while True:
+            item, shutdown = await q.get()
+            if shutdown:
+                return
+            seen.add(item)
+            q.done(item)
+            if seen == expected:
+                everything.set()
+
+    def producer(t: int) -> None:
+        for i in range(500):
+            q.add_threadsafe((t, i))
+
+    workers = [asyncio.create_task(worker()) for _ in range(3)]
+    threads = [threading.Thread(target=producer, args=(t,)) for t in range(4)]
+    for thread in threads:
+        thread.start()
+    await asyncio.wait_for(everything.wait(), 10)
+    for thread in threads:
+        thread.join()
+    q.shut_down()
+    await asyncio.wait_for(asyncio.gather(*workers), 5)
+    assert seen == expected
