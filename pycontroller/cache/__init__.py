@@ -32,6 +32,7 @@ __all__ = [
     "Deltas",
     "FilteringResourceEventHandler",
     "Indexer",
+    "InformerCollector",
     "Lister",
     "NamespaceLister",
     "Reflector",
@@ -70,6 +71,7 @@ _LAZY = {
     "SharedInformerFactory": "factory",
     "drop_managed_fields": "informer",
     "CacheMutationDetector": "mutation",
+    "InformerCollector": "metrics",
 }
 
 

@@ -18,6 +18,7 @@ MODULES = [
     "pycontroller.cache.informer",
     "pycontroller.cache.factory",
     "pycontroller.cache.mutation",
+    "pycontroller.cache.metrics",
     "pycontroller.labels",
 ]
 
