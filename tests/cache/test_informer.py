@@ -353,3 +353,45 @@ def test_the_mutation_detector_forgets_objects_after_the_retention() -> None:
     detector.add_object("k", {"a": 1}, now=0)
     assert detector.check(now=1) == 0 and len(detector) == 1
     assert detector.check(now=6) == 0 and len(detector) == 0
+
+
+async def test_listers_in_worker_threads_read_while_the_informer_writes(
+    informer: SharedIndexInformer, slot: ReflectorSlot
+) -> None:
+    import threading
+
+    await started(informer, slot)
+    slot.store.replace([], "1")
+    lister = informer.lister()
+    stop = threading.Event()
+    problems: list[str] = []
+    reads = [0]
+
+    def worker() -> None:
+        while not stop.is_set():
+            for obj in lister.namespace("ns").list("tier=web"):
+                if obj["metadata"]["labels"]["tier"] != "web":
+                    problems.append("selector let a wrong object through")
+            try:
+                lister.namespace("ns").get("o1")
+            except Exception as exc:  # NotFound is fine; anything else is not
+                if type(exc).__name__ != "NotFoundError":
+                    problems.append(repr(exc))
+            reads[0] += 1
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for t in threads:
+        t.start()
+    try:
+        for i in range(2000):
+            obj = cm(f"o{i % 40}", str(i + 2))
+            obj["metadata"]["labels"] = {"tier": "web" if i % 3 else "db"}
+            (slot.store.delete if i % 17 == 0 else slot.store.update)(obj)
+            if i % 50 == 0:
+                await eventually(lambda: len(slot.store) == 0)
+        await eventually(lambda: len(slot.store) == 0)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+    assert problems == [] and reads[0] > 0
