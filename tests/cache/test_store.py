@@ -31,6 +31,11 @@ def by_label(key: str) -> Any:
     return index
 
 
+def label_pairs(o: dict[str, Any]) -> list[str]:
+    """A multi-valued index: one value per label."""
+    return [f"{k}={v}" for k, v in sorted(o["metadata"].get("labels", {}).items())]
+
+
 def namespaced() -> Indexer:
     return Indexer(indexers={NAMESPACE_INDEX: meta_namespace_index_func})
 
@@ -206,7 +211,10 @@ class IndexerMachine(RuleBasedStateMachine):
 
     @staticmethod
     def make(name: str, ns: str | None, app: str | None, rv: int) -> dict[str, Any]:
-        return obj(name, ns=ns, rv=str(rv), **({"app": app} if app else {}))
+        labels = {"app": app} if app else {}
+        if rv % 3 == 0:
+            labels["tier"] = "web"
+        return obj(name, ns=ns, rv=str(rv), **labels)
 
     @staticmethod
     def key(o: dict[str, Any]) -> str:
@@ -236,7 +244,7 @@ class IndexerMachine(RuleBasedStateMachine):
     @rule()
     def add_app_index(self) -> None:
         if not self.extra_index:
-            self.store.add_indexers({"app": by_label("app")})
+            self.store.add_indexers({"app": by_label("app"), "pairs": label_pairs})
             self.extra_index = True
 
     @rule()
@@ -269,6 +277,18 @@ class IndexerMachine(RuleBasedStateMachine):
             assert set(self.store.list_index_func_values("app")) == set(apps)
             for app, keys in apps.items():
                 assert {self.key(o) for o in self.store.by_index("app", app)} == keys
+            pairs: dict[str, set[str]] = {}
+            for key, o in self.model.items():
+                for pair in label_pairs(o):
+                    pairs.setdefault(pair, set()).add(key)
+            assert set(self.store.list_index_func_values("pairs")) == set(pairs)
+            for pair, keys in pairs.items():
+                assert set(self.store.index_keys("pairs", pair)) == keys
+            for o in self.model.values():  # index(): objects sharing any value with o
+                expected = {
+                    k for k, other in self.model.items() if set(label_pairs(other)) & set(label_pairs(o))
+                }
+                assert {self.key(found) for found in self.store.index("pairs", o)} == expected
 
 
 TestIndexerMachine = IndexerMachine.TestCase
