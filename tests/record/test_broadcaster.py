@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import random
 import threading
@@ -50,7 +51,7 @@ async def test_transport_errors_are_retried_12_times_10_seconds_apart_the_first_
         if len(sink.calls) > len(tries_at):
             tries_at.append(clock.now())
     assert len(sink.calls) == 12
-    gaps = [round(b - a, 6) for a, b in zip(tries_at, tries_at[1:], strict=False)]
+    gaps = [round(b - a, 6) for a, b in itertools.pairwise(tries_at)]
     assert gaps[0] == pytest.approx(first)
     assert gaps[1:] == [10.0] * 10
     assert b.failed == 1 and b.written == 0

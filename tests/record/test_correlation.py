@@ -84,7 +84,7 @@ async def test_repeats_of_one_event_patch_its_count_and_last_timestamp(setup: An
 async def test_the_tenth_distinct_message_of_a_reason_is_combined_and_later_ones_count_on_it(
     setup: Any,
 ) -> None:
-    clock, sink, b, rec = setup
+    _clock, sink, b, rec = setup
     for i in range(12):
         rec.eventf(POD, "Warning", "FailedSync", "attempt %d failed", i)
     await flush(b)
@@ -139,7 +139,7 @@ async def test_the_spam_filter_lets_25_events_per_object_through_then_one_per_30
 
 
 async def test_a_cluster_scoped_object_gets_its_events_in_default(setup: Any) -> None:
-    clock, sink, b, rec = setup
+    _clock, sink, b, rec = setup
     rec.event({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n1"}}, "Normal", "Ready", "ok")
     await flush(b)
     (event,) = sink.events()
@@ -148,7 +148,7 @@ async def test_a_cluster_scoped_object_gets_its_events_in_default(setup: Any) ->
 
 
 async def test_annotated_events_carry_their_annotations(setup: Any) -> None:
-    clock, sink, b, rec = setup
+    _clock, sink, b, rec = setup
     rec.annotated_eventf(POD, {"a": "b"}, "Normal", "Scaled", "to %d", 3)
     await flush(b)
     (event,) = sink.events()
@@ -157,13 +157,13 @@ async def test_annotated_events_carry_their_annotations(setup: Any) -> None:
 
 
 async def test_an_unknown_event_type_is_refused_with_a_message(setup: Any) -> None:
-    clock, sink, b, rec = setup
-    with pytest.raises(ValueError, match="'Error'.*Normal.*Warning"):
+    _clock, _sink, _b, rec = setup
+    with pytest.raises(ValueError, match=r"'Error'.*Normal.*Warning"):
         rec.event(POD, "Error", "Boom", "x")
 
 
 async def test_an_object_without_a_name_is_refused(setup: Any) -> None:
-    clock, sink, b, rec = setup
+    _clock, _sink, _b, rec = setup
     with pytest.raises(InvalidObjectError, match="name"):
         rec.event({"kind": "Pod", "metadata": {}}, "Normal", "X", "x")
     with pytest.raises(InvalidObjectError):
@@ -171,7 +171,7 @@ async def test_an_object_without_a_name_is_refused(setup: Any) -> None:
 
 
 async def test_two_events_in_the_same_instant_get_distinct_names(setup: Any) -> None:
-    clock, sink, b, rec = setup
+    _clock, sink, b, rec = setup
     rec.event(POD, "Normal", "A", "a")
     rec.event(POD, "Normal", "B", "b")
     await flush(b)
