@@ -149,3 +149,13 @@ async def test_garbage_requests_never_stop_the_server(
             await status_of(resp)
     async with http.get(server.url + "/version") as resp:
         assert resp.status == 200
+
+
+async def test_an_unknown_dry_run_value_is_422(server: FakeAPIServer, http: aiohttp.ClientSession) -> None:
+    body = orjson.dumps({"metadata": {"name": "x"}})
+    async with http.post(
+        f"{server.url}{CMS}?dryRun=Bogus", data=body, headers={"Content-Type": "application/json"}
+    ) as resp:
+        assert resp.status == 422
+        status = await status_of(resp)
+    assert "dryRun: Unsupported value" in str(status["message"])

@@ -109,3 +109,31 @@ async def test_objects_can_be_seeded_and_read_without_http(server: FakeAPIServer
     assert server.get_object("v1", "Secret", "s", "default") is None
     with pytest.raises(ValueError, match="does not serve"):
         server.add_object({"apiVersion": "v1", "kind": "Widget", "metadata": {"name": "w"}})
+
+
+async def test_a_dry_run_answers_with_the_result_but_writes_nothing(server: FakeAPIServer) -> None:
+    rest = RestClient(server.new_client(), owns_api_client=True)
+    cms = GroupVersionResource("", "v1", "configmaps")
+    try:
+        rv = server.resource_version
+        dry = await rest.request(
+            "POST", cms.path("default"), query={"dryRun": "All"}, body={"metadata": {"name": "dry"}}
+        )
+        assert dry["metadata"]["uid"] and "resourceVersion" not in dry["metadata"]
+        assert server.get_object("v1", "ConfigMap", "dry", "default") is None
+        await rest.create(cms, {"metadata": {"name": "real", "namespace": "default"}, "data": {"a": "b"}})
+        rv = server.resource_version
+        patched = await rest.request(
+            "PATCH",
+            cms.path("default", "real"),
+            query={"dryRun": "All"},
+            body={"data": {"a": "c"}},
+            content_type="application/merge-patch+json",
+        )
+        assert patched["data"] == {"a": "c"}
+        await rest.request("DELETE", cms.path("default", "real"), query={"dryRun": "All"})
+        assert server.resource_version == rv
+        kept = server.get_object("v1", "ConfigMap", "real", "default")
+        assert kept is not None and kept["data"] == {"a": "b"}
+    finally:
+        await rest.close()

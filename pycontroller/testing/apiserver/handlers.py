@@ -11,8 +11,10 @@ from __future__ import annotations
 import asyncio
 import base64
 import bisect
+import contextlib
 import logging
 import time
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -40,6 +42,13 @@ _PATCH_TYPES = {
     "application/strategic-merge-patch+json": "strategic",
 }
 _NOT_FOUND = ApiFailure(404, "NotFound", "the server could not find the requested resource", {})
+_WRITE_OPTIONS = {
+    "create": "CreateOptions",
+    "update": "UpdateOptions",
+    "patch": "PatchOptions",
+    "delete": "DeleteOptions",
+    "deletecollection": "DeleteOptions",
+}
 _CONTINUE_TOO_OLD = (
     "The provided continue parameter is too old to display a consistent list result. You can start a new "
     "list without the continue parameter, or use the continue value from the response to continue the list."
@@ -146,8 +155,27 @@ class Handlers:
                 405, "MethodNotAllowed", "the server does not allow this method on the requested resource"
             )
         verb_handler = getattr(self, "_" + route.verb)
+        dry_run = request.query.getall("dryRun", [])
+        if dry_run and route.verb in _WRITE_OPTIONS:
+            if any(v != "All" for v in dry_run):
+                values = ", ".join(f'"{v}"' for v in dry_run)
+                raise ApiFailure(
+                    422,
+                    "Invalid",
+                    f'{_WRITE_OPTIONS[route.verb]}.meta.k8s.io "" is invalid: dryRun: Unsupported value: '
+                    f'[]string{{{values}}}: supported values: "All"',
+                )
         result: web.StreamResponse = await verb_handler(request, route, table, api_version)
         return result
+
+    @contextlib.contextmanager
+    def _writing(self, request: web.Request) -> Iterator[None]:
+        """Around one synchronous registry write: applies ?dryRun=All (never spans an await)."""
+        self.registry.dry_run = "dryRun" in request.query  # values were checked by _dispatch
+        try:
+            yield
+        finally:
+            self.registry.dry_run = False
 
     # -- discovery and plain endpoints --------------------------------------------------------------
 
@@ -224,7 +252,8 @@ class Handlers:
             raise _NOT_FOUND
         self._check_json(request)
         body = await self._body(request, table.rdef.kind)
-        stored = self.registry.create(table, route.namespace, body, av)
+        with self._writing(request):
+            stored = self.registry.create(table, route.namespace, body, av)
         return _json(stored.bytes_for(av), 201)
 
     async def _update(self, request: web.Request, route: Route, table: Table, av: str) -> web.StreamResponse:
@@ -232,9 +261,10 @@ class Handlers:
         self._check_json(request)
         body = await self._body(request, table.rdef.kind)
         existed = (route.namespace or "", route.name) in table.objects
-        stored = self.registry.update(
-            table, route.namespace, route.name, body, subresource=route.subresource, api_version=av
-        )
+        with self._writing(request):
+            stored = self.registry.update(
+                table, route.namespace, route.name, body, subresource=route.subresource, api_version=av
+            )
         return _json(stored.bytes_for(av), 200 if existed else 201)
 
     async def _patch(self, request: web.Request, route: Route, table: Table, av: str) -> web.StreamResponse:
@@ -260,15 +290,16 @@ class Handlers:
             ) from None
         if body is None:
             raise bad_request("the patch body is empty")
-        stored = self.registry.patch(
-            table,
-            route.namespace,
-            route.name,
-            patch_type,
-            body,
-            subresource=route.subresource,
-            api_version=av,
-        )
+        with self._writing(request):
+            stored = self.registry.patch(
+                table,
+                route.namespace,
+                route.name,
+                patch_type,
+                body,
+                subresource=route.subresource,
+                api_version=av,
+            )
         return _json(stored.bytes_for(av))
 
     async def _delete_options(self, request: web.Request) -> dict[str, Any]:
@@ -281,7 +312,8 @@ class Handlers:
     async def _delete(self, request: web.Request, route: Route, table: Table, av: str) -> web.StreamResponse:
         assert route.name is not None
         options = await self._delete_options(request)
-        stored, gone = self.registry.delete(table, route.namespace, route.name, options)
+        with self._writing(request):
+            stored, gone = self.registry.delete(table, route.namespace, route.name, options)
         rdef = table.rdef
         if gone and rdef.plural != "pods":
             details: dict[str, Any] = {"name": route.name}
@@ -304,7 +336,8 @@ class Handlers:
     ) -> web.StreamResponse:
         options = await self._delete_options(request)
         filt = parse_filter(request.query.get("labelSelector"), request.query.get("fieldSelector"))
-        deleted = self.registry.delete_collection(table, route.namespace, filt, options)
+        with self._writing(request):
+            deleted = self.registry.delete_collection(table, route.namespace, filt, options)
         items = [s.item_bytes(av, table.rdef.builtin) for s in deleted]
         return _json(self._list_body(table, av, items, self.registry.rv, None, None))
 

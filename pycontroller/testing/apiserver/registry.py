@@ -72,6 +72,7 @@ class Registry:
             else:
                 self.tables[rdef.key] = Table(rdef, history_size)
         self._next_cluster_ip = 10
+        self.dry_run = False  # set by the handler around one dry-run request
         for name in ("default", "kube-system", "kube-public", "kube-node-lease"):
             self.create(self.tables[_NS_KEY], None, {"metadata": {"name": name}})
 
@@ -123,6 +124,12 @@ class Registry:
             return False
 
     def _commit(self, table: Table, type_: str, obj: dict[str, Any], old: Stored | None) -> Stored:
+        if self.dry_run:  # ?dryRun=All: answer with the result, write nothing
+            if old is not None:
+                obj["metadata"]["resourceVersion"] = old.obj["metadata"]["resourceVersion"]
+                return Stored(obj, old.rv)
+            obj["metadata"].pop("resourceVersion", None)
+            return Stored(obj, self.rv)
         self.rv += 1
         obj["metadata"]["resourceVersion"] = str(self.rv)
         stored = Stored(obj, self.rv)
@@ -652,6 +659,8 @@ class Registry:
         }
 
     def _sync_crd(self, crd: dict[str, Any], deleted: bool = False) -> None:
+        if self.dry_run:
+            return
         rdef = resource_from_crd(crd)
         if rdef is None or deleted:
             spec = crd.get("spec") or {}
