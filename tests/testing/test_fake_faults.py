@@ -217,3 +217,17 @@ def test_knobs_refuse_nonsense_values() -> None:
         FakeAPIServer(bookmark_interval=0)
     with pytest.raises(RuntimeError):
         _ = server.url
+
+
+async def test_a_stalled_watch_can_still_be_dropped(server: FakeAPIServer) -> None:
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"{server.url}/api/v1/configmaps?watch=1") as resp:
+            await server.wait_for_watches(1, timeout=DEADLINE)
+            server.stall_watches()
+            server.add_object(cm("a"))
+            assert server.drop_watches(abrupt=True) == 1
+            with pytest.raises(aiohttp.ClientPayloadError):
+                async with asyncio.timeout(DEADLINE):
+                    await resp.content.read()
+    server.resume_watches()
+    await server.wait_for_watches(0, at_least=False, timeout=DEADLINE)

@@ -257,6 +257,8 @@ class FakeAPIServer:
         """Let stalled watches send what they queued, and go on streaming."""
         self.control.stalled = False
         self.control.resumed.set()
+        for watcher in list(self.handlers.watchers):
+            watcher.wake()
 
     @property
     def watch_count(self) -> int:

@@ -173,8 +173,9 @@ class Watcher:
         next_bookmark = self._next_bookmark(time.monotonic())
         try:
             while True:
-                if control.stalled:
-                    await control.resumed.wait()
+                if control.stalled and not self.closed:
+                    # no bytes at all until resumed (resume_watches and close both wake us)
+                    await self._sleep(loop, None)
                     continue
                 if self.queue:
                     batch = b"".join(self.queue)
@@ -191,15 +192,24 @@ class Watcher:
                     next_bookmark = self._next_bookmark(now)
                     continue
                 wake_at = min(t for t in (self.deadline, next_bookmark, now + 3600.0) if t is not None)
-                self._waiter = loop.create_future()
-                timer = loop.call_later(max(0.0, wake_at - now), self._wake)
-                try:
-                    await self._waiter
-                finally:
-                    timer.cancel()
-                    self._waiter = None
+                await self._sleep(loop, wake_at - now)
         finally:
             self.close()
+
+    async def _sleep(self, loop: asyncio.AbstractEventLoop, seconds: float | None) -> None:
+        """Until woken (an event, close, resume) or ``seconds`` passed (None: no time limit)."""
+        self._waiter = loop.create_future()
+        timer = loop.call_later(max(0.0, seconds), self._wake) if seconds is not None else None
+        try:
+            await self._waiter
+        finally:
+            if timer is not None:
+                timer.cancel()
+            self._waiter = None
+
+    def wake(self) -> None:
+        """Make the writer look at its state again (used when watches are resumed)."""
+        self._wake()
 
     def _next_bookmark(self, now: float) -> float | None:
         if not self.bookmarks:
