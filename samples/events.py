@@ -2,7 +2,7 @@
 
 :func:`new_recorder` returns an object with ``event(obj, type, reason, message)``. It prefers
 ``pycontroller.record.EventBroadcaster`` (client-go's correlator: counts, aggregation, spam filter).
-Until that exists, :class:`SimpleEventRecorder` writes one core/v1 Event per call, or bumps the
+Without it, :class:`SimpleEventRecorder` writes one core/v1 Event per call, or bumps the
 count of an identical recent one, from a background task, so ``event()`` never blocks a reconcile;
 a write that fails is logged and dropped (events are best effort).
 """
@@ -25,17 +25,39 @@ EVENTS = GroupVersionResource("", "v1", "events")
 log = logging.getLogger("samples.events")
 
 
-def new_recorder(client: Any, component: str) -> Any:
-    """An EventRecorder for ``component`` writing through ``client``."""
+def new_recorder(mgr: Any, client: Any, component: str) -> Any:
+    """An EventRecorder for ``component`` writing through ``client``, its writer run by ``mgr``.
+
+    With pycontroller.record, an ``EventBroadcaster`` is added to the Manager as a runnable that
+    needs no leader: it starts after the caches and before the controllers, and stops after them,
+    flushing what they recorded (client-go's recorder, as Kubernetes' sample-controller uses).
+    """
     try:
-        from pycontroller.record import EventBroadcaster  # type: ignore[attr-defined]
+        from pycontroller.record import EventBroadcaster
     except ImportError:
         return SimpleEventRecorder(RestClient.wrap(client), component)
     broadcaster = EventBroadcaster(RestClient.wrap(client))
-    start = getattr(broadcaster, "start_recording_to_sink", None)
-    if callable(start):
-        start()
+    mgr.add(_BroadcasterRunnable(broadcaster, component), need_leader_election=False)
     return broadcaster.new_recorder(component)
+
+
+class _BroadcasterRunnable:
+    """Runs an EventBroadcaster's writer for as long as the Manager runs."""
+
+    def __init__(self, broadcaster: Any, component: str) -> None:
+        self.broadcaster = broadcaster
+        self.name = f"{component}-events"
+        self._stop = asyncio.Event()
+
+    async def run(self) -> None:
+        self.broadcaster.start()
+        try:
+            await self._stop.wait()
+        finally:
+            await self.broadcaster.shutdown()
+
+    def stop(self) -> None:
+        self._stop.set()
 
 
 def _now() -> str:

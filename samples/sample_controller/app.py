@@ -106,7 +106,7 @@ def new_recorder(mgr: Any, client: Any, component: str = CONTROLLER_AGENT_NAME) 
         return get(component)
     from samples.events import new_recorder as recorder_for
 
-    return recorder_for(client, component)
+    return recorder_for(mgr, client, component)
 
 
 def add_sample_controller(

@@ -44,7 +44,7 @@ class World:
         add_copy_operator(
             self.mgr,
             self.api_client,
-            new_recorder(self.api_client, "copy-operator"),
+            new_recorder(self.mgr, self.api_client, "copy-operator"),
             name=f"copy-operator-{uuid.uuid4().hex[:6]}",
         )
         return running(self.mgr)

@@ -38,7 +38,7 @@ class Lab:
         add_loadtest_operator(
             mgr,
             self.api_client,
-            new_recorder(self.api_client, "loadtest-operator"),
+            new_recorder(mgr, self.api_client, "loadtest-operator"),
             name=f"loadtest-operator-{uuid.uuid4().hex[:6]}",
         )
         return running(mgr)
