@@ -1,4 +1,4 @@
-"""The copy operator: one :class:`pycontroller.Controller` reconciling CopyRules.
+"""The copy operator: one :class:`pycontroller.controller.Controller` reconciling CopyRules.
 
 Every change that can matter to a rule becomes that rule's key:
 

@@ -1,4 +1,4 @@
-"""The load-test operator (kopf's introductory example) on :class:`pycontroller.Controller`.
+"""The load-test operator (kopf's introductory example) on :class:`pycontroller.controller.Controller`.
 
 A LoadTest (samples.pycontroller.dev/v1alpha1) asks for ``spec.replicas`` Pods that each send
 ``spec.test.repeat`` HTTP ``method`` requests to ``http://<serviceName><path>``. The operator:
