@@ -172,3 +172,21 @@ def test_strategic_merge_honours_merge_keys_and_directives() -> None:
     assert result["spec"]["tolerations"] == [{"key": "b"}]  # no merge key: replaced
     replaced = strategic_merge_patch(target, {"spec": {"$patch": "replace", "containers": []}})
     assert replaced["spec"] == {"containers": []}
+
+
+def test_a_terminating_namespace_goes_away_once_finalized() -> None:
+    registry = Registry()
+    resolved = registry.resolve("", "v1", "namespaces")
+    assert resolved is not None
+    namespaces = resolved[0]
+    registry.create(namespaces, None, {"metadata": {"name": "doomed"}})
+    marked, gone = registry.delete(namespaces, None, "doomed")
+    assert not gone and marked.obj["status"]["phase"] == "Terminating"
+    registry.update(
+        namespaces,
+        None,
+        "doomed",
+        {"metadata": {"name": "doomed"}, "spec": {"finalizers": []}},
+        subresource="finalize",
+    )
+    assert ("", "doomed") not in namespaces.objects

@@ -378,7 +378,16 @@ class Registry:
         rdef = table.rdef
         old_obj = old.obj
         old_meta = old_obj["metadata"]
-        if subresource == "status":
+        if subresource == "finalize":
+            # namespaces/finalize: only spec.finalizers changes (what the namespace controller uses)
+            new = dict(old_obj)
+            new["spec"] = {
+                **(old_obj.get("spec") or {}),
+                "finalizers": (obj.get("spec") or {}).get("finalizers") or [],
+            }
+            new["metadata"] = dict(old_meta)
+            obj = new
+        elif subresource == "status":
             new = dict(old_obj)
             if "status" in obj:
                 new["status"] = obj["status"]
@@ -431,7 +440,7 @@ class Registry:
         if rdef.key == _CRD_KEY:
             self._prepare_crd(obj)
         meta = obj["metadata"]
-        if meta.get("deletionTimestamp") and not meta.get("finalizers") and rdef.key != _NS_KEY:
+        if meta.get("deletionTimestamp") and not meta.get("finalizers") and not _spec_finalizers(rdef, obj):
             stored = self._commit(table, "DELETED", obj, old)
         else:
             stored = self._commit(table, "MODIFIED", obj, old)
@@ -725,6 +734,11 @@ class Registry:
             final["metadata"].pop("finalizers", None)
             self._commit(table, "DELETED", final, marked)
         return marked, False
+
+
+def _spec_finalizers(rdef: ResourceDef, obj: dict[str, Any]) -> bool:
+    """Namespaces stay while spec.finalizers (the namespace controller's) is not empty."""
+    return rdef.key == _NS_KEY and bool((obj.get("spec") or {}).get("finalizers"))
 
 
 def _precondition(rdef: ResourceDef, name: str, why: str) -> ApiFailure:
