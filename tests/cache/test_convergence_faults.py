@@ -1,12 +1,13 @@
 """Convergence under faults, as a property: whatever happens on the way, the cache ends up exact.
 
-A fault-injecting HTTP proxy sits between the reflector and a real API server (envtest; the
-in-memory fake when available). Hypothesis draws sequences of creates, updates and deletes (made
-directly on the server) interleaved with faults at the proxy: dropped watches, 410 Expired on the
-watch (what a compaction does to a watcher), 500 and 429 answers to the next requests, and stalled
-watches (the connection stays open, no byte flows). Once the faults stop:
+A SharedIndexInformer (with our Reflector) watches ConfigMaps. Hypothesis draws sequences of
+creates, updates and deletes (made directly on the server) interleaved with faults: dropped
+watches, 410 Expired (a compaction), 500 and 429 answers to the next requests, and stalled watches.
+On the in-memory fake the server makes the faults itself (real compaction; stalls that queue); in
+front of the real kube-apiserver (envtest) a fault-injecting HTTP proxy makes them (a 410 ERROR
+event; stalls that swallow bytes, so only the inactivity timeout recovers). Once the faults stop:
 
-* the indexer equals the server's state exactly: same keys, same resourceVersions;
+* the informer's indexer equals the server's state exactly: same keys, same resourceVersions;
 * the handler saw a consistent story per key: an add before any update or delete, nothing after a
   delete unless re-created, each update's old object being the one delivered before, and deletes
   missed while disconnected arriving as DeletedFinalStateUnknown tombstones.
@@ -32,10 +33,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from kubernetes_asyncio.client import ApiClient, Configuration
 
-from pycontroller.cache.delta_fifo import DELETED, DeltaFIFO
-from pycontroller.cache.keys import NAMESPACE_INDEX, DeletedFinalStateUnknown, meta_namespace_index_func
+from pycontroller.cache.informer import SharedIndexInformer
+from pycontroller.cache.keys import DeletedFinalStateUnknown, deletion_handling_meta_namespace_key_func
 from pycontroller.cache.reflector import Reflector
-from pycontroller.cache.store import Indexer
 from pycontroller.client import GroupVersionResource, RestClient
 from pycontroller.errors import AlreadyExistsError, ConflictError, NotFoundError
 from pycontroller.testing import FakeClock
@@ -159,24 +159,27 @@ class _Conn:
 
 
 class StoryHandler:
-    """Checks each key's story as an informer's handler sees it and keeps the resulting state."""
+    """An informer event handler that checks each key's story and keeps the resulting state."""
 
     def __init__(self) -> None:
         self.state: dict[str, dict[str, Any]] = {}
         self.violations: list[str] = []
         self.tombstones = 0
 
-    def on_add(self, key: str, obj: dict[str, Any]) -> None:
+    def on_add(self, obj: dict[str, Any], is_in_initial_list: bool) -> None:
+        key = deletion_handling_meta_namespace_key_func(obj)
         if key in self.state:
             self.violations.append(f"add of {key} while present")
         self.state[key] = obj
 
-    def on_update(self, key: str, old: dict[str, Any], new: dict[str, Any]) -> None:
+    def on_update(self, old: dict[str, Any], new: dict[str, Any]) -> None:
+        key = deletion_handling_meta_namespace_key_func(new)
         if self.state.get(key) is not old:
             self.violations.append(f"update of {key} with an old object never delivered")
         self.state[key] = new
 
-    def on_delete(self, key: str, obj: Any) -> None:
+    def on_delete(self, obj: Any) -> None:
+        key = deletion_handling_meta_namespace_key_func(obj)
         if key not in self.state:
             self.violations.append(f"delete of {key} while absent")
         if isinstance(obj, DeletedFinalStateUnknown):
@@ -184,35 +187,23 @@ class StoryHandler:
         self.state.pop(key, None)
 
 
-class Informerish:
-    """Reflector -> DeltaFIFO -> Indexer -> handler, wired as SharedIndexInformer's HandleDeltas."""
+class Informed:
+    """A SharedIndexInformer (our reflector inside, on the fake clock) with one story handler."""
 
     def __init__(self, client: RestClient, namespace: str, clock: FakeClock) -> None:
-        self.indexer = Indexer(indexers={NAMESPACE_INDEX: meta_namespace_index_func})
-        self.fifo = DeltaFIFO(known_objects=self.indexer)
-        self.handler = StoryHandler()
-        self.reflector = Reflector(
-            client, CONFIGMAPS, self.fifo, namespace=namespace, clock=clock, watch_inactivity_timeout=30.0
+        def reflector(fifo: Any) -> Reflector:
+            self.reflector = Reflector(
+                client, CONFIGMAPS, fifo, namespace=namespace, clock=clock, watch_inactivity_timeout=30.0
+            )
+            return self.reflector
+
+        self.reflector: Reflector
+        self.informer = SharedIndexInformer(
+            client, CONFIGMAPS, namespace=namespace, clock=clock, reflector_factory=reflector
         )
-
-    def process(self, deltas: Any, is_in_initial_list: bool) -> None:
-        for delta_type, obj in deltas:
-            key = self.fifo.key_of(obj)
-            if delta_type is DELETED:
-                self.indexer.delete(obj)
-                self.handler.on_delete(key, obj)
-                continue
-            old = self.indexer.get_by_key(key)
-            if old is None:
-                self.indexer.add(obj)
-                self.handler.on_add(key, obj)
-            else:
-                self.indexer.update(obj)
-                self.handler.on_update(key, old, obj)
-
-    async def consume(self) -> None:
-        while True:
-            await self.fifo.pop(self.process)
+        self.indexer = self.informer.indexer
+        self.handler = StoryHandler()
+        self.informer.add_event_handler(self.handler)
 
 
 steps = st.lists(
@@ -329,8 +320,8 @@ async def scenario(faults: Any, ops: list[tuple[str, str]]) -> tuple[dict[str, i
     clock = FakeClock()
     async with faults.clients() as (direct, proxied):
         await direct.request("POST", "/api/v1/namespaces", body={"metadata": {"name": namespace}})
-        inf = Informerish(proxied, namespace, clock)
-        tasks = [asyncio.create_task(inf.reflector.run()), asyncio.create_task(inf.consume())]
+        inf = Informed(proxied, namespace, clock)
+        inf.informer.start()
         try:
             await direct.create(CONFIGMAPS, {"metadata": {"name": "seed"}, "data": {}}, namespace)
             await until_watching(faults, clock)
@@ -357,7 +348,7 @@ async def scenario(faults: Any, ops: list[tuple[str, str]]) -> tuple[dict[str, i
                     for k, o in zip(inf.indexer.list_keys(), inf.indexer.list(), strict=True)
                 }
                 seen = {k: o["metadata"]["resourceVersion"] for k, o in inf.handler.state.items()}
-                return cached == expected and seen == expected and len(inf.fifo) == 0
+                return cached == expected and seen == expected
 
             deadline = asyncio.get_running_loop().time() + 20.0
             while not await converged():
@@ -370,9 +361,7 @@ async def scenario(faults: Any, ops: list[tuple[str, str]]) -> tuple[dict[str, i
             assert inf.handler.violations == []
             return inf.reflector.stats.as_dict(), inf.handler.tombstones
         finally:
-            for t in tasks:
-                t.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await inf.informer.stop()
             with contextlib.suppress(Exception):
                 await direct.request("DELETE", f"/api/v1/namespaces/{namespace}")
 
