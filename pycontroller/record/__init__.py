@@ -16,29 +16,19 @@ Recording never suspends or blocks (a bounded queue of 1000 drops and counts whe
 through client-go's correlator (aggregation, counting, spam filter: see
 :mod:`pycontroller.record.correlator`) and are retried while the API server is unreachable
 (see :mod:`pycontroller.record.broadcaster`). :class:`EventLogHandler` turns log records about an
-object into Events. events.k8s.io/v1 (with series) is not implemented: Events are core/v1.
+object into Events. The limits (``MAX_QUEUED_EVENTS``, ``MAX_TRIES``, ``SLEEP_DURATION``) live
+in :mod:`pycontroller.record.broadcaster`, the correlator's in :mod:`pycontroller.record.correlator`.
+events.k8s.io/v1 (with series) is not implemented: Events are core/v1.
 """
 
-from pycontroller.record.broadcaster import (
-    MAX_QUEUED_EVENTS,
-    MAX_TRIES,
-    SLEEP_DURATION,
-    EventBroadcaster,
-    EventSink,
-    RestEventSink,
-)
+from pycontroller.record.broadcaster import EventBroadcaster, EventSink, RestEventSink
 from pycontroller.record.correlator import EventCorrelator
 from pycontroller.record.gofmt import go_sprintf
 from pycontroller.record.handler import EventLogHandler
-from pycontroller.record.recorder import EVENT_TYPES, NORMAL, WARNING, EventRecorder, object_reference
+from pycontroller.record.recorder import EVENT_TYPES, EventRecorder, object_reference
 
 __all__ = [
     "EVENT_TYPES",
-    "MAX_QUEUED_EVENTS",
-    "MAX_TRIES",
-    "NORMAL",
-    "SLEEP_DURATION",
-    "WARNING",
     "EventBroadcaster",
     "EventCorrelator",
     "EventLogHandler",

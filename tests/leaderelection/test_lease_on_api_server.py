@@ -168,3 +168,30 @@ async def test_api_errors_during_renewal_make_the_leader_step_down_before_anothe
     assert b.elector.is_leader() and b.started_at is not None
     assert b.started_at >= last_renewal + 15 > a.stopped_at
     await b.kill()
+
+
+async def test_leadership_changes_are_events_on_the_lease(rest_client: RestClient, namespace: str) -> None:
+    from pycontroller.record import EventBroadcaster
+
+    clock = SimClock()
+    async with EventBroadcaster(rest_client) as broadcaster:
+        lock = LeaseLock(
+            rest_client,
+            namespace=namespace,
+            name="op-lock",
+            identity="a",
+            event_recorder=broadcaster.new_recorder("my-operator"),
+        )
+        elector = LeaderElector(lock, clock=clock, rng=Zero())
+        task = asyncio.create_task(elector.run())
+        await drive(clock, 0, lambda: 1)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await broadcaster.shutdown()  # writes what is queued
+        assert broadcaster.written == 2
+    events = (await rest_client.request("GET", f"/api/v1/namespaces/{namespace}/events"))["items"]
+    got = sorted((e["reason"], e["message"], e["involvedObject"]["kind"]) for e in events)
+    assert got == [
+        ("LeaderElection", "a became leader", "Lease"),
+        ("LeaderElection", "a stopped leading", "Lease"),
+    ]

@@ -57,7 +57,7 @@ actions = st.lists(
 )
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(timing=timings, plan=actions, seed=st.integers(0, 2**32 - 1), release=st.booleans())
 async def test_never_two_leaders_and_a_leader_again_once_faults_stop(
     timing: tuple[float, float, float, int], plan: list[Any], seed: int, release: bool
