@@ -42,7 +42,11 @@ def _rename(obj: dict[str, Any], names: dict[str, str], api_version: str) -> dic
 def convert(obj: dict[str, Any], api_version: str) -> dict[str, Any]:
     """``obj`` (as stored) as served at ``api_version``; a new dict (values are shared)."""
     if obj.get("kind") == "Event" and api_version == NEW_EVENTS and obj.get("apiVersion") == "v1":
-        return _rename(obj, _CORE_EVENT_FIELDS, api_version)
+        new = _rename(obj, _CORE_EVENT_FIELDS, api_version)
+        for field in ("reportingController", "reportingInstance"):  # omitempty in events.k8s.io/v1
+            if new.get(field) == "":
+                del new[field]
+        return new
     return {**obj, "apiVersion": api_version}
 
 

@@ -136,6 +136,12 @@ def apply_defaults(key: tuple[str, str], obj: dict[str, Any], create: bool) -> N
         obj.setdefault("type", "Opaque")
     elif key == ("apps", "deployments"):
         _deployment(obj, create)
+    elif key == ("", "events"):
+        # fields of core/v1 Event that are always serialized (no omitempty)
+        for field in ("eventTime", "firstTimestamp", "lastTimestamp"):
+            obj.setdefault(field, None)
+        obj.setdefault("reportingComponent", "")
+        obj.setdefault("reportingInstance", "")
     elif key == ("", "services"):
         _service(obj, create)
     elif key == ("", "pods"):

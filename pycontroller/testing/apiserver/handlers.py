@@ -335,7 +335,9 @@ class Handlers:
         self, request: web.Request, route: Route, table: Table, av: str
     ) -> web.StreamResponse:
         options = await self._delete_options(request)
-        filt = parse_filter(request.query.get("labelSelector"), request.query.get("fieldSelector"))
+        filt = parse_filter(
+            request.query.get("labelSelector"), request.query.get("fieldSelector"), table.rdef.key
+        )
         with self._writing(request):
             deleted = self.registry.delete_collection(table, route.namespace, filt, options)
         items = [s.item_bytes(av, table.rdef.builtin) for s in deleted]
@@ -370,7 +372,7 @@ class Handlers:
 
     async def _list(self, request: web.Request, route: Route, table: Table, av: str) -> web.StreamResponse:
         q = request.query
-        filt = parse_filter(q.get("labelSelector"), q.get("fieldSelector"))
+        filt = parse_filter(q.get("labelSelector"), q.get("fieldSelector"), table.rdef.key)
         rv_param = q.get("resourceVersion") or ""
         match = q.get("resourceVersionMatch") or ""
         token = q.get("continue") or ""
@@ -463,7 +465,7 @@ class Handlers:
         if route.name is not None:
             extra = f"metadata.name={route.name}"
             field_selector = f"{field_selector},{extra}" if field_selector else extra
-        filt = parse_filter(q.get("labelSelector"), field_selector)
+        filt = parse_filter(q.get("labelSelector"), field_selector, table.rdef.key)
         rv_param = q.get("resourceVersion") or ""
         match = q.get("resourceVersionMatch") or ""
         initial_events = _flag(q.get("sendInitialEvents"))

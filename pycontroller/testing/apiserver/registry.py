@@ -182,6 +182,21 @@ class Registry:
         ns = meta.get("namespace") or ""
         if rdef.namespaced:
             self._check_namespace(rdef, ns, name)
+        if rdef.key == ("", "events"):
+            involved = obj.get("involvedObject")
+            if isinstance(involved, dict) and involved.get("namespace") and involved["namespace"] != ns:
+                raise invalid(
+                    "",
+                    "Event",
+                    name,
+                    [
+                        (
+                            "FieldValueInvalid",
+                            "involvedObject.namespace",
+                            f'Invalid value: "{involved["namespace"]}": does not match event.namespace',
+                        )
+                    ],
+                )
         if (ns, name) in table.objects:
             raise already_exists(rdef.group, rdef.plural, name)
         for field in ("deletionTimestamp", "deletionGracePeriodSeconds", "resourceVersion"):

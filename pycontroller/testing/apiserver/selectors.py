@@ -1,8 +1,10 @@
 """Label and field selectors of list and watch requests.
 
 Label selectors are parsed by :mod:`pycontroller.labels` (the same code the cache uses). Field
-selectors support ``metadata.name`` and ``metadata.namespace`` with ``=``, ``==`` and ``!=``, the
-fields every resource of the real server supports; anything else is a 400 like the real one's.
+selectors take ``=``, ``==`` and ``!=`` on ``metadata.name`` and ``metadata.namespace`` for every
+resource, plus the fields the real server indexes for some built-ins (``involvedObject.name``,
+``reason`` and ``type`` for Events; ``spec.nodeName`` and ``status.phase`` for Pods; ``type`` for
+Secrets; ``status.phase`` for Namespaces). Anything else is a 400 like the real server's.
 """
 
 from __future__ import annotations
@@ -16,7 +18,46 @@ from .status import bad_request
 
 __all__ = ["Filter", "parse_filter"]
 
-_FIELDS = ("metadata.name", "metadata.namespace")
+_COMMON = ("metadata.name", "metadata.namespace")
+_EXTRA: dict[tuple[str, str], tuple[str, ...]] = {
+    ("", "events"): (
+        "involvedObject.kind",
+        "involvedObject.namespace",
+        "involvedObject.name",
+        "involvedObject.uid",
+        "involvedObject.apiVersion",
+        "involvedObject.resourceVersion",
+        "involvedObject.fieldPath",
+        "reason",
+        "reportingComponent",
+        "source",
+        "type",
+    ),
+    ("", "pods"): (
+        "spec.nodeName",
+        "spec.restartPolicy",
+        "spec.schedulerName",
+        "spec.serviceAccountName",
+        "status.phase",
+        "status.podIP",
+        "status.nominatedNodeName",
+    ),
+    ("", "secrets"): ("type",),
+    ("", "namespaces"): ("status.phase",),
+}
+
+
+def _field_value(obj: Mapping[str, Any], path: tuple[str, ...]) -> str:
+    node: Any = obj
+    for part in path:
+        if not isinstance(node, Mapping):
+            return ""
+        node = node.get(part)
+    if node is None:
+        return ""
+    if path == ("source",) and isinstance(node, Mapping):
+        return str(node.get("component") or "")
+    return str(node)
 
 
 class Filter:
@@ -24,24 +65,28 @@ class Filter:
 
     __slots__ = ("fields", "label", "trivial")
 
-    def __init__(self, label: labels.Selector | None, fields: list[tuple[str, bool, str]]) -> None:
+    def __init__(
+        self, label: labels.Selector | None, fields: list[tuple[tuple[str, ...], bool, str]]
+    ) -> None:
         self.label = label
         self.fields = fields
         self.trivial = label is None and not fields
 
     def matches(self, obj: Mapping[str, Any]) -> bool:
-        meta = obj.get("metadata") or {}
-        if self.label is not None and not self.label.matches(meta.get("labels") or {}):
-            return False
-        for field, equal, value in self.fields:
-            actual = meta.get("name" if field == "metadata.name" else "namespace") or ""
-            if (actual == value) != equal:
+        if self.label is not None:
+            meta = obj.get("metadata") or {}
+            if not self.label.matches(meta.get("labels") or {}):
+                return False
+        for path, equal, value in self.fields:
+            if (_field_value(obj, path) == value) != equal:
                 return False
         return True
 
 
-def parse_filter(label_selector: str | None, field_selector: str | None) -> Filter:
-    """Parse the two query parameters; raises a 400 ApiFailure for malformed input."""
+def parse_filter(
+    label_selector: str | None, field_selector: str | None, resource: tuple[str, str] = ("", "")
+) -> Filter:
+    """Parse the two query parameters for ``resource`` (group, plural); 400 ApiFailure if malformed."""
     label = None
     if label_selector:
         try:
@@ -50,7 +95,8 @@ def parse_filter(label_selector: str | None, field_selector: str | None) -> Filt
             raise bad_request(f"unable to parse requirement: {exc}") from None
         if label.empty():
             label = None
-    fields: list[tuple[str, bool, str]] = []
+    allowed = _COMMON + _EXTRA.get(resource, ())
+    fields: list[tuple[tuple[str, ...], bool, str]] = []
     for part in (field_selector or "").split(","):
         part = part.strip()
         if not part:
@@ -67,9 +113,11 @@ def parse_filter(label_selector: str | None, field_selector: str | None) -> Filt
         else:
             raise bad_request(f"invalid selector: '{field_selector}'; can't understand '{part}'")
         field = field.strip()
-        if field not in _FIELDS:
+        if field not in allowed:
+            if resource in _EXTRA:  # resources with their own field label conversion
+                raise bad_request(f"field label not supported: {field}")
             raise bad_request(
                 f'"{field}" is not a known field selector: only "metadata.name", "metadata.namespace"'
             )
-        fields.append((field, equal, value.strip()))
+        fields.append((tuple(field.split(".")), equal, value.strip()))
     return Filter(label, fields)
