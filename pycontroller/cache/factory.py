@@ -39,6 +39,8 @@ class SharedInformerFactory:
     ``namespace``: watch one namespace only (None: all). ``resync_period``: the default for every
     informer's handlers (0: none). ``tweak_list_options(query)``: adjusts every list/watch query
     (e.g. to add a labelSelector); it may mutate the dict or return a new one.
+    ``reflector_options``: keyword arguments for every informer's Reflector (for example
+    ``use_streaming_list=True``).
     """
 
     def __init__(
@@ -49,6 +51,7 @@ class SharedInformerFactory:
         resync_period: float = 0.0,
         tweak_list_options: Callable[[dict[str, Any]], Any] | None = None,
         clock: Clock | None = None,
+        reflector_options: Mapping[str, Any] | None = None,
     ) -> None:
         if resync_period < 0:
             raise ValueError(f"resync_period must not be negative, got {resync_period}")
@@ -57,6 +60,7 @@ class SharedInformerFactory:
         self.resync_period = float(resync_period)
         self.tweak_list_options = tweak_list_options
         self._clock = clock or default_clock()
+        self.reflector_options = dict(reflector_options or {})
         self._informers: dict[GroupVersionResource, SharedIndexInformer] = {}
         self._shut_down = False
 
@@ -93,6 +97,7 @@ class SharedInformerFactory:
                 indexers=indexers,
                 tweak_list_options=self.tweak_list_options,
                 clock=self._clock,
+                reflector_options=self.reflector_options,
             )
             self._informers[gvr] = informer
         elif indexers:

@@ -105,3 +105,21 @@ async def test_wait_for_cache_sync_reports_only_started_informers(
 ) -> None:
     factory.informer_for(CONFIGMAPS)
     assert await factory.wait_for_cache_sync(timeout=1) == {}
+
+
+async def test_reflector_options_reach_the_reflector_so_a_streaming_list_can_be_asked_for(
+    rest_client: RestClient, namespace: str
+) -> None:
+    await rest_client.create(CONFIGMAPS, configmap("streamed", namespace))
+    factory = SharedInformerFactory(
+        rest_client, namespace=namespace, reflector_options={"use_streaming_list": True}
+    )
+    try:
+        informer = factory.informer_for(CONFIGMAPS)
+        factory.start()
+        # The fake serves the streaming list; the 1.20 server refuses it and the reflector lists.
+        assert (await factory.wait_for_cache_sync(timeout=30))[CONFIGMAPS]
+        assert informer.lister().namespace(namespace).get("streamed")["data"] == {"k": "streamed"}
+        assert informer._reflector is not None and informer._reflector.use_streaming_list  # type: ignore[attr-defined]
+    finally:
+        await factory.shutdown()
