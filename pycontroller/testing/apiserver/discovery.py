@@ -86,7 +86,7 @@ def resource_list(tables: list[ResourceDef], group: str, version: str) -> dict[s
             entry["categories"] = list(rdef.categories)
         entry["storageVersionHash"] = rdef.storage_version_hash()
         resources.append(entry)
-        if rdef.status_subresource:
+        if rdef.has_status(version):
             resources.append(
                 {
                     "name": f"{rdef.plural}/status",

@@ -146,7 +146,7 @@ class Handlers:
         if route.namespace is not None and not table.rdef.namespaced:
             raise _NOT_FOUND
         if route.subresource is not None and not (
-            (route.subresource == "status" and table.rdef.status_subresource)
+            (route.subresource == "status" and table.rdef.has_status(route.version))
             or (route.subresource == "finalize" and table.rdef.plural == "namespaces")
         ):
             raise _NOT_FOUND

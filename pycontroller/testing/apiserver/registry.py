@@ -208,7 +208,7 @@ class Registry:
             meta.pop("generation", None)
         meta["resourceVersion"] = ""
         meta["creationTimestamp"] = now_rfc3339()
-        if rdef.status_subresource and not rdef.builtin:
+        if not rdef.builtin and rdef.has_status(_version_of(api_version)):
             obj.pop("status", None)
         self._defaults(rdef, obj, create=True)
         obj = _ordered(obj)
@@ -385,10 +385,15 @@ class Registry:
                 f"StorageError: invalid object, Code: 4, Key: {key}, ResourceVersion: 0, AdditionalErrorMsg: "
                 f"Precondition failed: UID in precondition: {want_uid}, UID in object meta: {old.obj['metadata']['uid']}",
             )
-        return self._write_update(table, old, obj, subresource)
+        return self._write_update(table, old, obj, subresource, _version_of(api_version))
 
     def _write_update(
-        self, table: Table, old: Stored, obj: dict[str, Any], subresource: str | None
+        self,
+        table: Table,
+        old: Stored,
+        obj: dict[str, Any],
+        subresource: str | None,
+        version: str | None = None,
     ) -> Stored:
         rdef = table.rdef
         old_obj = old.obj
@@ -411,7 +416,7 @@ class Registry:
             new["metadata"] = dict(old_meta)
             obj = new
         else:
-            if rdef.status_subresource:
+            if rdef.has_status(version):
                 if "status" in old_obj:
                     obj["status"] = old_obj["status"]
                 else:
@@ -446,7 +451,7 @@ class Registry:
                             )
                         ],
                     )
-            if "generation" in meta and rdef.spec_changed(old_obj, obj):
+            if "generation" in meta and rdef.spec_changed(old_obj, obj, version):
                 meta["generation"] = old_meta["generation"] + 1
         obj = _ordered(obj)
         obj["metadata"]["resourceVersion"] = old_meta["resourceVersion"]
@@ -507,7 +512,7 @@ class Registry:
         result = dict(from_served(result, served, rdef.stored_api_version))
         result["apiVersion"] = rdef.stored_api_version
         result["metadata"] = dict(meta)
-        return self._write_update(table, old, result, subresource)
+        return self._write_update(table, old, result, subresource, _version_of(served))
 
     # -- delete -------------------------------------------------------------------------------------
 
@@ -749,6 +754,10 @@ class Registry:
             final["metadata"].pop("finalizers", None)
             self._commit(table, "DELETED", final, marked)
         return marked, False
+
+
+def _version_of(api_version: str | None) -> str | None:
+    return None if api_version is None else api_version.rpartition("/")[2]
 
 
 def _spec_finalizers(rdef: ResourceDef, obj: dict[str, Any]) -> bool:

@@ -37,7 +37,8 @@ class ResourceDef:
     singular: str = ""
     short_names: tuple[str, ...] = ()
     categories: tuple[str, ...] = ()
-    status_subresource: bool = False
+    status_subresource: bool = False  # in any served version
+    status_versions: tuple[str, ...] | None = None  # None: every version has it when status_subresource
     generation_fields: tuple[str, ...] | None = None
     builtin: bool = True
     verbs: tuple[str, ...] = ALL_VERBS
@@ -64,14 +65,24 @@ class ResourceDef:
         digest = hashlib.sha256(f"{self.group}/{self.stored_api_version}/{self.kind}".encode()).digest()
         return base64.b64encode(digest[:8]).decode()
 
-    def spec_changed(self, old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
-        """Whether an update from ``old`` to ``new`` bumps metadata.generation."""
+    def has_status(self, version: str | None) -> bool:
+        """Whether ``version`` (None: the storage version) serves a status subresource."""
+        if not self.status_subresource:
+            return False
+        if self.status_versions is None:
+            return True
+        return (version or self.storage_version or self.versions[0]) in self.status_versions
+
+    def spec_changed(
+        self, old: Mapping[str, Any], new: Mapping[str, Any], version: str | None = None
+    ) -> bool:
+        """Whether an update from ``old`` to ``new`` (written at ``version``) bumps metadata.generation."""
         fields = self.generation_fields
         if fields is None:
             return False
         if fields == EVERYTHING_BUT_METADATA:
             skip = {"metadata", "apiVersion", "kind"}
-            if self.status_subresource:
+            if self.has_status(version):
                 skip.add("status")
             keys = (set(old) | set(new)) - skip
             return any(old.get(k) != new.get(k) for k in keys)
@@ -167,8 +178,19 @@ def resource_from_crd(crd: Mapping[str, Any]) -> ResourceDef | None:
         short_names=tuple(names.get("shortNames") or ()),
         categories=tuple(names.get("categories") or ()),
         status_subresource=status,
+        status_versions=tuple(v["name"] for v in served if "status" in (v.get("subresources") or {})),
         generation_fields=EVERYTHING_BUT_METADATA,
         builtin=False,
+        verbs=(
+            "delete",
+            "deletecollection",
+            "get",
+            "list",
+            "patch",
+            "create",
+            "update",
+            "watch",
+        ),  # real order
         storage_version=storage,
     )
 
