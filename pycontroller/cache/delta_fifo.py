@@ -152,15 +152,17 @@ class DeltaFIFO:
 
     def add(self, obj: Any) -> None:
         """Queue an Added delta. Never suspends."""
+        key = self.key_of(obj)  # may raise: nothing changed yet
         if not self._populated:
             self._populate()
-        self._queue_action(ADDED, obj, self.key_of(obj))
+        self._queue_action(ADDED, obj, key)
 
     def update(self, obj: Any) -> None:
         """Queue an Updated delta. Never suspends."""
+        key = self.key_of(obj)  # may raise: nothing changed yet
         if not self._populated:
             self._populate()
-        self._queue_action(UPDATED, obj, self.key_of(obj))
+        self._queue_action(UPDATED, obj, key)
 
     def delete(self, obj: Any) -> None:
         """Queue a Deleted delta, unless the key is neither queued nor known (already deleted)."""

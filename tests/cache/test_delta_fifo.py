@@ -375,3 +375,11 @@ def test_a_non_empty_first_list_leaves_the_sync_to_the_consumer() -> None:
     fifo.on_synced = lambda: calls.append("synced")
     fifo.replace([obj("a")], "1")
     assert calls == [] and not fifo.has_synced()
+
+
+def test_an_unnamed_object_is_refused_without_changing_anything() -> None:
+    fifo = DeltaFIFO()
+    for write in (fifo.add, fifo.update, fifo.delete):
+        with pytest.raises(InvalidObjectError):
+            write({"metadata": {"namespace": "ns"}})
+    assert len(fifo) == 0 and not fifo.has_synced()
