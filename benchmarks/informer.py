@@ -6,8 +6,9 @@ The client measured is this process; the servers and the load generator (for the
 elsewhere, so ``time.process_time()`` is the client's CPU.
 
 Paths compared:
-  ours      Reflector -> DeltaFIFO -> Indexer (+ namespace index) -> one handler
-            (the informer's HandleDeltas is reproduced here until SharedIndexInformer lands)
+  ours      SharedInformerFactory / SharedIndexInformer: Reflector -> DeltaFIFO -> Indexer (+ namespace
+            index) -> one handler (its own buffer and task); replay feeds the informer from one
+            watch opened at an old resourceVersion
   k8s-aio   kubernetes-asyncio typed models: list_namespaced_config_map / watch.Watch().stream
   official  kubernetes (sync) ``kubernetes.informer.SharedInformer`` for list and live watch;
             its typed ``watch.Watch().stream`` for replay (the informer cannot start at an old RV)
@@ -43,10 +44,9 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks._harness import Row, report
-from pycontroller.cache.delta_fifo import DELETED, DeltaFIFO
-from pycontroller.cache.keys import NAMESPACE_INDEX, meta_namespace_index_func
+from pycontroller.cache.factory import SharedInformerFactory
+from pycontroller.cache.informer import SharedIndexInformer
 from pycontroller.cache.reflector import Reflector
-from pycontroller.cache.store import Indexer
 from pycontroller.client import GroupVersionResource, RestClient
 
 NS = "bench"
@@ -189,69 +189,72 @@ async def current_rv(kubeconfig: Path) -> str:
 # -- our pipeline -------------------------------------------------------------------------------------
 
 
-class Pipeline:
-    """Reflector -> DeltaFIFO -> Indexer -> one handler, as SharedIndexInformer wires them."""
+class Counter:
+    """The one event handler: counts notifications and fires ``done`` at ``target``."""
 
-    def __init__(self, client: RestClient) -> None:
-        self.indexer = Indexer(indexers={NAMESPACE_INDEX: meta_namespace_index_func})
-        self.fifo = DeltaFIFO(known_objects=self.indexer)
-        self.reflector = Reflector(client, CONFIGMAPS, self.fifo, namespace=NS)
-        self.handled = 0
+    def __init__(self) -> None:
+        self.seen = 0
         self.target = 0
         self.done = asyncio.Event()
 
-    def on_event(self, *args: Any) -> None:
-        self.handled += 1
-        if self.handled >= self.target:
+    def _tick(self) -> None:
+        self.seen += 1
+        if self.seen == self.target:
             self.done.set()
 
-    def process(self, deltas: Any, is_in_initial_list: bool) -> None:
-        indexer = self.indexer
-        for delta in deltas:
-            obj = delta[1]
-            if delta[0] is DELETED:
-                indexer.delete(obj)
-                self.on_event(obj)
-            else:
-                old = indexer.get(obj)
-                if old is None:
-                    indexer.add(obj)
-                    self.on_event(obj, is_in_initial_list)
-                else:
-                    indexer.update(obj)
-                    self.on_event(old, obj)
+    def on_add(self, obj: Any, is_in_initial_list: bool) -> None:
+        self._tick()
 
-    async def consume(self) -> None:
-        while True:
-            await self.fifo.pop(self.process)
+    def on_update(self, old: Any, new: Any) -> None:
+        self._tick()
+
+    def on_delete(self, obj: Any) -> None:
+        self._tick()
 
 
-async def _run_until(coros: list[Any], done: asyncio.Event, timeout: float) -> None:
-    tasks = [asyncio.ensure_future(c) for c in coros]
-    try:
-        await asyncio.wait_for(done.wait(), timeout)
-    finally:
-        for t in tasks:
-            t.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+class _ReplayReflector:
+    """Feeds an informer's FIFO from one watch opened at an old resourceVersion (no list)."""
+
+    def __init__(self, client: RestClient, fifo: Any, rv: str) -> None:
+        self.reflector = Reflector(client, CONFIGMAPS, fifo, namespace=NS)
+        self.rv = rv
+
+    async def run(self) -> None:
+        query = {"resourceVersion": self.rv, "allowWatchBookmarks": True, "timeoutSeconds": 600}
+        async with self.reflector._lw.watch(query, inactivity_timeout=None) as stream:
+            await self.reflector._handle_watch(stream)
+        await asyncio.Event().wait()
+
+    def last_sync_resource_version(self) -> str:
+        return self.reflector.last_sync_resource_version()
+
+
+async def _wait(done: asyncio.Event, timeout: float = 300) -> None:
+    await asyncio.wait_for(done.wait(), timeout)
 
 
 async def ours_list(kubeconfig: Path, count: int, measure_memory: bool) -> dict[str, float]:
+    """SharedInformerFactory -> informer (Reflector, DeltaFIFO, Indexer) -> one handler."""
     rc = await rest_client(kubeconfig)
     try:
         gc.collect()
         if measure_memory:
             tracemalloc.start()
             base = tracemalloc.get_traced_memory()[0]
-        p = Pipeline(rc)
-        p.target = count
+        factory = SharedInformerFactory(rc, namespace=NS)
+        informer = factory.informer_for("", "v1", "configmaps")
+        counter = Counter()
+        counter.target = count
+        informer.add_event_handler(counter)
         t0, c0 = time.perf_counter(), time.process_time()
-        await _run_until([p.reflector.run(), p.consume()], p.done, 300)
+        factory.start()
+        await _wait(counter.done)
         t1, c1 = time.perf_counter(), time.process_time()
         out = {"wall": t1 - t0, "cpu": c1 - c0}
+        await factory.shutdown()
         if measure_memory:
-            indexer = p.indexer
-            del p
+            indexer = informer.indexer
+            del factory, informer
             gc.collect()
             out["mem"] = (tracemalloc.get_traced_memory()[0] - base) / len(indexer)
             tracemalloc.stop()
@@ -280,24 +283,34 @@ async def json_loads_memory(kubeconfig: Path) -> float:
 
 
 async def ours_watch(kubeconfig: Path, events: int, objects: int, live: bool) -> dict[str, float]:
-    """Watch ``events`` updates from a fixed RV through the pipeline (replay), or while they happen."""
+    """``events`` updates through an informer: replayed from an old RV, or live while they happen."""
     rc = await rest_client(kubeconfig)
     try:
-        rv = await current_rv(kubeconfig)
-        if not live:
+        counter = Counter()
+        if live:
+            informer = SharedIndexInformer(rc, CONFIGMAPS, namespace=NS)
+            counter.target = objects
+            informer.add_event_handler(counter)
+            informer.start()
+            await _wait(counter.done)  # listed and synced: now measure the watch alone
+            counter.seen, counter.target = 0, events
+            counter.done.clear()
+            gen = generate_in_subprocess(kubeconfig, events, objects, f"l{time.time()}")
+        else:
+            rv = await current_rv(kubeconfig)
             await update_many(kubeconfig, events, objects, f"r{time.time()}")
-        p = Pipeline(rc)
-        p.target = events
-        query = {"resourceVersion": rv, "allowWatchBookmarks": True, "timeoutSeconds": 600}
-
-        async def watch() -> None:
-            async with p.reflector._lw.watch(query, inactivity_timeout=None) as stream:
-                await p.reflector._handle_watch(stream)
-
-        gen = generate_in_subprocess(kubeconfig, events, objects, f"l{time.time()}") if live else None
+            counter.target = events
+            informer = SharedIndexInformer(
+                None, CONFIGMAPS, namespace=NS, reflector_factory=lambda fifo: _ReplayReflector(rc, fifo, rv)
+            )
+            informer.add_event_handler(counter)
+            gen = None
         t0, c0 = time.perf_counter(), time.process_time()
-        await _run_until([watch(), p.consume()], p.done, 300)
+        if not live:
+            informer.start()
+        await _wait(counter.done)
         t1, c1 = time.perf_counter(), time.process_time()
+        await informer.stop()
         if gen is not None:
             gen.wait()
         return {"wall": t1 - t0, "cpu": c1 - c0}
