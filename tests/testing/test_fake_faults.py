@@ -231,3 +231,21 @@ async def test_a_stalled_watch_can_still_be_dropped(server: FakeAPIServer) -> No
                     await resp.content.read()
     server.resume_watches()
     await server.wait_for_watches(0, at_least=False, timeout=DEADLINE)
+
+
+async def test_a_stopped_server_refuses_connections_and_restarts_on_its_port_with_its_state() -> None:
+    server = FakeAPIServer()
+    await server.start()
+    try:
+        url = server.url
+        server.add_object(cm("kept"))
+        await server.stop()
+        async with aiohttp.ClientSession() as http:
+            with pytest.raises(aiohttp.ClientConnectionError):
+                await http.get(url + "/version")
+            await server.start()
+            assert server.url == url
+            async with http.get(url + "/api/v1/namespaces/default/configmaps/kept") as resp:
+                assert resp.status == 200
+    finally:
+        await server.stop()

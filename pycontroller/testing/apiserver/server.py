@@ -137,10 +137,11 @@ class FakeAPIServer:
         return ApiClient(configuration=config)
 
     def write_kubeconfig(self, path: str | os.PathLike[str], *, context: str = "fake") -> Path:
-        """Write a kubeconfig (no credentials) pointing at this server; returns the path."""
+        """Write a kubeconfig (no credentials) pointing at this server, atomically; returns the path."""
         target = Path(path)
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(
+        partial = target.with_name(target.name + ".partial")
+        partial.write_text(
             "apiVersion: v1\n"
             "kind: Config\n"
             "clusters:\n"
@@ -158,6 +159,7 @@ class FakeAPIServer:
             f"- name: {context}\n"
             "  user: {}\n"
         )
+        os.replace(partial, target)  # atomic: a reader never sees half a kubeconfig
         return target
 
     # -- knobs --------------------------------------------------------------------------------------------
