@@ -186,10 +186,12 @@ def _is_refusal(exc: BaseException) -> bool:
 class Reflector:
     """Keeps ``store`` equal to ``gvr``'s objects on the server (in ``namespace``, matching selectors).
 
+    ``client`` is a :class:`RestClient` or a kubernetes_asyncio ``ApiClient`` (wrapped, not owned).
     ``await run()`` suspends until the task running it is cancelled (then it closes its watch and
     re-raises CancelledError); it never returns otherwise: every failure is logged, counted in
     :attr:`stats`, passed to the watch error handler and retried. Running one reflector twice at the
-    same time is an error.
+    same time raises RuntimeError; after a cancellation ``run()`` may be called again and resumes
+    from :meth:`last_sync_resource_version` (a relist at that version, then a watch).
 
     ``resync_period`` > 0 calls ``store.resync()`` that often while a watch is up.
     ``watch_inactivity_timeout`` replaces a watch that delivered no byte for that long; None means
