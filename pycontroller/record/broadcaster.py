@@ -93,7 +93,7 @@ class RestEventSink:
 
 
 def _describe(event: Event) -> str:
-    ref = event.get("involvedObject") or {}
+    ref = event.get("involvedObject") or event.get("regarding") or {}
     where = f"{ref.get('namespace')}/{ref.get('name')}" if ref.get("namespace") else ref.get("name")
     return f"{ref.get('kind') or 'object'} {where}"
 
@@ -107,6 +107,8 @@ class EventBroadcaster:
     wait in the queue. ``dropped`` counts events lost to a full queue or after shutdown;
     ``written`` counts successful writes; ``failed`` counts events given up.
     """
+
+    _sink_class: Callable[[Any], EventSink] = RestEventSink
 
     def __init__(
         self,
@@ -124,7 +126,7 @@ class EventBroadcaster:
         elif hasattr(client, "create") and hasattr(client, "patch") and not isinstance(client, RestClient):
             self._sink = client
         else:
-            self._sink = RestEventSink(client)
+            self._sink = self._sink_class(client)
         self.clock = clock if clock is not None else default_clock()
         self._max_queued = max_queued
         self._max_tries = max_tries
@@ -232,7 +234,7 @@ class EventBroadcaster:
                 _describe(event),
                 event.get("type"),
                 event.get("reason"),
-                event.get("message"),
+                event.get("message", event.get("note")),
             )
         if self._sink is None:
             return
@@ -301,22 +303,30 @@ class EventBroadcaster:
         result = self.correlator.correlate(event)
         if result.skip or result.event is None:
             return
+        written = await self._attempt_recording(result.event, result.patch)
+        if written is not None:
+            self.correlator.update_state(written)
+
+    async def _attempt_recording(self, event: Event, patch: dict[str, Any] | None) -> Event | None:
+        """Write ``event`` (PATCH with ``patch`` when given, else or on 404 POST), retrying
+        transport errors up to ``max_tries`` times. Returns the server's Event, or None."""
         tries = 0
         while True:
-            if await self._record_event(result.event, result.patch):
-                return
+            done, written = await self._record_event(event, patch)
+            if done:
+                return written
             tries += 1
             assert self._closing is not None
             if tries >= self._max_tries or self._closing.is_set():
                 self.failed += 1
                 log.error(
                     "unable to write event %s %s about %s (gave up after %d tries)",
-                    result.event.get("type"),
-                    result.event.get("reason"),
-                    _describe(result.event),
+                    event.get("type"),
+                    event.get("reason"),
+                    _describe(event),
                     tries,
                 )
-                return
+                return None
             # The first wait is randomised so that recorders do not all retry in step.
             delay = self._sleep_duration * (self._rng.random() if tries == 1 else 1.0)
             await self._sleep_unless_closing(delay)
@@ -331,12 +341,13 @@ class EventBroadcaster:
             sleeper.cancel()
             closing.cancel()
 
-    async def _record_event(self, event: Event, patch: dict[str, Any] | None) -> bool:
-        """One write; True when done (written, or refused for good), False to retry."""
+    async def _record_event(self, event: Event, patch: dict[str, Any] | None) -> tuple[bool, Event | None]:
+        """One write: (done, the server's Event). Not done means retry; done with None means
+        refused for good (or it already existed)."""
         assert self._sink is not None
         try:
             written: Event | None = None
-            if patch is not None and (event.get("count") or 0) > 1:
+            if patch is not None:
                 try:
                     written = await self._sink.patch(event, patch)
                 except NotFoundError:
@@ -349,9 +360,9 @@ class EventBroadcaster:
                 written = await self._sink.create(fresh)
         except (TooManyRequestsError, ServerError) as exc:
             log.warning("unable to write event %s (will retry): %s", event.get("reason"), exc)
-            return False
+            return False, None
         except AlreadyExistsError:
-            return True
+            return True, None
         except ApiError as exc:
             self.failed += 1
             log.error(
@@ -360,10 +371,9 @@ class EventBroadcaster:
                 _describe(event),
                 exc,
             )
-            return True
+            return True, None
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
             log.warning("unable to write event %s (may retry after sleeping): %s", event.get("reason"), exc)
-            return False
-        self.correlator.update_state(written)
+            return False, None
         self.written += 1
-        return True
+        return True, written
