@@ -113,8 +113,13 @@ class LeaderElector:
             name = lock.describe()
         if not isinstance(name, str) or not name:
             raise ConfigError("the elector's name must be a non-empty string")
-        if on_started_leading is not None and not inspect.iscoroutinefunction(on_started_leading):
-            raise TypeError("on_started_leading must be an async function (it runs as a task)")
+        for what, fn in (
+            ("on_started_leading", on_started_leading),
+            ("on_stopped_leading", on_stopped_leading),
+            ("on_new_leader", on_new_leader),
+        ):
+            if fn is not None and not callable(fn):
+                raise TypeError(f"{what} must be callable, got {type(fn).__name__}")
         self._lock = lock
         self._name = name
         self.lease_duration = float(lease_duration)
@@ -372,7 +377,10 @@ class LeaderElector:
 
     async def _run_leading(self, fn: Callable[[], Awaitable[Any]]) -> None:
         try:
-            await fn()
+            result = fn()
+            if not inspect.isawaitable(result):
+                raise TypeError(f"on_started_leading must be an async function, it returned {result!r}")
+            await result
         except asyncio.CancelledError:
             raise
         except Exception:

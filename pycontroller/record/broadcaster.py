@@ -271,7 +271,10 @@ class EventBroadcaster:
         if threading.get_ident() == self._loop_thread:
             self._wakeup.set()
         else:
-            loop.call_soon_threadsafe(self._wakeup.set)
+            try:
+                loop.call_soon_threadsafe(self._wakeup.set)
+            except RuntimeError:
+                pass  # the loop is closed: the event stays queued (bounded) and is never written
 
     # -- the writer ------------------------------------------------------------------------------
 

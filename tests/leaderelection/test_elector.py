@@ -266,3 +266,24 @@ async def test_the_lock_reports_became_leader_and_stopped_leading(store: LeaseSt
     lock = a._lock
     assert isinstance(lock, MemLock)
     assert lock.events == ["became leader", "stopped leading"]
+
+
+def test_a_callback_that_is_not_callable_is_a_type_error(store: LeaseStore) -> None:
+    with pytest.raises(TypeError, match="on_new_leader"):
+        LeaderElector(MemLock(store, "a"), clock=store.clock, on_new_leader="print")  # type: ignore[arg-type]
+
+
+async def test_an_on_started_leading_that_fails_is_logged_and_leadership_goes_on(
+    store: LeaseStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def boom() -> None:
+        raise RuntimeError("bad leader code")
+
+    a = LeaderElector(MemLock(store, "a"), clock=store.clock, on_started_leading=boom)
+    ta = asyncio.create_task(a.run())
+    await settle()
+    assert a.is_leader()
+    assert "on_started_leading of mem/lease failed" in caplog.text
+    ta.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await ta
