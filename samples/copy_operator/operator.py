@@ -28,6 +28,7 @@ from pycontroller.controller import Controller
 from pycontroller.errors import ConflictError, NotFoundError
 from pycontroller.handler import enqueue_mapped, enqueue_object
 from pycontroller.labels import selector_from_label_selector
+from pycontroller.reconcile import Result
 
 from .rules import (
     COPYRULES,
@@ -90,7 +91,16 @@ class CopyOperator:
 
     # -- reconcile ------------------------------------------------------------------------------
 
-    async def reconcile(self, key: str) -> None:
+    async def reconcile(self, key: str) -> Result | None:
+        """Reconcile one key. A Conflict (the cache was behind our own or someone's write) asks for a
+        retry with backoff, without being counted or logged as an error."""
+        try:
+            await self._reconcile(key)
+        except ConflictError:
+            return Result(requeue=True)
+        return None
+
+    async def _reconcile(self, key: str) -> None:
         namespace, name = split_meta_namespace_key(key)
         try:
             rule = self.rules.namespace(namespace).get(name)

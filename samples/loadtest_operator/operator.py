@@ -25,8 +25,9 @@ from typing import Any
 from pycontroller.cache import Lister, split_meta_namespace_key
 from pycontroller.client import GroupVersionResource, RestClient
 from pycontroller.controller import Controller
-from pycontroller.errors import NotFoundError
+from pycontroller.errors import ConflictError, NotFoundError
 from pycontroller.handler import enqueue_object, enqueue_owner
+from pycontroller.reconcile import Result
 
 __all__ = [
     "COMPONENT",
@@ -138,7 +139,16 @@ class LoadTestOperator:
         self.pods = Lister(pod_informer.indexer)
         self.recorder = recorder
 
-    async def reconcile(self, key: str) -> None:
+    async def reconcile(self, key: str) -> Result | None:
+        """Reconcile one key. A Conflict (the cache was behind our own or someone's write) asks for a
+        retry with backoff, without being counted or logged as an error."""
+        try:
+            await self._reconcile(key)
+        except ConflictError:
+            return Result(requeue=True)
+        return None
+
+    async def _reconcile(self, key: str) -> None:
         namespace, name = split_meta_namespace_key(key)
         ours = self.pods.namespace(namespace).list(label_selector=f"{LOADTEST_LABEL}={name}")
         try:
