@@ -424,3 +424,14 @@ async def test_a_cancelled_error_leaking_from_reconcile_does_not_kill_the_worker
     await until(lambda: "good" in calls)
     assert not task.done()
     await stopped(ctl, task)
+
+
+@pytest.mark.looptime
+async def test_run_fails_when_the_watches_never_sync_within_cache_sync_timeout(name: str) -> None:
+    from tests.controller.helpers import FakeInformer
+
+    clock = FakeClock()
+    ctl = build(name, clock, Recorder(clock), cache_sync_timeout=30)
+    ctl.watch(FakeInformer(synced=False))
+    with pytest.raises(TimeoutError, match=r"timed out after 30(\.0)?s waiting for its watches"):
+        await ctl.run()

@@ -310,3 +310,17 @@ async def test_a_non_runnable_is_refused_naming_its_type(dummy_client: Any, fact
 async def test_negative_grace_period_is_a_config_error(dummy_client: Any) -> None:
     with pytest.raises(ConfigError, match="graceful_shutdown_timeout"):
         Manager(dummy_client, graceful_shutdown_timeout=-1)
+
+
+async def test_caches_that_fail_to_sync_fail_run_naming_the_resource(
+    dummy_client: Any, factory: StandInFactory
+) -> None:
+    async def never(timeout: float | None = None) -> dict[Any, bool]:
+        return {("", "v1", "pods"): False}
+
+    factory.wait_for_cache_sync = never  # type: ignore[method-assign]
+    mgr = manager(dummy_client, factory, cache_sync_timeout=1)
+    mgr.informer_for("", "v1", "pods")
+    with pytest.raises(TimeoutError, match=r"caches did not sync within 1\.0s: .*pods"):
+        await asyncio.wait_for(mgr.run(), 5)
+    assert factory.shut_down
