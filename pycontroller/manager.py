@@ -1,6 +1,23 @@
 """The Manager: one client, one shared cache, controllers and other runnables, HTTP endpoints,
 leader election, and an orderly start and stop.
 
+Typical use::
+
+    async def main() -> None:
+        mgr = Manager(kubeconfig=path, health_probe_bind_address=":8081")   # or Manager(api_client)
+        foos = mgr.informer_for("samplecontroller.k8s.io", "v1alpha1", "foos")
+        deployments = mgr.informer_for("apps", "v1", "deployments")
+
+        async def reconcile(key: str) -> Result | None:
+            foo = foos.indexer.get_by_key(key)      # read the cache, never mutate its objects
+            ...
+
+        ctl = Controller("foo", reconcile, max_concurrent_reconciles=2)
+        ctl.watch(foos, predicates=[generation_changed])
+        ctl.watch(deployments, enqueue_owner("samplecontroller.k8s.io/v1alpha1", "Foo"))
+        mgr.add(ctl)
+        await mgr.run()        # until SIGTERM; raises if a runnable fails or the lease is lost
+
 Start order (controller-runtime's)::
 
     1. HTTP servers: /metrics on metrics_bind_address, /healthz + /readyz on health_probe_bind_address
