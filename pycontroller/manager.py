@@ -77,6 +77,10 @@ class _Runnable:
         self.obj = obj
         run = getattr(obj, "run", None)
         if run is not None and callable(run) and not inspect.iscoroutinefunction(obj):
+            if not inspect.iscoroutinefunction(run):
+                raise TypeError(
+                    f"Manager.add(): {type(obj).__name__}.run must be an async method (async def run(self))"
+                )
             self._run: Callable[[], Coroutine[Any, Any, Any]] = run
             stop = getattr(obj, "stop", None)
             self._stop: Callable[[], Any] | None = stop if callable(stop) else None

@@ -324,3 +324,15 @@ async def test_caches_that_fail_to_sync_fail_run_naming_the_resource(
     with pytest.raises(TimeoutError, match=r"caches did not sync within 1\.0s: .*pods"):
         await asyncio.wait_for(mgr.run(), 5)
     assert factory.shut_down
+
+
+async def test_a_runnable_with_a_sync_run_method_is_refused(
+    dummy_client: Any, factory: StandInFactory
+) -> None:
+    class Sync:
+        def run(self) -> None:
+            pass
+
+    mgr = manager(dummy_client, factory)
+    with pytest.raises(TypeError, match="must be an async method"):
+        mgr.add(Sync())
