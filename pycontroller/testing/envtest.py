@@ -55,7 +55,7 @@ import orjson
 
 from pycontroller.errors import ConfigError
 
-__all__ = ["EnvTest", "MissingAssetsError", "StartError"]
+__all__ = ["EnvTest", "MissingAssetsError", "StartError", "find_assets"]
 
 ASSETS_ENV = "KUBEBUILDER_ASSETS"
 _TAIL_BYTES = 3000

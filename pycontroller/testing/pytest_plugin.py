@@ -10,7 +10,8 @@ Installed with pycontroller, so the fixtures are available in any test suite wit
     unset; the envtest case carries the ``envtest`` mark (``-m "not envtest"`` deselects it).
     Because the real server is shared, isolate tests with the ``namespace`` fixture and unique names
     for cluster-scoped objects. A test marked ``@pytest.mark.fake_only(reason="...")`` skips its
-    envtest case with that reason.
+    envtest case with that reason. When ``KUBEBUILDER_ASSETS`` is set but unusable, the envtest
+    cases ERROR with the launcher's message (a configured tier must not pass by skipping).
 ``rest_client``
     A :class:`pycontroller.client.RestClient` over ``api_server`` (closed after the test).
 ``api_client``
@@ -24,6 +25,9 @@ Installed with pycontroller, so the fixtures are available in any test suite wit
     The session's EnvTest (skips when the assets are missing).
 ``fake_clock``
     A :class:`pycontroller.testing.FakeClock`.
+
+Markers: ``envtest`` (set on every envtest case) and ``fake_only(reason=...)``. In pytest-asyncio's
+strict mode mark async tests with ``@pytest.mark.asyncio`` as usual; the fixtures work in both modes.
 
 Event loops: the async fixtures are function-scoped and run in the test's own loop (pytest-asyncio
 ``loop_scope="function"``), so clients never cross loops. The shared EnvTest is managed by a

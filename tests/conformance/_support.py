@@ -218,20 +218,34 @@ def crd_manifest(
 
 
 async def create_crd(client: RestClient, manifest: dict[str, Any]) -> GroupVersionResource:
-    """Create a CRD and wait until its resource is served; returns the storage version's GVR."""
+    """Create a CRD and wait until every version is served and listed in discovery.
+
+    kube-apiserver serves a new resource and publishes its discovery asynchronously (a few ms
+    apart), like a client would, wait for both. Returns the first version's GVR.
+    """
     await client.create(CRDS, manifest)
     spec = manifest["spec"]
-    gvr = GroupVersionResource(spec["group"], spec["versions"][0]["name"], spec["names"]["plural"])
+    plural = spec["names"]["plural"]
+    group = spec["group"]
+    versions = [v["name"] for v in spec["versions"]]
 
-    async def served() -> bool:
+    async def ready() -> bool:
         try:
-            await client.list(gvr)
+            groups = await client.request("GET", "/apis")
+            listed = next((g for g in groups["groups"] if g["name"] == group), None)
+            if listed is None or {v["version"] for v in listed["versions"]} != set(versions):
+                return False
+            for version in versions:
+                resources = await client.request("GET", f"/apis/{group}/{version}")
+                if plural not in {r["name"] for r in resources["resources"]}:
+                    return False
+                await client.list(GroupVersionResource(group, version, plural))
         except NotFoundError:
             return False
         return True
 
-    await wait_for(served, what=f"{gvr} to be served")
-    return gvr
+    await wait_for(ready, what=f"{plural}.{group} to be served")
+    return GroupVersionResource(group, versions[0], plural)
 
 
 async def delete_crd(client: RestClient, manifest: dict[str, Any]) -> None:

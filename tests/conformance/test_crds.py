@@ -202,3 +202,19 @@ async def test_a_second_crd_with_the_same_name_already_exists(
     assert info.value.message == (
         f'customresourcedefinitions.apiextensions.k8s.io "{manifest["metadata"]["name"]}" already exists'
     )
+
+
+async def test_deleting_a_crd_deletes_its_objects_and_ends_open_watches(
+    rest_client: RestClient, namespace: str
+) -> None:
+    manifest = crd_manifest(f"{unique('e')}.example.com", "Widget")
+    gvr = await create_crd(rest_client, manifest)
+    try:
+        await rest_client.create(gvr, widget(gvr, "w1", namespace))
+        async with Watch(rest_client, gvr.path(namespace)) as watch:
+            assert summary(await watch.take(1)) == [("ADDED", "w1")]
+            await delete_crd(rest_client, manifest)
+            rest = await watch.rest(timeout=15)  # the stream ends
+        assert summary([e for e in rest if e["type"] != "BOOKMARK"]) == [("DELETED", "w1")]
+    finally:
+        await delete_crd(rest_client, manifest)

@@ -299,3 +299,69 @@ async def test_events_k8s_io_events_round_trip(rest_client: RestClient, namespac
     assert core["message"] == "synced successfully"
     assert core["involvedObject"]["name"] == "subject"
     assert core["reportingComponent"] == "example.com/conformance"
+
+
+async def test_strategic_merge_directives_order_delete_and_merge_by_key(
+    rest_client: RestClient, namespace: str
+) -> None:
+    dep = deployment("web", namespace)
+    dep["spec"]["template"]["spec"]["containers"] = [
+        {
+            "name": "web",
+            "image": "nginx",
+            "env": [{"name": "A", "value": "1"}, {"name": "B", "value": "2"}],
+            "ports": [{"containerPort": 80}],
+        },
+        {"name": "side", "image": "busybox"},
+    ]
+    await rest_client.create(DEPLOYMENTS, dep)
+    patch = {
+        "spec": {
+            "template": {
+                "spec": {
+                    "$setElementOrder/containers": [{"name": "side"}, {"name": "web"}],
+                    "containers": [
+                        {
+                            "name": "web",
+                            "env": [
+                                {"name": "A", "value": "9"},
+                                {"name": "B", "$patch": "delete"},
+                                {"name": "C", "value": "3"},
+                            ],
+                            "ports": [{"containerPort": 443}],
+                        }
+                    ],
+                }
+            }
+        }
+    }
+    patched = await rest_client.patch(DEPLOYMENTS, "web", patch, namespace, patch_type="strategic")
+    containers = patched["spec"]["template"]["spec"]["containers"]
+    assert [c["name"] for c in containers] == ["side", "web"]  # $setElementOrder
+    web = containers[1]
+    assert web["image"] == "nginx"  # untouched fields of a merged element stay
+    assert web["env"] == [{"name": "A", "value": "9"}, {"name": "C", "value": "3"}]  # merged by name
+    # merged by containerPort; elements new in the patch come before those only on the server
+    assert [p["containerPort"] for p in web["ports"]] == [443, 80]
+
+    removed = await rest_client.patch(
+        DEPLOYMENTS,
+        "web",
+        {"spec": {"template": {"spec": {"containers": [{"name": "side", "$patch": "delete"}]}}}},
+        namespace,
+        patch_type="strategic",
+    )
+    assert [c["name"] for c in removed["spec"]["template"]["spec"]["containers"]] == ["web"]
+
+
+async def test_strategic_merge_on_a_configmap_merges_maps(rest_client: RestClient, namespace: str) -> None:
+    await rest_client.create(CONFIGMAPS, configmap("a", namespace, labels={"x": "1"}, data={"k": "v"}))
+    patched = await rest_client.patch(
+        CONFIGMAPS,
+        "a",
+        {"metadata": {"labels": {"y": "2"}}, "data": {"k": None, "n": "m"}},
+        namespace,
+        patch_type="strategic",
+    )
+    assert patched["metadata"]["labels"] == {"x": "1", "y": "2"}
+    assert patched["data"] == {"n": "m"}

@@ -207,3 +207,54 @@ async def test_an_oversized_body_is_413(rest_client: RestClient, namespace: str)
     assert_status(info.value, 413, "RequestEntityTooLarge", "Request entity too large: limit is 3145728")
     with pytest.raises(NotFoundError):
         await rest_client.get(CONFIGMAPS, "big", namespace)
+
+
+async def test_an_invalid_field_is_422_naming_the_field(rest_client: RestClient, namespace: str) -> None:
+    with pytest.raises(InvalidError) as info:
+        await rest_client.create(CONFIGMAPS, configmap("badkey", namespace, data={"bad key!": "x"}))
+    assert info.value.message.startswith(
+        'ConfigMap "badkey" is invalid: data[bad key!]: Invalid value: "bad key!": '
+    )
+    assert info.value.details["name"] == "badkey"
+    assert [c["field"] for c in info.value.details["causes"]] == ["data[bad key!]"]
+    assert info.value.details["causes"][0]["reason"] == "FieldValueInvalid"
+
+
+async def test_a_negative_replica_count_is_422_with_the_group_in_details(
+    rest_client: RestClient, namespace: str
+) -> None:
+    from ._support import DEPLOYMENTS, deployment
+
+    with pytest.raises(InvalidError) as info:
+        await rest_client.create(DEPLOYMENTS, deployment("neg", namespace, replicas=-1))
+    assert_status(
+        info.value,
+        422,
+        "Invalid",
+        'Deployment.apps "neg" is invalid: spec.replicas: Invalid value: -1: must be greater than or equal to 0',
+    )
+    assert info.value.details == {
+        "name": "neg",
+        "group": "apps",
+        "kind": "Deployment",
+        "causes": [
+            {
+                "reason": "FieldValueInvalid",
+                "message": "Invalid value: -1: must be greater than or equal to 0",
+                "field": "spec.replicas",
+            }
+        ],
+    }
+
+
+async def test_a_create_carrying_a_resource_version_is_refused(
+    rest_client: RestClient, namespace: str
+) -> None:
+    body = configmap("withrv", namespace)
+    body["metadata"]["resourceVersion"] = "5"
+    with pytest.raises(ApiError) as info:
+        await rest_client.create(CONFIGMAPS, body)
+    # kube-apiserver answers 500 here, without a reason
+    assert info.value.status == 500
+    assert info.value.body["kind"] == "Status"
+    assert info.value.message == "resourceVersion should not be set on objects to be created"

@@ -255,3 +255,21 @@ async def test_send_initial_events_streams_the_state_and_ends_it_with_an_annotat
         assert rv(end["object"]) >= max(rv(e["object"]) for e in events[:2])
         await rest_client.create(CONFIGMAPS, configmap("c", namespace))
         assert summary(await watch.take(1)) == [("ADDED", "c")]
+
+
+async def test_a_cluster_scoped_resource_can_be_watched(rest_client: RestClient) -> None:
+    from ._support import NAMESPACES
+
+    start = await rest_client.list(NAMESPACES)
+    name = unique("watched")
+    async with Watch(
+        rest_client, NAMESPACES.path(), resourceVersion=start["metadata"]["resourceVersion"]
+    ) as watch:
+        await rest_client.create(
+            NAMESPACES, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
+        )
+        [event] = await watch.take(1)
+    assert summary([event]) == [("ADDED", name)]
+    assert event["object"]["kind"] == "Namespace"
+    assert event["object"]["status"]["phase"] == "Active"
+    await rest_client.delete(NAMESPACES, name)
