@@ -217,3 +217,15 @@ async def test_a_continue_token_of_a_compacted_snapshot_is_410_expired(
     )
     # the Status carries a token to continue inconsistently with the remainder
     assert info.value.body["metadata"]["continue"]
+
+
+async def test_a_list_from_resource_version_zero_ignores_the_limit(
+    rest_client: RestClient, namespace: str
+) -> None:
+    # kube-apiserver answers resourceVersion="0" from its watch cache, which does not paginate: the
+    # reflector's first list (RV "0", limit 500) gets everything in one page
+    for i in range(3):
+        await rest_client.create(CONFIGMAPS, configmap(f"cm-{i}", namespace))
+    listing = await rest_client.list(CONFIGMAPS, namespace, resourceVersion="0", limit=1)
+    assert names(listing) == ["cm-0", "cm-1", "cm-2"]
+    assert not listing["metadata"].get("continue")

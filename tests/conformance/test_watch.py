@@ -273,3 +273,22 @@ async def test_a_cluster_scoped_resource_can_be_watched(rest_client: RestClient)
     assert event["object"]["kind"] == "Namespace"
     assert event["object"]["status"]["phase"] == "Active"
     await rest_client.delete(NAMESPACES, name)
+
+
+async def test_a_finalized_delete_is_watched_as_modified_then_deleted(
+    rest_client: RestClient, namespace: str
+) -> None:
+    obj = configmap("held", namespace)
+    obj["metadata"]["finalizers"] = ["example.com/hold"]
+    created = await rest_client.create(CONFIGMAPS, obj)
+    async with Watch(
+        rest_client, CONFIGMAPS.path(namespace), resourceVersion=created["metadata"]["resourceVersion"]
+    ) as watch:
+        await rest_client.delete(CONFIGMAPS, "held", namespace)
+        [marked] = await watch.take(1)
+        assert summary([marked]) == [("MODIFIED", "held")]
+        assert marked["object"]["metadata"]["deletionTimestamp"]
+        await rest_client.patch(CONFIGMAPS, "held", {"metadata": {"finalizers": None}}, namespace)
+        [gone] = await watch.take(1)
+    assert summary([gone]) == [("DELETED", "held")]
+    assert rv(gone["object"]) > rv(marked["object"])
