@@ -1,13 +1,31 @@
 """pycontroller: client-go's controller machinery for asyncio.
 
-The public facade. Subpackages: :mod:`pycontroller.workqueue` (work queues and rate limiters),
-:mod:`pycontroller.cache` (stores, DeltaFIFO, reflectors, shared informers, listers),
-:mod:`pycontroller.testing` (in-memory API server, envtest launcher, fake clock; never imported by
-the library itself).
+The public facade: what an operator author needs in one import::
+
+    from pycontroller import Controller, Manager, Result, enqueue_object, generation_changed
+
+Subpackages hold the layers underneath and are public too: :mod:`pycontroller.workqueue` (work
+queues and rate limiters), :mod:`pycontroller.cache` (stores, DeltaFIFO, reflectors, shared
+informers, listers), :mod:`pycontroller.leaderelection` (leader election on a Lease),
+:mod:`pycontroller.record` (the event recorder), and :mod:`pycontroller.testing` (in-memory API
+server, envtest launcher, fake clock, pytest fixtures; never imported by the library itself).
 """
 
+from pycontroller.cache import Lister, SharedIndexInformer, SharedInformerFactory
 from pycontroller.client import GroupVersionResource, RestClient
 from pycontroller.clock import Clock, LoopClock
+from pycontroller.controller import Controller
+from pycontroller.controllerutil import (
+    AlreadyOwnedError,
+    OperationResult,
+    add_finalizer,
+    contains_finalizer,
+    create_or_update,
+    get_controller_of,
+    remove_finalizer,
+    set_controller_reference,
+    set_owner_reference,
+)
 from pycontroller.errors import (
     AlreadyExistsError,
     ApiError,
@@ -21,23 +39,72 @@ from pycontroller.errors import (
     ShutDownError,
     TooManyRequestsError,
 )
+from pycontroller.handler import enqueue_mapped, enqueue_object, enqueue_owner
+from pycontroller.leaderelection import LeaderElector, LeaseLock
+from pycontroller.manager import LeaderElectionLostError, Manager
+from pycontroller.predicate import (
+    Predicate,
+    and_,
+    annotations_changed,
+    generation_changed,
+    label_selector,
+    labels_changed,
+    not_,
+    or_,
+    resource_version_changed,
+)
+from pycontroller.reconcile import Result, TerminalError
+from pycontroller.record import EventBroadcaster, EventRecorder
 
 __all__ = [
     "AlreadyExistsError",
+    "AlreadyOwnedError",
     "ApiError",
     "Clock",
     "ConfigError",
     "ConflictError",
+    "Controller",
     "DecodeError",
+    "EventBroadcaster",
+    "EventRecorder",
     "GoneError",
     "GroupVersionResource",
     "InvalidObjectError",
+    "LeaderElectionLostError",
+    "LeaderElector",
+    "LeaseLock",
+    "Lister",
     "LoopClock",
+    "Manager",
     "NotFoundError",
+    "OperationResult",
+    "Predicate",
     "PyControllerError",
     "RestClient",
+    "Result",
+    "SharedIndexInformer",
+    "SharedInformerFactory",
     "ShutDownError",
+    "TerminalError",
     "TooManyRequestsError",
+    "add_finalizer",
+    "and_",
+    "annotations_changed",
+    "contains_finalizer",
+    "create_or_update",
+    "enqueue_mapped",
+    "enqueue_object",
+    "enqueue_owner",
+    "generation_changed",
+    "get_controller_of",
+    "label_selector",
+    "labels_changed",
+    "not_",
+    "or_",
+    "remove_finalizer",
+    "resource_version_changed",
+    "set_controller_reference",
+    "set_owner_reference",
 ]
 
 __version__ = "0.1.0.dev0"

@@ -9,7 +9,7 @@ import pytest
 
 import pycontroller
 
-PUBLIC_MODULES = ["pycontroller", "pycontroller.errors", "pycontroller.clock", "pycontroller.client"]
+PUBLIC_MODULES = ["pycontroller", "pycontroller.errors", "pycontroller.clock", "pycontroller.client", "pycontroller.workqueue"]
 ROOT = Path(__file__).resolve().parent.parent
 
 
