@@ -50,7 +50,13 @@ from pycontroller.errors import (
     api_error_from_status,
 )
 
-__all__ = ["INITIAL_EVENTS_END_ANNOTATION", "Reflector", "ReflectorStats", "ReflectorStore"]
+__all__ = [
+    "DEFAULT_WATCH_INACTIVITY_TIMEOUT",
+    "INITIAL_EVENTS_END_ANNOTATION",
+    "Reflector",
+    "ReflectorStats",
+    "ReflectorStore",
+]
 
 log = logging.getLogger("pycontroller.cache.reflector")
 
@@ -58,6 +64,7 @@ INITIAL_EVENTS_END_ANNOTATION = "k8s.io/initial-events-end"
 _SNIPPET = 200
 _MIN_WATCH_TIMEOUT = 300.0
 _STALL_GRACE = 30.0
+DEFAULT_WATCH_INACTIVITY_TIMEOUT = 150.0
 
 
 class ReflectorStore(Protocol):
@@ -194,9 +201,11 @@ class Reflector:
     from :meth:`last_sync_resource_version` (a relist at that version, then a watch).
 
     ``resync_period`` > 0 calls ``store.resync()`` that often while a watch is up.
-    ``watch_inactivity_timeout`` replaces a watch that delivered no byte for that long; None means
-    "the watch's own server-side timeout plus 30 s", which every server honours; set it above the
-    server's bookmark interval (about 60 s on recent servers) to notice dead connections sooner.
+    ``watch_inactivity_timeout`` (150 s) replaces a watch that delivered no byte for that long. It
+    must exceed the server's bookmark interval: kube-apiserver (1.20 measured) and the in-memory fake
+    send a bookmark about every 60 s while anything in the cluster changes; on a fully idle server
+    the replacement is a cheap re-watch from the last resourceVersion. None disables it, leaving only
+    the bound every server honours: the watch's own ``timeoutSeconds`` plus 30 s.
     ``backoff`` replaces the default client-go backoff (0.8 s doubling to 30 s, jitter 1.0, reset
     after 120 s), e.g. to make tests fast; it must use the same clock.
     """
@@ -214,7 +223,7 @@ class Reflector:
         resync_period: float = 0.0,
         clock: Clock | None = None,
         name: str | None = None,
-        watch_inactivity_timeout: float | None = None,
+        watch_inactivity_timeout: float | None = DEFAULT_WATCH_INACTIVITY_TIMEOUT,
         use_streaming_list: bool = False,
         page_size: int = 500,
         backoff: Backoff | None = None,

@@ -507,3 +507,19 @@ def test_bad_arguments_are_refused() -> None:
         Reflector(api, ("", "v1", "configmaps"), RecordingStore())  # type: ignore[arg-type]
     with pytest.raises(ValueError):
         Reflector(api, CONFIGMAPS, RecordingStore(), resync_period=-1)
+
+
+async def test_by_default_a_silent_watch_is_replaced_after_150_seconds(
+    script: tuple[Script, RestClient], start: Callable[..., Running]
+) -> None:
+    s, _ = script
+    s.lists.put_nowait(list_of([], "10"))
+    s.watches.put_nowait(watch_of(hold=s.hold()))
+    s.watches.put_nowait(watch_of(hold=s.hold()))
+    r = start()
+    await requests_reach(s, "watch", 1)
+    await r.clock.step(149.0)
+    assert len(s.of("watch")) == 1
+    await r.clock.step(1.0)
+    await requests_reach(s, "watch", 2)
+    assert r.reflector.stats.stalls == 1 and len(s.of("list")) == 1
