@@ -182,3 +182,23 @@ async def test_two_events_in_the_same_instant_get_distinct_names(setup: Any) -> 
 def test_a_recorder_needs_a_component() -> None:
     with pytest.raises(ValueError, match="component"):
         EventRecorder(EventBroadcaster(), "")
+
+
+async def test_typed_kubernetes_asyncio_objects_are_referenced_like_dicts(setup: Any) -> None:
+    from kubernetes_asyncio.client import V1ConfigMap, V1ObjectMeta
+
+    _clock, sink, b, rec = setup
+    cm = V1ConfigMap(
+        api_version="v1", kind="ConfigMap", metadata=V1ObjectMeta(name="cm", namespace="ns", uid="u")
+    )
+    rec.event(cm, "Normal", "Synced", "ok")
+    await flush(b)
+    (event,) = sink.events()
+    assert event["involvedObject"] == {
+        "kind": "ConfigMap",
+        "apiVersion": "v1",
+        "name": "cm",
+        "namespace": "ns",
+        "uid": "u",
+    }
+    assert event["metadata"]["namespace"] == "ns"
