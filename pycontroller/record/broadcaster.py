@@ -105,7 +105,8 @@ class EventBroadcaster:
     sink: only :meth:`start_logging`). The writer starts with :meth:`start` (or ``async with``, or
     at the first event recorded from a thread running an event loop); events recorded before that
     wait in the queue. ``dropped`` counts events lost to a full queue or after shutdown;
-    ``written`` counts successful writes; ``failed`` counts events given up.
+    ``written`` counts successful writes; ``failed`` counts events given up. The writer belongs
+    to the event loop that started it; recorders may be called from any thread.
     """
 
     _sink_class: Callable[[Any], EventSink] = RestEventSink
@@ -121,6 +122,10 @@ class EventBroadcaster:
         correlator: EventCorrelator | None = None,
         rng: random.Random | None = None,
     ) -> None:
+        if max_queued < 1 or max_tries < 1:
+            raise ValueError(f"max_queued and max_tries must be at least 1, got {max_queued} and {max_tries}")
+        if sleep_duration < 0:
+            raise ValueError(f"sleep_duration must not be negative, got {sleep_duration}")
         if client is None:
             self._sink: EventSink | None = None
         elif hasattr(client, "create") and hasattr(client, "patch") and not isinstance(client, RestClient):
