@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import os
+import queue
+import signal
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -63,3 +67,38 @@ def test_the_demo_exits_non_zero_with_a_message_when_it_cannot_converge_in_time(
     )
     assert proc.returncode == 1
     assert "timed out after 0.001s waiting for the Foos to converge" in proc.stderr
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_without_once_the_demo_runs_until_a_signal_then_shuts_down_cleanly(
+    sig: signal.Signals, tmp_path: Path
+) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "samples.sample_controller"],
+        cwd=ROOT,
+        env=_user_env(tmp_path),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        lines: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=lambda: [lines.put(line) for line in proc.stdout or ()], daemon=True).start()
+        deadline = time.monotonic() + 40
+        seen = ""
+        while "status.availableReplicas=1" not in seen:
+            remaining = deadline - time.monotonic()
+            assert remaining > 0, f"the demo did not converge in time:\n{seen}"
+            try:
+                seen += lines.get(timeout=remaining)
+            except queue.Empty:
+                continue
+        proc.send_signal(sig)
+        assert proc.wait(timeout=30) == 0
+        stderr = proc.stderr.read() if proc.stderr else ""
+        assert "Traceback" not in stderr, stderr
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
