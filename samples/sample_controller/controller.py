@@ -57,12 +57,13 @@ __all__ = ["ResourceExistsError", "SampleController", "sample_rate_limiter"]
 log = logging.getLogger("samples.sample_controller")
 
 
-def sample_rate_limiter() -> MaxOfRateLimiter:
+def sample_rate_limiter(clock: Any = None) -> MaxOfRateLimiter:
     """sample-controller's limiter: per-key exponential backoff 5 ms .. 1000 s, and an overall
-    token bucket of 50 qps with a burst of 300 (the slower of the two wins)."""
+    token bucket of 50 qps with a burst of 300 (the slower of the two wins). ``clock`` drives the
+    bucket (tests pass a FakeClock)."""
     return MaxOfRateLimiter(
         ItemExponentialFailureRateLimiter(0.005, 1000.0),
-        BucketRateLimiter(qps=50.0, burst=300),
+        BucketRateLimiter(qps=50.0, burst=300, clock=clock),
     )
 
 
@@ -109,7 +110,7 @@ class SampleController:
         if clock is not None:
             kwargs["clock"] = clock
         self.workqueue: RateLimitingQueue[str] = RateLimitingQueue(
-            rate_limiter or sample_rate_limiter(), **kwargs
+            rate_limiter or sample_rate_limiter(clock), **kwargs
         )
 
         log.info("Setting up event handlers")
