@@ -31,6 +31,7 @@ from .resources import BUILTINS, ResourceDef, resource_from_crd
 from .selectors import Filter
 from .status import ApiFailure, already_exists, bad_request, conflict, invalid, not_found, qualified
 from .storage import Event, Stored, Table
+from .validation import go_strings, validate
 
 __all__ = ["Registry"]
 
@@ -199,18 +200,21 @@ class Registry:
                 )
         if (ns, name) in table.objects:
             raise already_exists(rdef.group, rdef.plural, name)
+        if meta.get("resourceVersion"):
+            raise ApiFailure(500, "", "resourceVersion should not be set on objects to be created")
         for field in ("deletionTimestamp", "deletionGracePeriodSeconds", "resourceVersion"):
             meta.pop(field, None)
         meta["uid"] = str(uuid.uuid4())
         if rdef.generation_fields is not None:
-            meta["generation"] = 1
-        else:
-            meta.pop("generation", None)
+            meta["generation"] = 1  # otherwise a client-given generation is kept, like the real server
         meta["resourceVersion"] = ""
         meta["creationTimestamp"] = now_rfc3339()
         if not rdef.builtin and rdef.has_status(_version_of(api_version)):
             obj.pop("status", None)
         self._defaults(rdef, obj, create=True)
+        causes = validate(rdef.key, obj)
+        if causes:
+            raise invalid(rdef.group, rdef.kind, name, causes)
         obj = _ordered(obj)
         if table.rdef.key == _CRD_KEY:
             self._prepare_crd(obj)
@@ -447,12 +451,15 @@ class Registry:
                                 "FieldValueForbidden",
                                 "metadata.finalizers",
                                 "Forbidden: no new finalizers can be added if the object is being deleted, "
-                                f"found new finalizers {added!r}",
+                                f"found new finalizers {go_strings(added)}",
                             )
                         ],
                     )
             if "generation" in meta and rdef.spec_changed(old_obj, obj, version):
                 meta["generation"] = old_meta["generation"] + 1
+            causes = validate(rdef.key, obj)
+            if causes:
+                raise invalid(rdef.group, rdef.kind, old_meta["name"], causes)
         obj = _ordered(obj)
         obj["metadata"]["resourceVersion"] = old_meta["resourceVersion"]
         if obj == old_obj:

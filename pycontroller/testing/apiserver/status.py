@@ -37,8 +37,9 @@ def status_body(
         "metadata": metadata or {},
         "status": "Failure",
         "message": message,
-        "reason": reason,
     }
+    if reason:
+        body["reason"] = reason
     if details is not None:
         body["details"] = details
     body["code"] = code
