@@ -1,6 +1,7 @@
 """``python -m samples.copy_operator``: run the copy operator against the configured cluster."""
 
 import sys
+from pathlib import Path
 
 from samples.operator_cli import operator_main
 
@@ -19,5 +20,6 @@ if __name__ == "__main__":
             component="copy-operator",
             description="Copy ConfigMaps or Secrets matching a CopyRule's selector into other namespaces.",
             add=_add,
+            crd=Path(__file__).resolve().parent / "artifacts" / "crd.yaml",
         )
     )

@@ -1,6 +1,7 @@
 """``python -m samples.loadtest_operator``: run the load-test operator against the configured cluster."""
 
 import sys
+from pathlib import Path
 
 from samples.operator_cli import operator_main
 
@@ -19,5 +20,6 @@ if __name__ == "__main__":
             component="loadtest-operator",
             description="Run LoadTests: Pods sending HTTP requests to a Service, with the outcome in status.state.",
             add=_add,
+            crd=Path(__file__).resolve().parent / "artifacts" / "crd.yaml",
         )
     )
