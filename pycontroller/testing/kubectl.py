@@ -43,7 +43,7 @@ def _tail(result: subprocess.CompletedProcess[bytes]) -> str:
     return (result.stderr or result.stdout)[-500:].decode("utf-8", "replace").strip()
 
 
-def ensure_kubectl(cache_dir: str | os.PathLike[str], *, timeout: float = 120.0) -> Path:
+def ensure_kubectl(cache_dir: str | os.PathLike[str], *, timeout: float = 60.0) -> Path:
     """Return the path of a kubectl 1.20 binary, fetching it into ``cache_dir`` the first time.
 
     Blocks (downloads take seconds; ``apt-get update`` is run once, bounded by ``timeout``, only if

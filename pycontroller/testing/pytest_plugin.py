@@ -19,6 +19,9 @@ Installed with pycontroller, so the fixtures are available in any test suite wit
 ``namespace``
     The name of a fresh namespace created for the test (deleted after it; on envtest, with no
     namespace controller, it stays ``Terminating``, which is harmless).
+``kubeconfig``
+    The path of a kubeconfig file for ``api_server`` (in the test's ``tmp_path``), for kubectl or an
+    operator run as a subprocess.
 ``fake_api_server``
     A fresh FakeAPIServer only, for fault-injection tests.
 ``envtest_server``
@@ -41,6 +44,7 @@ import importlib
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -58,6 +62,7 @@ __all__ = [
     "envtest_server",
     "fake_api_server",
     "fake_clock",
+    "kubeconfig",
     "namespace",
     "rest_client",
 ]
@@ -139,6 +144,11 @@ if pytest_asyncio is not None:
             yield server
         finally:
             await server.stop()
+
+    @pytest.fixture
+    def kubeconfig(api_server: Any, tmp_path: Path) -> Path:
+        """A kubeconfig file for ``api_server`` in the test's tmp_path (it may hold a token)."""
+        return Path(api_server.write_kubeconfig(tmp_path / "kubeconfig"))
 
     @pytest_asyncio.fixture(loop_scope="function")
     async def api_client(api_server: Any) -> AsyncIterator[Any]:

@@ -151,6 +151,9 @@ async def test_namespace_exists(rest_client, namespace):
 async def test_fake_only(api_server):
     pass
 
+def test_kubeconfig(kubeconfig, api_server):
+    assert api_server.url in kubeconfig.read_text()
+
 async def test_fake_fixtures(fake_api_server, fake_clock):
     assert fake_api_server.url.startswith("http://127.0.0.1:")
     assert fake_clock.now() == 1000.0
@@ -194,7 +197,7 @@ def test_without_assets_envtest_cases_skip_with_the_reason(tmp_path: Path) -> No
         in out
     )
     assert "fake-only: needs fault injection" in out
-    assert "3 passed, 2 skipped" in out
+    assert "4 passed, 3 skipped" in out, out
 
 
 def test_the_session_server_starts_only_when_an_envtest_case_runs(tmp_path: Path) -> None:
@@ -210,5 +213,5 @@ def test_the_session_server_starts_only_when_an_envtest_case_runs(tmp_path: Path
     # an envtest case does start it, and a start failure is reported as an error, not a hang
     out = _inner_pytest(tmp_path, env, "-k", "namespace_exists")
     assert marker.exists()
-    assert "1 passed, 3 deselected, 1 error" in out, out
+    assert "1 passed, 5 deselected, 1 error" in out, out
     assert "StartError" in out
