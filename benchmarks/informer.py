@@ -486,6 +486,44 @@ def official_watch(kubeconfig: Path, events: int, objects: int, live: bool) -> d
 # -- driver -------------------------------------------------------------------------------------------
 
 
+def framing(lines: int = 50_000) -> tuple[float, float]:
+    """CPU us per watch line: ``readline()`` per line vs ``readany()`` + split (what WatchStream does)."""
+    from unittest import mock
+
+    from aiohttp.streams import StreamReader
+
+    obj = {
+        "metadata": {"name": "cm-000001", "namespace": NS, "resourceVersion": "123456"},
+        "data": {"p": PAYLOAD},
+    }
+    data = (json.dumps({"type": "MODIFIED", "object": obj}).encode() + b"\n") * lines
+
+    def reader(loop: asyncio.AbstractEventLoop) -> StreamReader:
+        r = StreamReader(mock.Mock(_reading_paused=False), 2**16, loop=loop)
+        for i in range(0, len(data), 65536):
+            r.feed_data(data[i : i + 65536])
+        r.feed_eof()
+        return r
+
+    async def by_readline() -> float:
+        r = reader(asyncio.get_running_loop())
+        c = time.process_time()
+        while await r.readline():
+            pass
+        return (time.process_time() - c) / lines * 1e6
+
+    async def by_split() -> float:
+        r = reader(asyncio.get_running_loop())
+        c = time.process_time()
+        partial = b""
+        while chunk := await r.readany():
+            parts = (partial + chunk).split(b"\n")
+            partial = parts.pop()
+        return (time.process_time() - c) / lines * 1e6
+
+    return asyncio.run(by_readline()), asyncio.run(by_split())
+
+
 def phase(label: str, what: str) -> None:
     print(f"# [{label}] {what}...", file=sys.stderr, flush=True)
 
@@ -621,7 +659,15 @@ def main(argv: list[str] | None = None) -> None:
     runs = 1 if args.quick else args.runs
     args.runs = runs
     rows: list[Row] = []
+    readline, split = (statistics.median(v) for v in zip(*(framing() for _ in range(3)), strict=True))
+    rows.append(Row("[micro] watch framing readline()", readline, "us/line", higher_is_better=False))
+    rows.append(
+        Row("[micro] watch framing readany+split", split, "us/line", higher_is_better=False, note="used")
+    )
     servers = [s for s in args.servers.split(",") if s]
+    unknown = set(servers) - {"envtest", "fake"}
+    if unknown:
+        parser.error(f"unknown servers {sorted(unknown)}; use envtest and/or fake")
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         for server in servers:
