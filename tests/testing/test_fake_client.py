@@ -84,12 +84,13 @@ async def test_strategic_merge_patch_merges_containers_by_name(server: FakeAPISe
         patched = await rest.patch(DEPLOYMENTS, "web", patch, "default", patch_type="strategic")
         [container] = patched["spec"]["template"]["spec"]["containers"]
         assert container["image"] == "nginx:2"
-        assert container["env"] == [{"name": "A", "value": "1"}, {"name": "B", "value": "2"}]
+        # like the real server: items named by the patch first, then those only on the server
+        assert container["env"] == [{"name": "B", "value": "2"}, {"name": "A", "value": "1"}]
         assert patched["metadata"]["generation"] == 2
         again = await rest.patch(
             DEPLOYMENTS, "web", {"metadata": {"finalizers": ["a/b"]}}, "default", patch_type="strategic"
         )
-        assert again["metadata"]["finalizers"] == ["x/y", "a/b"]  # finalizers merge as a set
+        assert again["metadata"]["finalizers"] == ["a/b", "x/y"]  # finalizers merge as a set
     finally:
         await rest.close()
 

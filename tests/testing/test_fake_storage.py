@@ -168,7 +168,7 @@ def test_strategic_merge_honours_merge_keys_and_directives() -> None:
     assert result["spec"]["containers"] == [
         {"name": "web", "image": "1", "ports": [{"containerPort": 80, "name": "http", "protocol": "TCP"}]}
     ]
-    assert result["spec"]["ports"] == [{"port": 80, "name": "http"}, {"port": 443}]
+    assert result["spec"]["ports"] == [{"port": 443}, {"port": 80, "name": "http"}]  # patch items first
     assert result["spec"]["tolerations"] == [{"key": "b"}]  # no merge key: replaced
     replaced = strategic_merge_patch(target, {"spec": {"$patch": "replace", "containers": []}})
     assert replaced["spec"] == {"containers": []}

@@ -191,6 +191,7 @@ def _smp_map(target: dict[str, Any], patch: dict[str, Any], path: tuple[str, ...
         raise PatchError(f"Unknown patch type: {directive}", 400)
     result = dict(target)
     retain = patch.get("$retainKeys")
+    orders = {k.split("/", 1)[1]: v for k, v in patch.items() if k.startswith("$setElementOrder/")}
     for key, value in patch.items():
         if key in ("$patch", "$retainKeys") or key.startswith("$setElementOrder/"):
             continue
@@ -211,15 +212,71 @@ def _smp_map(target: dict[str, Any], patch: dict[str, Any], path: tuple[str, ...
             else:
                 result[key] = merged
         elif isinstance(value, list):
-            result[key] = _smp_list(current if isinstance(current, list) else [], value, sub)
+            result[key] = _smp_list(current if isinstance(current, list) else [], value, sub, orders.get(key))
         else:
             result[key] = value
+    for key, order in orders.items():
+        if key not in patch and isinstance(result.get(key), list) and isinstance(order, list):
+            strategy = _strategy((*path, key))
+            if strategy is not None:  # an order-only directive: reorder the server's list
+                result[key] = _normalize(result[key], [], order, list(result[key]), strategy[1])
     if isinstance(retain, list):
         result = {k: v for k, v in result.items() if k in retain}
     return result
 
 
-def _smp_list(target: list[Any], patch: list[Any], path: tuple[str, ...]) -> list[Any]:
+def _ident(item: Any, key: str | None) -> Any:
+    if key is None:
+        return item
+    return item.get(key) if isinstance(item, dict) else None
+
+
+def _normalize(
+    merged: list[Any], patch: list[Any], order: list[Any] | None, server: list[Any], key: str | None
+) -> list[Any]:
+    """The real server's element order after a merge (apimachinery's normalizeElementOrder).
+
+    Items named by the patch (or by ``$setElementOrder``) come in that order, server-only items in
+    the server's order, and the two are interleaved by their positions on the server; an item the
+    server did not have goes before the server-only item it is compared with.
+    """
+    reference = order if order is not None else patch
+    wanted = [_ident(v, key) for v in reference if not (isinstance(v, dict) and v.get("$patch") == "delete")]
+    server_ids = [_ident(v, key) for v in server]
+    patch_items = sorted(
+        (v for v in merged if _ident(v, key) in wanted), key=lambda v: wanted.index(_ident(v, key))
+    )
+    server_only = [v for v in merged if _ident(v, key) not in wanted]
+    server_only.sort(
+        key=lambda v: server_ids.index(_ident(v, key)) if _ident(v, key) in server_ids else len(server_ids)
+    )
+    out: list[Any] = []
+    i = j = 0
+    while i < len(patch_items) or j < len(server_only):
+        if i >= len(patch_items):
+            out.append(server_only[j])
+            j += 1
+        elif j >= len(server_only):
+            out.append(patch_items[i])
+            i += 1
+        else:
+            left, right = _ident(patch_items[i], key), _ident(server_only[j], key)
+            if (
+                left in server_ids
+                and right in server_ids
+                and server_ids.index(left) > server_ids.index(right)
+            ):
+                out.append(server_only[j])
+                j += 1
+            else:
+                out.append(patch_items[i])
+                i += 1
+    return out
+
+
+def _smp_list(
+    target: list[Any], patch: list[Any], path: tuple[str, ...], order: list[Any] | None = None
+) -> list[Any]:
     strategy = _strategy(path)
     if strategy is None:
         return [copy.deepcopy(v) for v in patch if not (isinstance(v, dict) and "$patch" in v)]
@@ -229,7 +286,7 @@ def _smp_list(target: list[Any], patch: list[Any], path: tuple[str, ...]) -> lis
         for v in patch:
             if v not in result:
                 result.append(v)
-        return result
+        return _normalize(result, patch, order, target, None)
     if any(isinstance(v, dict) and v.get("$patch") == "replace" for v in patch):
         return [copy.deepcopy(v) for v in patch if not (isinstance(v, dict) and "$patch" in v)]
     result = list(target)
@@ -249,4 +306,4 @@ def _smp_list(target: list[Any], patch: list[Any], path: tuple[str, ...]) -> lis
         else:
             merged = _smp_map(result[index], item, path)
             result[index] = merged
-    return result
+    return _normalize(result, patch, order, target, key)

@@ -98,6 +98,16 @@ def _deployment(spec: Any) -> list[Cause]:
     if not isinstance(spec, dict):
         spec = {}
     causes: list[Cause] = []
+    for field in ("replicas", "minReadySeconds", "revisionHistoryLimit", "progressDeadlineSeconds"):
+        value = spec.get(field)
+        if isinstance(value, int) and value < 0:
+            causes.append(
+                (
+                    "FieldValueInvalid",
+                    f"spec.{field}",
+                    f"Invalid value: {value}: must be greater than or equal to 0",
+                )
+            )
     selector = spec.get("selector")
     template = spec.get("template") if isinstance(spec.get("template"), dict) else {}
     labels = (template.get("metadata") or {}).get("labels")
