@@ -200,7 +200,7 @@ class SampleController:
             self.workqueue.add_rate_limited(key)
             log.info("conflict syncing %r, requeuing: %s", key, exc)
         except Exception as exc:
-            # A transient error (network, conflict, a Deployment we do not own...): put the key back
+            # Any other error (network, a 5xx, a Deployment we do not own...): put the key back
             # with per-key exponential backoff, so it is retried without spinning.
             self.workqueue.add_rate_limited(key)
             log.error("error syncing %r: %s, requeuing", key, exc)
