@@ -215,3 +215,23 @@ def test_the_session_server_starts_only_when_an_envtest_case_runs(tmp_path: Path
     assert marker.exists()
     assert "1 passed, 5 deselected, 1 error" in out, out
     assert "StartError" in out
+
+
+@needs_assets
+async def test_compact_expires_older_versions_on_the_real_server(envtest_server: EnvTest) -> None:
+    from pycontroller.client import GroupVersionResource
+    from pycontroller.errors import GoneError
+
+    namespaces = GroupVersionResource("", "v1", "namespaces")
+    async with envtest_server.new_client() as api:
+        client = RestClient(api)
+        before = await client.list(namespaces)
+        await client.create(namespaces, {"metadata": {"generateName": "compact-"}})
+        revision = envtest_server.compact()
+        assert revision > int(before["metadata"]["resourceVersion"])
+        with pytest.raises(GoneError):
+            await client.list(
+                namespaces,
+                resourceVersion=before["metadata"]["resourceVersion"],
+                resourceVersionMatch="Exact",
+            )
