@@ -104,6 +104,8 @@ class Controller:
     to the work queue's ``default_controller_rate_limiter()``. ``reconcile_timeout`` (seconds, async
     reconcilers only: a thread cannot be cancelled) cancels a reconcile that runs longer and treats it
     as an error. ``need_leader_election`` tells the Manager to run it only while leading (default).
+    ``cache_sync_timeout`` bounds the wait for the watches' caches at start. ``clock`` and ``queue``
+    (a RateLimitingQueue to use instead of the controller's own) are for tests and special setups.
 
     Use as a Manager runnable (``mgr.add(controller)``) or on its own: ``await controller.run()``
     until :meth:`stop` (graceful) or cancellation (immediate).
@@ -137,6 +139,14 @@ class Controller:
                 f"Controller {name!r}: max_concurrent_reconciles must be >= 1, got {max_concurrent_reconciles}"
             )
         self._is_async = _is_async(reconcile)
+        if rate_limiter is not None:
+            from pycontroller.workqueue import RateLimiter
+
+            if not isinstance(rate_limiter, RateLimiter):
+                raise TypeError(
+                    f"Controller {name!r}: rate_limiter must be a pycontroller.workqueue RateLimiter, "
+                    f"got {type(rate_limiter).__name__}"
+                )
         if reconcile_timeout is not None:
             if isinstance(reconcile_timeout, bool) or not isinstance(reconcile_timeout, int | float):
                 raise TypeError(f"Controller {name!r}: reconcile_timeout must be seconds or None")

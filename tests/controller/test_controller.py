@@ -435,3 +435,8 @@ async def test_run_fails_when_the_watches_never_sync_within_cache_sync_timeout(n
     ctl.watch(FakeInformer(synced=False))
     with pytest.raises(TimeoutError, match=r"timed out after 30(\.0)?s waiting for its watches"):
         await ctl.run()
+
+
+def test_a_rate_limiter_of_the_wrong_type_is_refused_at_construction(name: str) -> None:
+    with pytest.raises(TypeError, match="rate_limiter must be a pycontroller"):
+        Controller(name, Recorder(FakeClock()), rate_limiter=lambda item: 0.1)
