@@ -87,3 +87,18 @@ def test_a_bad_flag_exits_2_with_a_clear_message(args: list[str], complaint: str
     )
     assert proc.returncode == 2
     assert complaint in proc.stderr.decode()
+
+
+def test_a_port_in_use_exits_1_with_a_clear_message() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        proc = subprocess.run(
+            [sys.executable, "-m", "pycontroller.testing", "serve", "--port", str(port)],
+            capture_output=True,
+            timeout=DEADLINE,
+            check=False,
+        )
+    assert proc.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in proc.stderr.decode()

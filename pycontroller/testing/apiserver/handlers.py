@@ -380,6 +380,7 @@ class Handlers:
             limit = int(q.get("limit") or 0)
         except ValueError:
             raise bad_request(f"invalid limit: {q.get('limit')!r}") from None
+        limit = max(limit, 0)  # a negative limit means no limit
         if match:
             if not rv_param:
                 raise _list_options_invalid(
