@@ -154,6 +154,7 @@ class SharedIndexInformer:
         self._task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._resync_timer: TimerHandle | None = None
+        # Set once synced OR stopped: what wait_for_sync waits for.
         self._synced_event = asyncio.Event()
         self._started = False
         self._stopped = False
@@ -266,7 +267,7 @@ class SharedIndexInformer:
     async def wait_for_sync(self, timeout: float | None = None) -> bool:
         """Suspend until :meth:`has_synced` or ``timeout`` seconds of the informer's clock pass.
 
-        Returns whether it synced; False at once when the informer is stopped.
+        Returns whether it synced; returns (False unless synced) as soon as the informer stops.
         """
         if self.has_synced():
             return True
@@ -314,8 +315,12 @@ class SharedIndexInformer:
         return self._task
 
     async def stop(self) -> None:
-        """Stop the reflector, the processing loop and every handler task; wait for them."""
+        """Stop the reflector, the processing loop and every handler task; wait for them.
+
+        Pending ``wait_for_sync`` calls return (False unless the informer had synced). Idempotent.
+        """
         self._stopped = True
+        self._synced_event.set()
         task = self._task
         if task is not None and not task.done():
             task.cancel()
@@ -352,6 +357,7 @@ class SharedIndexInformer:
             await self._process_loop(fifo)
         finally:
             self._stopped = True
+            self._synced_event.set()  # release wait_for_sync callers
             if self._resync_timer is not None:
                 self._resync_timer.cancel()
             if self._mutation_timer is not None:

@@ -395,3 +395,13 @@ async def test_listers_in_worker_threads_read_while_the_informer_writes(
         for t in threads:
             t.join()
     assert problems == [] and reads[0] > 0
+
+
+async def test_waiting_for_sync_ends_when_the_informer_stops(
+    informer: SharedIndexInformer, slot: ReflectorSlot
+) -> None:
+    await started(informer, slot)
+    waiter = asyncio.create_task(informer.wait_for_sync())
+    await asyncio.sleep(0)
+    await informer.stop()
+    assert await asyncio.wait_for(waiter, 5) is False
