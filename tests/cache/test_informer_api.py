@@ -123,3 +123,17 @@ async def test_reflector_options_reach_the_reflector_so_a_streaming_list_can_be_
         assert informer._reflector is not None and informer._reflector.use_streaming_list  # type: ignore[attr-defined]
     finally:
         await factory.shutdown()
+
+
+async def test_the_factory_accepts_a_kubernetes_asyncio_api_client(
+    api_client: Any, rest_client: RestClient, namespace: str
+) -> None:
+    await rest_client.create(CONFIGMAPS, configmap("typed-client", namespace))
+    factory = SharedInformerFactory(api_client, namespace=namespace)
+    try:
+        informer = factory.informer_for("", "v1", "configmaps")
+        factory.start()
+        assert (await factory.wait_for_cache_sync(timeout=30))[CONFIGMAPS]
+        assert informer.indexer.get_by_key(f"{namespace}/typed-client") is not None
+    finally:
+        await factory.shutdown()
