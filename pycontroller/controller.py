@@ -64,28 +64,42 @@ def _is_async(fn: Any) -> bool:
 
 
 class _Binding:
-    """The informer-facing handler of one ``watch()``: predicates, then the user's handler."""
+    """The informer-facing handler of one ``watch()``: predicates, then the user's handler.
 
-    __slots__ = ("_enqueue", "_handler", "_predicates")
+    With a low-priority ``enqueue_low`` (the controller's ``low_priority_initial`` option), adds from
+    the initial list and resync updates (same resourceVersion) go there instead of the queue.
+    """
+
+    __slots__ = ("_enqueue", "_enqueue_low", "_handler", "_predicates")
 
     def __init__(
-        self, handler: EventHandler, predicates: tuple[Predicate, ...], enqueue: Callable[[str], None]
+        self,
+        handler: EventHandler,
+        predicates: tuple[Predicate, ...],
+        enqueue: Callable[[str], None],
+        enqueue_low: Callable[[str], None] | None = None,
     ):
         self._handler = handler
         self._predicates = predicates
         self._enqueue = enqueue
+        self._enqueue_low = enqueue_low
 
     def on_add(self, obj: Any, is_in_initial_list: bool = False) -> None:
         for p in self._predicates:
             if not p.create(obj):
                 return
-        self._handler.create(obj, self._enqueue)
+        low = self._enqueue_low
+        self._handler.create(obj, low if low is not None and is_in_initial_list else self._enqueue)
 
     def on_update(self, old: Any, new: Any) -> None:
         for p in self._predicates:
             if not p.update(old, new):
                 return
-        self._handler.update(old, new, self._enqueue)
+        low = self._enqueue_low
+        if low is not None and _resource_version(old) == _resource_version(new) is not None:
+            self._handler.update(old, new, low)  # a resync: nothing changed
+        else:
+            self._handler.update(old, new, self._enqueue)
 
     def on_delete(self, obj: Any) -> None:
         unwrapped = unwrap_tombstone(obj)
@@ -93,6 +107,11 @@ class _Binding:
             if not p.delete(unwrapped):
                 return
         self._handler.delete(obj, self._enqueue)
+
+
+def _resource_version(obj: Any) -> Any:
+    meta = obj.get("metadata") if isinstance(obj, dict) else None
+    return meta.get("resourceVersion") if isinstance(meta, dict) else None
 
 
 class Controller:
@@ -104,7 +123,11 @@ class Controller:
     to the work queue's ``default_controller_rate_limiter()``. ``reconcile_timeout`` (seconds, async
     reconcilers only: a thread cannot be cancelled) cancels a reconcile that runs longer and treats it
     as an error. ``need_leader_election`` tells the Manager to run it only while leading (default).
-    ``cache_sync_timeout`` bounds the wait for the watches' caches at start. ``clock`` and ``queue``
+    ``cache_sync_timeout`` bounds the wait for the watches' caches at start. ``low_priority_initial``
+    (off by default, like controller-runtime's priority queue) puts keys from initial-list adds and
+    from resyncs that changed nothing behind every other key: they enter the queue only while fewer
+    than ``max_concurrent_reconciles`` keys wait, so new changes are not starved behind a long
+    initial list or resync; a real event for such a key promotes it at once. ``clock`` and ``queue``
     (a RateLimitingQueue to use instead of the controller's own) are for tests and special setups.
 
     Use as a Manager runnable (``mgr.add(controller)``) or on its own: ``await controller.run()``
@@ -125,6 +148,7 @@ class Controller:
         skip_name_validation: bool = False,
         cache_sync_timeout: float = 120.0,
         metrics_registry: Any = None,
+        low_priority_initial: bool = False,
     ) -> None:
         if not isinstance(name, str) or not name:
             raise TypeError(f"Controller name must be a non-empty string, got {name!r}")
@@ -180,6 +204,11 @@ class Controller:
         self._metrics_registry = metrics_registry
         self._metrics = _metrics.controller_metrics(name)
         self._registrations: list[tuple[Any, Any]] = []
+        self.low_priority_initial = low_priority_initial
+        # Keys waiting in the low-priority lane, in arrival order (a dict as an ordered set). Every
+        # key here is absent from the queue's waiting items as far as the controller knows; a
+        # normal enqueue removes it from here first.
+        self._low: dict[str, None] = {}
         self._started = False
         self._stopping = False
         self._stop_event: asyncio.Event | None = None
@@ -214,7 +243,34 @@ class Controller:
                 f"controller {self.name!r}: keys must be strings ('namespace/name'), got "
                 f"{type(key).__name__}: {key!r}"
             )
+        if self._low:
+            self._low.pop(key, None)
         self.queue.add(key)
+
+    def enqueue_low_priority(self, key: str) -> None:
+        """Queue ``key`` behind all normal work: it enters the queue only while fewer than
+        ``max_concurrent_reconciles`` keys wait. A later :meth:`enqueue` of it promotes it.
+        Never suspends; call from the controller's loop; TypeError for a non-string key.
+        """
+        if type(key) is not str:
+            raise TypeError(
+                f"controller {self.name!r}: keys must be strings ('namespace/name'), got "
+                f"{type(key).__name__}: {key!r}"
+            )
+        self._low[key] = None
+        self._feed_low()
+
+    def _feed_low(self) -> None:
+        """Move low-priority keys into the queue while it is short (few waiting keys)."""
+        low = self._low
+        if not low:
+            return
+        queue = self.queue
+        limit = self.max_concurrent_reconciles
+        while low and len(queue) < limit:
+            key = next(iter(low))
+            del low[key]
+            queue.add(key)
 
     def enqueue_threadsafe(self, key: str) -> None:
         """:meth:`enqueue` from any thread (a plain-function reconciler, say). Returns at once.
@@ -261,7 +317,8 @@ class Controller:
         for p in preds:
             if not isinstance(p, Predicate):
                 raise TypeError(f"controller {self.name!r}: predicates must be Predicate objects, got {p!r}")
-        registration = informer.add_event_handler(_Binding(handler, preds, self.enqueue))
+        low = self.enqueue_low_priority if self.low_priority_initial else None
+        registration = informer.add_event_handler(_Binding(handler, preds, self.enqueue, low))
         self._registrations.append((informer, registration))
         return registration
 
@@ -357,6 +414,8 @@ class Controller:
                 queue.done(key)
                 key_var.set(None)
                 reconcile_id_var.set(None)
+                if self._low:
+                    self._feed_low()
 
     async def _process(self, key: str) -> None:
         m = self._metrics

@@ -440,3 +440,58 @@ async def test_run_fails_when_the_watches_never_sync_within_cache_sync_timeout(n
 def test_a_rate_limiter_of_the_wrong_type_is_refused_at_construction(name: str) -> None:
     with pytest.raises(TypeError, match="rate_limiter must be a pycontroller"):
         Controller(name, Recorder(FakeClock()), rate_limiter=lambda item: 0.1)
+
+
+async def test_low_priority_initial_list_keys_wait_behind_new_events(name: str) -> None:
+    from tests.controller.helpers import FakeInformer
+
+    clock = FakeClock()
+    gate = asyncio.Event()
+    order: list[str] = []
+
+    async def reconcile(key: str) -> None:
+        order.append(key)
+        await gate.wait()
+
+    informer = FakeInformer()
+    ctl = build(name, clock, reconcile, low_priority_initial=True)
+    ctl.watch(informer)
+    for i in range(5):
+        informer.add({"metadata": {"name": f"old-{i}", "namespace": "ns"}}, True)
+    task = await started(ctl)
+    await until(lambda: order == ["ns/old-0"])
+    informer.add({"metadata": {"name": "new", "namespace": "ns"}}, False)
+    gate.set()
+    await until(lambda: len(order) == 6)
+    assert order == ["ns/old-0", "ns/new", "ns/old-1", "ns/old-2", "ns/old-3", "ns/old-4"]
+    await stopped(ctl, task)
+
+
+async def test_a_resync_goes_to_the_low_lane_and_a_real_change_promotes_it(name: str) -> None:
+    from tests.controller.helpers import FakeInformer
+
+    clock = FakeClock()
+    gate = asyncio.Event()
+    order: list[str] = []
+
+    async def reconcile(key: str) -> None:
+        order.append(key)
+        await gate.wait()
+
+    def cm(n: str, rv: str) -> dict[str, Any]:
+        return {"metadata": {"name": n, "namespace": "ns", "resourceVersion": rv}}
+
+    informer = FakeInformer()
+    ctl = build(name, clock, reconcile, low_priority_initial=True)
+    ctl.watch(informer)
+    task = await started(ctl)
+    informer.add(cm("busy", "1"))
+    await until(lambda: order == ["ns/busy"])
+    informer.update(cm("x", "5"), cm("x", "5"))  # resync: queued (queue is short)
+    informer.update(cm("a", "5"), cm("a", "5"))  # resync: waits in the low lane
+    informer.update(cm("b", "5"), cm("b", "5"))  # resync: waits in the low lane
+    informer.update(cm("b", "5"), cm("b", "6"))  # a real change: promoted ahead of "a"
+    gate.set()
+    await until(lambda: len(order) == 4)
+    assert order == ["ns/busy", "ns/x", "ns/b", "ns/a"]
+    await stopped(ctl, task)

@@ -15,13 +15,14 @@ from tests.controller.helpers import make_queue
 _seq = itertools.count()
 
 events = st.lists(
-    st.tuples(st.integers(0, 7), st.integers(0, 4), st.booleans()),  # key, yields after, next reconcile fails
+    # key, yields after, next reconcile fails, enqueued in the low-priority lane
+    st.tuples(st.integers(0, 7), st.integers(0, 4), st.booleans(), st.booleans()),
     min_size=1,
     max_size=120,
 )
 
 
-async def _storm(script: list[tuple[int, int, bool]], workers: int) -> None:
+async def _storm(script: list[tuple[int, int, bool, bool]], workers: int) -> None:
     clock = FakeClock()
     tick = itertools.count()
     in_flight: set[str] = set()
@@ -53,12 +54,15 @@ async def _storm(script: list[tuple[int, int, bool]], workers: int) -> None:
     )
     run = asyncio.create_task(ctl.run())
     await asyncio.sleep(0)
-    for index, yields, fail in script:
+    for index, yields, fail, low in script:
         key = f"ns/k{index}"
         if fail:
             fail_next[key] = True
         last_enqueued[key] = next(tick)
-        ctl.enqueue(key)
+        if low:
+            ctl.enqueue_low_priority(key)
+        else:
+            ctl.enqueue(key)
         for _ in range(yields):
             await asyncio.sleep(0)
     # Let everything settle: retries fire as fake time passes; failures were one-shot.
@@ -80,6 +84,6 @@ async def _storm(script: list[tuple[int, int, bool]], workers: int) -> None:
 @settings(max_examples=40, deadline=None)
 @given(script=events, workers=st.sampled_from([1, 4, 16]))
 def test_many_workers_never_reconcile_one_key_at_once_and_every_event_is_seen(
-    script: list[tuple[int, int, bool]], workers: int
+    script: list[tuple[int, int, bool, bool]], workers: int
 ) -> None:
     asyncio.run(_storm(script, workers))
