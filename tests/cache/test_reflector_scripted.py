@@ -13,6 +13,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
+import aiohttp
 import orjson
 import pytest
 from aiohttp import web
@@ -71,12 +72,17 @@ def status(code: int, reason: str, message: str = "", headers: dict[str, str] | 
     return answer
 
 
-def watch_of(*lines: bytes, hold: asyncio.Event | None = None) -> Answer:
-    """A watch answering ``lines``; it stays open (silent) until ``hold`` is set, if given."""
+def watch_of(*lines: bytes, hold: asyncio.Event | None = None, close: bool = False) -> Answer:
+    """A watch answering ``lines``; it stays open (silent) until ``hold`` is set, if given.
+
+    ``close`` ends the connection with the watch (no keep-alive reuse).
+    """
 
     async def answer(request: web.Request) -> web.StreamResponse:
         resp = web.StreamResponse()
         resp.content_type = "application/json"
+        if close:
+            resp.force_close()
         await resp.prepare(request)
         for line in lines:
             await resp.write(line + b"\n")
@@ -523,3 +529,53 @@ async def test_by_default_a_silent_watch_is_replaced_after_150_seconds(
     await r.clock.step(1.0)
     await requests_reach(s, "watch", 2)
     assert r.reflector.stats.stalls == 1 and len(s.of("list")) == 1
+
+
+async def test_a_refused_connection_backs_off_and_watches_again_without_relisting() -> None:
+    s = Script()
+    app = web.Application()
+    app.router.add_route("GET", "/{tail:.*}", s.handle)
+    runner = web.AppRunner(app, shutdown_timeout=0.1)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0, reuse_address=True)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    clock = FakeClock()
+    store = RecordingStore()
+    errors: list[BaseException] = []
+    try:
+        async with ApiClient(Configuration(host=f"http://127.0.0.1:{port}")) as api:
+            reflector = Reflector(
+                RestClient(api),
+                CONFIGMAPS,
+                store,
+                clock=clock,
+                backoff=Backoff(1.0, 8.0, jitter=0.0, clock=clock),
+            )
+            reflector.set_watch_error_handler(lambda r, exc: errors.append(exc))
+            hold = s.hold()
+            s.lists.put_nowait(list_of([cm("a", "5")], "10"))
+            s.watches.put_nowait(watch_of(bookmark("12"), hold=hold, close=True))
+            task = asyncio.create_task(reflector.run())
+            try:
+                await until(lambda: reflector.last_sync_resource_version() == "12", s.changed, store.changed)
+                await clock.step(2.0)  # a watch that lived a while: its end re-watches
+                await site.stop()
+                hold.set()
+                await until(lambda: errors != [], s.changed, store.changed)
+                assert isinstance(errors[0], aiohttp.ClientConnectorError)
+                assert reflector.stats.watch_errors >= 1 and reflector.stats.relists == 0
+                site = web.TCPSite(runner, "127.0.0.1", port, reuse_address=True)
+                await site.start()
+                s.watches.put_nowait(watch_of(event("ADDED", cm("b", "13")), hold=s.hold()))
+                await clock.step(1.0)
+                await until(lambda: "ns/b" in store.items, store.changed, s.changed)
+                assert [q["resourceVersion"] for q in s.of("watch")] == ["10", "12"]
+                assert len(s.of("list")) == 1, "a refused connection never relists"
+            finally:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+    finally:
+        for e in s.held:
+            e.set()
+        await runner.cleanup()
