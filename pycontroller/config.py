@@ -35,6 +35,7 @@ __all__ = [
     "load_in_cluster_configuration",
     "load_kubeconfig",
     "new_api_client",
+    "pod_namespace",
 ]
 
 SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
@@ -247,3 +248,12 @@ def new_api_client(configuration: Any = None, **kwargs: Any) -> Any:
             "an ApiClient must be created inside a running event loop (create the Manager in async code)"
         ) from None
     return ApiClient(configuration)
+
+
+def pod_namespace(service_account_dir: str = SERVICE_ACCOUNT_DIR) -> str | None:
+    """The namespace this pod runs in (from its service account), or None outside a cluster."""
+    try:
+        with open(os.path.join(service_account_dir, "namespace"), encoding="utf-8") as f:
+            return f.read().strip() or None
+    except OSError:
+        return None

@@ -34,7 +34,7 @@ from typing import Any
 
 from pycontroller import metrics as _metrics
 from pycontroller.clock import Clock, default_clock
-from pycontroller.handler import EventHandler, enqueue_object, unwrap_tombstone
+from pycontroller.handler import EventHandler, WatchBinding, enqueue_object
 from pycontroller.log import controller_var, key_var, reconcile_id_var
 from pycontroller.predicate import Predicate
 from pycontroller.reconcile import Result, TerminalError
@@ -61,57 +61,6 @@ def _is_async(fn: Any) -> bool:
         return True
     call = getattr(fn, "__call__", None)  # noqa: B004 - an object with an async __call__
     return call is not None and inspect.iscoroutinefunction(call)
-
-
-class _Binding:
-    """The informer-facing handler of one ``watch()``: predicates, then the user's handler.
-
-    With a low-priority ``enqueue_low`` (the controller's ``low_priority_initial`` option), adds from
-    the initial list and resync updates (same resourceVersion) go there instead of the queue.
-    """
-
-    __slots__ = ("_enqueue", "_enqueue_low", "_handler", "_predicates")
-
-    def __init__(
-        self,
-        handler: EventHandler,
-        predicates: tuple[Predicate, ...],
-        enqueue: Callable[[str], None],
-        enqueue_low: Callable[[str], None] | None = None,
-    ):
-        self._handler = handler
-        self._predicates = predicates
-        self._enqueue = enqueue
-        self._enqueue_low = enqueue_low
-
-    def on_add(self, obj: Any, is_in_initial_list: bool = False) -> None:
-        for p in self._predicates:
-            if not p.create(obj):
-                return
-        low = self._enqueue_low
-        self._handler.create(obj, low if low is not None and is_in_initial_list else self._enqueue)
-
-    def on_update(self, old: Any, new: Any) -> None:
-        for p in self._predicates:
-            if not p.update(old, new):
-                return
-        low = self._enqueue_low
-        if low is not None and _resource_version(old) == _resource_version(new) is not None:
-            self._handler.update(old, new, low)  # a resync: nothing changed
-        else:
-            self._handler.update(old, new, self._enqueue)
-
-    def on_delete(self, obj: Any) -> None:
-        unwrapped = unwrap_tombstone(obj)
-        for p in self._predicates:
-            if not p.delete(unwrapped):
-                return
-        self._handler.delete(obj, self._enqueue)
-
-
-def _resource_version(obj: Any) -> Any:
-    meta = obj.get("metadata") if isinstance(obj, dict) else None
-    return meta.get("resourceVersion") if isinstance(meta, dict) else None
 
 
 class Controller:
@@ -318,7 +267,7 @@ class Controller:
             if not isinstance(p, Predicate):
                 raise TypeError(f"controller {self.name!r}: predicates must be Predicate objects, got {p!r}")
         low = self.enqueue_low_priority if self.low_priority_initial else None
-        registration = informer.add_event_handler(_Binding(handler, preds, self.enqueue, low))
+        registration = informer.add_event_handler(WatchBinding(handler, preds, self.enqueue, low))
         self._registrations.append((informer, registration))
         return registration
 

@@ -15,10 +15,14 @@ never suspend and must not mutate the objects (they belong to the cache).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pycontroller.predicate import Predicate
 
 __all__ = [
     "EventHandler",
+    "WatchBinding",
     "enqueue_mapped",
     "enqueue_object",
     "enqueue_owner",
@@ -203,3 +207,54 @@ def enqueue_mapped(fn: Callable[[Any], Iterable[str] | None]) -> EventHandler:
     if not callable(fn):
         raise TypeError(f"enqueue_mapped takes a function, got {type(fn).__name__}")
     return _EnqueueMapped(fn)
+
+
+class WatchBinding:
+    """The informer-facing handler of one ``Controller.watch()``: predicates, then the handler.
+
+    With a low-priority ``enqueue_low`` (the controller's ``low_priority_initial`` option), adds from
+    the initial list and resync updates (same resourceVersion) go there instead of the queue.
+    """
+
+    __slots__ = ("_enqueue", "_enqueue_low", "_handler", "_predicates")
+
+    def __init__(
+        self,
+        handler: EventHandler,
+        predicates: tuple[Predicate, ...],
+        enqueue: Callable[[str], None],
+        enqueue_low: Callable[[str], None] | None = None,
+    ):
+        self._handler = handler
+        self._predicates = predicates
+        self._enqueue = enqueue
+        self._enqueue_low = enqueue_low
+
+    def on_add(self, obj: Any, is_in_initial_list: bool = False) -> None:
+        for p in self._predicates:
+            if not p.create(obj):
+                return
+        low = self._enqueue_low
+        self._handler.create(obj, low if low is not None and is_in_initial_list else self._enqueue)
+
+    def on_update(self, old: Any, new: Any) -> None:
+        for p in self._predicates:
+            if not p.update(old, new):
+                return
+        low = self._enqueue_low
+        if low is not None and _resource_version(old) == _resource_version(new) is not None:
+            self._handler.update(old, new, low)  # a resync: nothing changed
+        else:
+            self._handler.update(old, new, self._enqueue)
+
+    def on_delete(self, obj: Any) -> None:
+        unwrapped = unwrap_tombstone(obj)
+        for p in self._predicates:
+            if not p.delete(unwrapped):
+                return
+        self._handler.delete(obj, self._enqueue)
+
+
+def _resource_version(obj: Any) -> Any:
+    meta = obj.get("metadata") if isinstance(obj, dict) else None
+    return meta.get("resourceVersion") if isinstance(meta, dict) else None

@@ -53,7 +53,7 @@ from typing import Any
 
 from pycontroller import metrics as _metrics
 from pycontroller.client import RestClient
-from pycontroller.config import SERVICE_ACCOUNT_DIR, load_configuration, new_api_client
+from pycontroller.config import load_configuration, new_api_client, pod_namespace
 from pycontroller.errors import ConfigError, PyControllerError
 from pycontroller.healthz import Check, Checks, HTTPServer, metrics_app, parse_bind_address, probes_app
 
@@ -200,7 +200,7 @@ class Manager:
             if not leader_election_id:
                 raise ConfigError("leader_election=True needs leader_election_id (the Lease's name)")
             if leader_election_namespace is None:
-                leader_election_namespace = _pod_namespace()
+                leader_election_namespace = pod_namespace()
             if not leader_election_namespace:
                 raise ConfigError(
                     "leader_election=True needs leader_election_namespace when not running in a cluster"
@@ -395,10 +395,6 @@ class Manager:
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
-        for r in runnables:
-            rt = r.task
-            if rt is not None and rt.done() and not rt.cancelled() and rt.exception() is not None:
-                log.debug("runnable %s ended with %r", r.name, rt.exception())
 
     async def _start_http(self) -> None:
         if self._metrics_address is not None:
@@ -514,11 +510,3 @@ class Manager:
         else:
             log.error("Received a second signal, exiting at once")
             self._exit(1)
-
-
-def _pod_namespace() -> str | None:
-    try:
-        with open(os.path.join(SERVICE_ACCOUNT_DIR, "namespace"), encoding="utf-8") as f:
-            return f.read().strip() or None
-    except OSError:
-        return None
