@@ -1,4 +1,4 @@
-"""The copy operator: one :class:`pycontroller.controller.Controller` reconciling CopyRules.
+"""The copy operator: one :class:`pycontroller.Controller` reconciling CopyRules.
 
 Every change that can matter to a rule becomes that rule's key:
 
@@ -22,13 +22,10 @@ import logging
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from pycontroller import Controller, RestClient, Result, enqueue_mapped, enqueue_object
 from pycontroller.cache import Lister, split_meta_namespace_key
-from pycontroller.client import RestClient
-from pycontroller.controller import Controller
 from pycontroller.errors import ConflictError, NotFoundError
-from pycontroller.handler import enqueue_mapped, enqueue_object
 from pycontroller.labels import selector_from_label_selector
-from pycontroller.reconcile import Result
 
 from .rules import (
     COPYRULES,

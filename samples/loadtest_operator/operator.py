@@ -1,4 +1,4 @@
-"""The load-test operator (kopf's introductory example) on :class:`pycontroller.controller.Controller`.
+"""The load-test operator (kopf's introductory example) on :class:`pycontroller.Controller`.
 
 A LoadTest (samples.pycontroller.dev/v1alpha1) asks for ``spec.replicas`` Pods that each send
 ``spec.test.repeat`` HTTP ``method`` requests to ``http://<serviceName><path>``. The operator:
@@ -22,12 +22,10 @@ import shlex
 from collections.abc import Mapping
 from typing import Any
 
+from pycontroller import Controller, RestClient, Result, enqueue_object, enqueue_owner
 from pycontroller.cache import Lister, split_meta_namespace_key
-from pycontroller.client import GroupVersionResource, RestClient
-from pycontroller.controller import Controller
+from pycontroller.client import GroupVersionResource
 from pycontroller.errors import ConflictError, NotFoundError
-from pycontroller.handler import enqueue_object, enqueue_owner
-from pycontroller.reconcile import Result
 
 __all__ = [
     "COMPONENT",

@@ -23,10 +23,9 @@ from typing import Any
 import aiohttp
 import yaml  # type: ignore[import-untyped]
 
+from pycontroller import Manager, RestClient
 from pycontroller.cache import ResourceEventHandlerFuncs
-from pycontroller.client import RestClient
 from pycontroller.errors import ApiError, NotFoundError, PyControllerError
-from pycontroller.manager import Manager
 
 from .cli import parse_args
 from .controller import SampleController

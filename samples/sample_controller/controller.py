@@ -1,7 +1,7 @@
 """The sample-controller: Kubernetes' sample-controller, ported to pycontroller.
 
 It is written like the Go original, with the low-level pieces in plain sight (informers, listers, a
-rate-limited work queue, an event recorder) rather than hidden in :class:`pycontroller.controller.Controller`,
+rate-limited work queue, an event recorder) rather than hidden in :class:`pycontroller.Controller`,
 so it can be read top to bottom the way client-go controllers are written:
 
     __init__                 event handlers: Foo changes -> enqueue_foo; Deployment changes -> handle_object

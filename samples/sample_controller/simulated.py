@@ -2,7 +2,7 @@
 
 The in-memory API server (and envtest) run no controllers, so nothing would ever make a Deployment
 available and the Foo's status would stay at 0. This small controller, written the
-controller-runtime way with :class:`pycontroller.controller.Controller`, marks every Deployment as fully
+controller-runtime way with :class:`pycontroller.Controller`, marks every Deployment as fully
 rolled out: ``status.replicas``, ``readyReplicas``, ``availableReplicas`` and ``updatedReplicas``
 equal ``spec.replicas`` (default 1), ``observedGeneration`` equals ``metadata.generation``.
 It never creates Pods. Do not run it against a real cluster.
@@ -13,11 +13,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from pycontroller import Controller, RestClient, enqueue_object
 from pycontroller.cache import Lister, split_meta_namespace_key
-from pycontroller.client import RestClient
-from pycontroller.controller import Controller
 from pycontroller.errors import NotFoundError
-from pycontroller.handler import enqueue_object
 
 from .foo import DEPLOYMENTS
 

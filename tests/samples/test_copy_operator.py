@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
+from pycontroller import Manager
 from pycontroller.client import GroupVersionResource, RestClient
 from pycontroller.errors import ApiError, InvalidError, NotFoundError
-from pycontroller.manager import Manager
 from samples.copy_operator.operator import add_copy_operator
 from samples.copy_operator.rules import COPYRULES, RULE_NAME_LABEL, SOURCE_ANNOTATION
 from samples.events import new_recorder

@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
+from pycontroller import Manager
 from pycontroller.client import RestClient
 from pycontroller.errors import InvalidError
-from pycontroller.manager import Manager
 from samples.events import new_recorder
 from samples.loadtest_operator.operator import LOADTEST_LABEL, LOADTESTS, PODS, add_loadtest_operator
 

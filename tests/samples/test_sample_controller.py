@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
+from pycontroller import Manager
 from pycontroller.client import RestClient
 from pycontroller.errors import InvalidError, NotFoundError
-from pycontroller.manager import Manager
 from samples.sample_controller.app import add_sample_controller, install_crd
 from samples.sample_controller.controller import ResourceExistsError
 from samples.sample_controller.foo import DEPLOYMENTS, FOOS, new_deployment

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
+from pycontroller import Manager
 from pycontroller.client import RestClient
 from pycontroller.errors import ConfigError
-from pycontroller.manager import Manager
 from samples.sample_controller.app import (
     install_crd,
     load_manifest,
