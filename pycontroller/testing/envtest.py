@@ -34,6 +34,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
+import ctypes
 import os
 import shutil
 import signal
@@ -47,6 +48,7 @@ import time
 import urllib.error
 import urllib.request
 import weakref
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
@@ -76,14 +78,27 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _set_pdeathsig() -> None:  # pragma: no cover - runs in the child between fork and exec
-    try:
-        import ctypes
+def _pdeathsig_hook() -> Callable[[], None] | None:
+    """A ``preexec_fn`` asking Linux to SIGKILL the child when its parent dies, or None elsewhere.
 
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except Exception:
-        pass
+    libc's ``prctl`` is resolved here, in the parent, so the child runs no dynamic loading or
+    imports between fork and exec (which could deadlock on a lock held by another thread).
+    """
+    if sys.platform != "linux":
+        return None
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    option, sig = ctypes.c_int(1), ctypes.c_ulong(int(signal.SIGKILL))  # PR_SET_PDEATHSIG
+
+    def hook() -> None:  # pragma: no cover - runs in the child
+        prctl(option, sig)
+
+    return hook
+
+
+_PDEATHSIG = _pdeathsig_hook()
 
 
 def find_assets(assets_dir: str | os.PathLike[str] | None = None) -> Path:
@@ -316,7 +331,7 @@ class EnvTest:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 cwd=self.tmpdir,
-                preexec_fn=_set_pdeathsig if on_main and sys.platform == "linux" else None,
+                preexec_fn=_PDEATHSIG if on_main else None,
             )
         except OSError as exc:
             raise StartError(f"cannot run {args[0]}: {exc}") from None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import stat
+import sys
 from pathlib import Path
 
 import pytest
@@ -162,7 +163,6 @@ async def test_fake_fixtures(fake_api_server, fake_clock):
 
 def _inner_pytest(tmp_path: Path, env: dict[str, str], *args: str) -> str:
     import subprocess
-    import sys
 
     (tmp_path / "test_inner.py").write_text(INNER_TESTS)
     result = subprocess.run(
@@ -235,3 +235,37 @@ async def test_compact_expires_older_versions_on_the_real_server(envtest_server:
                 resourceVersion=before["metadata"]["resourceVersion"],
                 resourceVersionMatch="Exact",
             )
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="parent-death signal is Linux-only")
+def test_the_servers_die_with_a_test_process_that_is_killed(tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import time
+
+    pids = tmp_path / "pids"
+    _script(tmp_path, "etcd", f"echo $$ >> {pids}; exec sleep 60")
+    _script(tmp_path, "kube-apiserver", f"echo $$ >> {pids}; exec sleep 60")
+    starter = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            f"from pycontroller.testing import EnvTest; EnvTest({str(tmp_path)!r}).start_sync()",
+        ]
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not (pids.exists() and len(pids.read_text().split()) == 2):
+            assert time.monotonic() < deadline, "the stand-ins never started"
+            time.sleep(0.02)
+        started = [int(p) for p in pids.read_text().split()]
+        assert all(_alive(pid) for pid in started)
+        starter.send_signal(signal.SIGKILL)  # no atexit, no finally: only the kernel can clean up
+        starter.wait()
+        while any(_alive(pid) for pid in started):
+            assert time.monotonic() < deadline, "the stand-ins outlived their parent"
+            time.sleep(0.02)
+    finally:
+        if starter.poll() is None:
+            starter.kill()
+            starter.wait()
