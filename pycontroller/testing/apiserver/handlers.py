@@ -9,11 +9,8 @@ must use one of the patch media types (415).
 from __future__ import annotations
 
 import asyncio
-import base64
-import bisect
 import contextlib
 import logging
-import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -22,10 +19,11 @@ from aiohttp import web
 
 from . import discovery
 from .faults import Faults
+from .listwatch import ListWatchSupport, flag
 from .routing import Route, parse_route
 from .selectors import parse_filter
-from .status import ApiFailure, bad_request, expired, status_body
-from .storage import Stored, Table
+from .status import ApiFailure, bad_request, json_response, resource_not_found, status_body
+from .storage import Table
 from .watch import WatchControl, Watcher
 
 if TYPE_CHECKING:
@@ -41,7 +39,6 @@ _PATCH_TYPES = {
     "application/json-patch+json": "json",
     "application/strategic-merge-patch+json": "strategic",
 }
-_NOT_FOUND = ApiFailure(404, "NotFound", "the server could not find the requested resource", {})
 _WRITE_OPTIONS = {
     "create": "CreateOptions",
     "update": "UpdateOptions",
@@ -49,44 +46,9 @@ _WRITE_OPTIONS = {
     "delete": "DeleteOptions",
     "deletecollection": "DeleteOptions",
 }
-_CONTINUE_TOO_OLD = (
-    "The provided continue parameter is too old to display a consistent list result. You can start a new "
-    "list without the continue parameter, or use the continue value from the response to continue the list."
-)
 
 
-def _json(data: bytes, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
-    return web.Response(body=data, status=status, content_type=JSON, headers=headers)
-
-
-def _list_options_invalid(message: str) -> ApiFailure:
-    field, _, text = message.partition(": ")
-    return ApiFailure(
-        422,
-        "Invalid",
-        f'ListOptions.meta.k8s.io "" is invalid: {message}',
-        {
-            "group": "meta.k8s.io",
-            "kind": "ListOptions",
-            "causes": [{"reason": "FieldValueForbidden", "message": text, "field": field}],
-        },
-    )
-
-
-def _too_large(rv: int, current: int) -> ApiFailure:
-    return ApiFailure(
-        504,
-        "Timeout",
-        f"Timeout: Too large resource version: {rv}, current: {current}",
-        {
-            "causes": [{"reason": "ResourceVersionTooLarge", "message": "Too large resource version"}],
-            "retryAfterSeconds": 1,
-        },
-        {"Retry-After": "1"},
-    )
-
-
-class Handlers:
+class Handlers(ListWatchSupport):
     """Request handling for one FakeAPIServer (state lives in the registry, faults and control)."""
 
     def __init__(self, registry: Registry, faults: Faults, control: WatchControl) -> None:
@@ -102,18 +64,18 @@ class Handlers:
         try:
             return await self._dispatch(request)
         except ApiFailure as failure:
-            return _json(failure.body(), failure.code, failure.headers)
+            return json_response(failure.body(), failure.code, failure.headers)
         except web.HTTPRequestEntityTooLarge:
             too_large = ApiFailure(
                 413, "RequestEntityTooLarge", f"Request entity too large: limit is {self.max_body_bytes}"
             )
-            return _json(too_large.body(), 413)
+            return json_response(too_large.body(), 413)
         except (asyncio.CancelledError, ConnectionResetError):
             raise
         except Exception as exc:
             log.exception("fake API server: %s %s failed", request.method, request.path)
             body = status_body(500, "InternalError", f"Internal error occurred: {type(exc).__name__}: {exc}")
-            return _json(orjson.dumps(body), 500)
+            return json_response(orjson.dumps(body), 500)
 
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:
         parts = [p for p in request.path.split("/") if p]
@@ -125,13 +87,13 @@ class Handlers:
             return self._plain(parts)
         if len(parts) <= 3 - (parts[0] == "api"):
             return self._discovery(parts)
-        route = parse_route(request.method, parts, _flag(request.query.get("watch")))
+        route = parse_route(request.method, parts, flag(request.query.get("watch")))
         if route is None:
             if request.method not in ("GET", "POST", "PUT", "PATCH", "DELETE"):
                 raise ApiFailure(
                     405, "MethodNotAllowed", "the server does not allow this method on the requested resource"
                 )
-            raise _NOT_FOUND
+            raise resource_not_found()
         latency, failure = self.faults.check(route.verb, route.plural, route.group, request.path)
         if latency:
             await asyncio.sleep(latency)
@@ -141,15 +103,15 @@ class Handlers:
             raise failure
         resolved = self.registry.resolve(route.group, route.version, route.plural)
         if resolved is None:
-            raise _NOT_FOUND
+            raise resource_not_found()
         table, api_version = resolved
         if route.namespace is not None and not table.rdef.namespaced:
-            raise _NOT_FOUND
+            raise resource_not_found()
         if route.subresource is not None and not (
             (route.subresource == "status" and table.rdef.has_status(route.version))
             or (route.subresource == "finalize" and table.rdef.plural == "namespaces")
         ):
-            raise _NOT_FOUND
+            raise resource_not_found()
         if route.subresource is not None and route.verb not in ("get", "update", "patch"):
             raise ApiFailure(
                 405, "MethodNotAllowed", "the server does not allow this method on the requested resource"
@@ -184,15 +146,15 @@ class Handlers:
         if path in ("healthz", "readyz", "livez"):
             return web.Response(text="ok", content_type="text/plain")
         if path == "version":
-            return _json(orjson.dumps(discovery.VERSION_INFO))
+            return json_response(orjson.dumps(discovery.VERSION_INFO))
         if path == "openapi/v2":
             # An empty OpenAPI document: kubectl validates nothing against it (kinds without a
             # schema pass) and gets the content type kube-apiserver uses for the protobuf form.
             return web.Response(body=b"", content_type="application/octet-stream")
         if not parts:
             paths = ["/api", "/api/v1", "/apis", "/healthz", "/livez", "/readyz", "/version"]
-            return _json(orjson.dumps({"paths": paths}))
-        raise _NOT_FOUND
+            return json_response(orjson.dumps({"paths": paths}))
+        raise resource_not_found()
 
     def _discovery(self, parts: list[str]) -> web.StreamResponse:
         tables = self.registry.served()
@@ -208,8 +170,8 @@ class Handlers:
         else:
             doc = discovery.resource_list(tables, parts[1], parts[2])
         if doc is None:
-            raise _NOT_FOUND
-        return _json(orjson.dumps(doc))
+            raise resource_not_found()
+        return json_response(orjson.dumps(doc))
 
     # -- bodies -----------------------------------------------------------------------------------------
 
@@ -231,7 +193,7 @@ class Handlers:
                 f"json parse error: {exc}"
             ) from None
 
-    def _check_json(self, request: web.Request) -> None:
+    def _checkjson_response(self, request: web.Request) -> None:
         ctype = request.headers.get("Content-Type", "")
         media = ctype.split(";", 1)[0].strip().lower()
         if media not in ("", JSON, "*/*"):
@@ -245,27 +207,27 @@ class Handlers:
 
     async def _get(self, request: web.Request, route: Route, table: Table, av: str) -> web.StreamResponse:
         assert route.name is not None
-        return _json(self.registry.get(table, route.namespace, route.name).bytes_for(av))
+        return json_response(self.registry.get(table, route.namespace, route.name).bytes_for(av))
 
     async def _create(self, request: web.Request, route: Route, table: Table, av: str) -> web.StreamResponse:
         if table.rdef.namespaced and route.namespace is None:
-            raise _NOT_FOUND
-        self._check_json(request)
+            raise resource_not_found()
+        self._checkjson_response(request)
         body = await self._body(request, table.rdef.kind)
         with self._writing(request):
             stored = self.registry.create(table, route.namespace, body, av)
-        return _json(stored.bytes_for(av), 201)
+        return json_response(stored.bytes_for(av), 201)
 
     async def _update(self, request: web.Request, route: Route, table: Table, av: str) -> web.StreamResponse:
         assert route.name is not None
-        self._check_json(request)
+        self._checkjson_response(request)
         body = await self._body(request, table.rdef.kind)
         existed = (route.namespace or "", route.name) in table.objects
         with self._writing(request):
             stored = self.registry.update(
                 table, route.namespace, route.name, body, subresource=route.subresource, api_version=av
             )
-        return _json(stored.bytes_for(av), 200 if existed else 201)
+        return json_response(stored.bytes_for(av), 200 if existed else 201)
 
     async def _patch(self, request: web.Request, route: Route, table: Table, av: str) -> web.StreamResponse:
         assert route.name is not None
@@ -300,7 +262,7 @@ class Handlers:
                 subresource=route.subresource,
                 api_version=av,
             )
-        return _json(stored.bytes_for(av))
+        return json_response(stored.bytes_for(av))
 
     async def _delete_options(self, request: web.Request) -> dict[str, Any]:
         body = await self._body(request, "DeleteOptions")
@@ -328,8 +290,8 @@ class Handlers:
                 "status": "Success",
                 "details": details,
             }
-            return _json(orjson.dumps(body))
-        return _json(stored.bytes_for(av))
+            return json_response(orjson.dumps(body))
+        return json_response(stored.bytes_for(av))
 
     async def _deletecollection(
         self, request: web.Request, route: Route, table: Table, av: str
@@ -341,235 +303,4 @@ class Handlers:
         with self._writing(request):
             deleted = self.registry.delete_collection(table, route.namespace, filt, options)
         items = [s.item_bytes(av, table.rdef.builtin) for s in deleted]
-        return _json(self._list_body(table, av, items, self.registry.rv, None, None))
-
-    # -- list -------------------------------------------------------------------------------------------
-
-    def _list_body(
-        self, table: Table, av: str, items: list[bytes], rv: int, cont: str | None, remaining: int | None
-    ) -> bytes:
-        meta: dict[str, Any] = {}
-        if cont:
-            meta["continue"] = cont
-        elif not table.rdef.builtin:
-            meta["continue"] = ""  # custom resource lists always carry it, like the real server's
-        meta["resourceVersion"] = str(rv)
-        if remaining is not None:
-            meta["remainingItemCount"] = remaining
-        head = (
-            b'{"kind":"'
-            + table.rdef.list_kind.encode()
-            + b'","apiVersion":"'
-            + av.encode()
-            + b'","metadata":'
-        )
-        return head + orjson.dumps(meta) + b',"items":[' + b",".join(items) + b"]}"
-
-    async def _target_rv(self, rv: int) -> None:
-        """Wait (up to too_large_wait) for the store to reach ``rv``; 504 Timeout if it does not."""
-        if rv > self.registry.rv and not await self.registry.wait_for_rv(rv, self.too_large_wait):
-            raise _too_large(rv, self.registry.rv)
-
-    async def _list(self, request: web.Request, route: Route, table: Table, av: str) -> web.StreamResponse:
-        q = request.query
-        filt = parse_filter(q.get("labelSelector"), q.get("fieldSelector"), table.rdef.key)
-        rv_param = q.get("resourceVersion") or ""
-        match = q.get("resourceVersionMatch") or ""
-        token = q.get("continue") or ""
-        try:
-            limit = int(q.get("limit") or 0)
-        except ValueError:
-            raise bad_request(f"invalid limit: {q.get('limit')!r}") from None
-        limit = max(limit, 0)  # a negative limit means no limit
-        if match:
-            if not rv_param:
-                raise _list_options_invalid(
-                    "resourceVersionMatch: Forbidden: resourceVersionMatch is forbidden unless resourceVersion is provided"
-                )
-            if match not in ("NotOlderThan", "Exact"):
-                raise _list_options_invalid(
-                    f'resourceVersionMatch: Unsupported value: "{match}": supported values: "Exact", "NotOlderThan"'
-                )
-            if match == "Exact" and rv_param == "0":
-                raise _list_options_invalid(
-                    'resourceVersionMatch: Forbidden: resourceVersionMatch "exact" is forbidden for resourceVersion "0"'
-                )
-        start: tuple[str, str] | None = None
-        current = self.registry.rv
-        if token:
-            if rv_param:
-                raise bad_request("specifying resource version is not allowed when using continue")
-            snap_rv, start = _decode_continue(token)
-            if snap_rv < table.compacted:
-                failure = expired(_CONTINUE_TOO_OLD)
-                # like the real server: a token to go on, inconsistently, from the current state
-                failure.metadata["continue"] = _encode_continue(current, start)
-                raise failure
-        elif not rv_param:
-            snap_rv = current
-        elif rv_param == "0":
-            snap_rv = current
-            limit = 0  # served from the "watch cache": the real server ignores limit here
-        else:
-            n = _parse_rv(rv_param)
-            await self._target_rv(n)
-            current = self.registry.rv
-            if match == "Exact" or (not match and limit):
-                if n < table.compacted:
-                    raise expired("The resourceVersion for the provided list is too old.")
-                snap_rv = n
-            else:
-                snap_rv = current
-        snapshot = table.snapshot(snap_rv, current) if snap_rv < current else table.sorted_now()
-        lo, hi = 0, len(snapshot)
-        ns = route.namespace
-        if ns is not None:
-            lo = bisect.bisect_left(snapshot, (ns, ""), key=_key)
-            hi = bisect.bisect_left(snapshot, (ns + "\x00", ""), key=_key)
-        if start is not None:
-            lo = max(lo, bisect.bisect_left(snapshot, start, key=_key))
-        builtin = table.rdef.builtin
-        items: list[bytes] = []
-        cont = None
-        remaining = None
-        if filt.trivial:
-            end = hi if not limit else min(hi, lo + limit)
-            items = [s.item_bytes(av, builtin) for s in snapshot[lo:end]]
-            if end < hi:
-                last = snapshot[end - 1].key
-                cont = _encode_continue(snap_rv, (last[0], last[1] + "\x00"))
-                remaining = hi - end
-        else:
-            last_key: tuple[str, str] = ("", "")
-            for s in snapshot[lo:hi]:
-                if filt.matches(s.obj):
-                    if limit and len(items) >= limit:
-                        cont = _encode_continue(snap_rv, (last_key[0], last_key[1] + "\x00"))
-                        break
-                    items.append(s.item_bytes(av, builtin))
-                    last_key = s.key
-        return _json(self._list_body(table, av, items, snap_rv, cont, remaining))
-
-    # -- watch ------------------------------------------------------------------------------------------
-
-    async def _error_stream(self, request: web.Request, failure: ApiFailure) -> web.StreamResponse:
-        response = web.StreamResponse(status=200, headers={"Content-Type": JSON})
-        response.enable_chunked_encoding()
-        await response.prepare(request)
-        await response.write(b'{"type":"ERROR","object":' + failure.body() + b"}\n")
-        await response.write_eof()
-        return response
-
-    async def _watch(self, request: web.Request, route: Route, table: Table, av: str) -> web.StreamResponse:
-        q = request.query
-        field_selector = q.get("fieldSelector")
-        if route.name is not None:
-            extra = f"metadata.name={route.name}"
-            field_selector = f"{field_selector},{extra}" if field_selector else extra
-        filt = parse_filter(q.get("labelSelector"), field_selector, table.rdef.key)
-        rv_param = q.get("resourceVersion") or ""
-        match = q.get("resourceVersionMatch") or ""
-        initial_events = _flag(q.get("sendInitialEvents"))
-        if initial_events and match != "NotOlderThan":
-            raise _list_options_invalid(
-                "resourceVersionMatch: Forbidden: sendInitialEvents requires setting resourceVersionMatch to NotOlderThan"
-            )
-        if match and not initial_events:
-            raise _list_options_invalid(
-                "resourceVersionMatch: Forbidden: resourceVersionMatch is forbidden for watch"
-            )
-        try:
-            timeout = float(q["timeoutSeconds"]) if q.get("timeoutSeconds") else None
-        except ValueError:
-            raise bad_request(f"invalid timeoutSeconds: {q.get('timeoutSeconds')!r}") from None
-        deadline = time.monotonic() + timeout if timeout and timeout > 0 else None
-        # Like the real server, only watches served from the watch cache (a resourceVersion given)
-        # get bookmarks; an unversioned watch is an etcd watch without them.
-        bookmarks = _flag(q.get("allowWatchBookmarks")) and (bool(rv_param) or initial_events)
-        registry = self.registry
-        replay_from: int | None = None
-        if rv_param and rv_param != "0":
-            n = _parse_rv(rv_param)
-            if n > registry.rv and not await registry.wait_for_rv(n, self.too_large_wait):
-                return await self._error_stream(request, _too_large(n, registry.rv))
-            if n < table.compacted and not initial_events:
-                failure = expired(f"too old resource version: {n} ({table.compacted + 1})")
-                return await self._error_stream(request, failure)
-            replay_from = n
-        if registry.tables.get(table.rdef.key) is not table:
-            raise _NOT_FOUND
-        watcher = Watcher(
-            table,
-            av,
-            route.namespace,
-            filt,
-            self.control,
-            bookmarks=bookmarks,
-            deadline=deadline,
-            store_rv=lambda: registry.rv,
-        )
-        # Fill the queue and register without suspending in between, so no event is missed.
-        if replay_from is None or initial_events:
-            for stored in table.sorted_now():
-                if route.namespace is not None and stored.key[0] != route.namespace:
-                    continue
-                if filt.trivial or filt.matches(stored.obj):
-                    watcher.queue.append(watcher.line("ADDED", stored))
-            if initial_events:
-                watcher.queue.append(watcher.bookmark({"k8s.io/initial-events-end": "true"}))
-        else:
-            for event in table.events_after(replay_from):
-                watcher.offer(event)
-        table.watchers.add(watcher)
-        self.watchers.add(watcher)
-        watcher.registered = True
-        self.control.watch_changed(+1)
-        try:
-            response = web.StreamResponse(
-                status=200, headers={"Content-Type": JSON, "Cache-Control": "no-cache, private"}
-            )
-            response.enable_chunked_encoding()
-            await response.prepare(request)
-            await watcher.run(request, response)
-            if not watcher.overflowed:
-                await response.write_eof()
-            return response
-        except (ConnectionResetError, ConnectionError):
-            return web.Response(status=499)  # the client went away; nothing more to send
-        finally:
-            watcher.close()
-            self.watchers.discard(watcher)
-
-
-def _flag(value: str | None) -> bool:
-    """Go's strconv.ParseBool truths (the real server's query booleans)."""
-    return value in ("1", "t", "T", "true", "TRUE", "True")
-
-
-def _key(stored: Stored) -> tuple[str, str]:
-    return stored.key
-
-
-def _parse_rv(value: str) -> int:
-    try:
-        n = int(value)
-    except ValueError:
-        raise bad_request(f'invalid resource version "{value}"') from None
-    if n < 0:
-        raise bad_request(f'invalid resource version "{value}"')
-    return n
-
-
-def _encode_continue(rv: int, start: tuple[str, str]) -> str:
-    ns, name = start
-    key = f"{ns}/{name}" if ns else name
-    raw = orjson.dumps({"v": "meta.k8s.io/v1", "rv": rv, "start": key, "ns": ns, "name": name})
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _decode_continue(token: str) -> tuple[int, tuple[str, str]]:
-    try:
-        data = orjson.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-        return int(data["rv"]), (str(data["ns"]), str(data["name"]))
-    except Exception:
-        raise bad_request("invalid continue token: continue key is not valid") from None
+        return json_response(self._list_body(table, av, items, self.registry.rv, None, None))

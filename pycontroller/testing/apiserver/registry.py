@@ -17,7 +17,6 @@ import asyncio
 import copy
 import random
 import re
-import time
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -26,9 +25,11 @@ import orjson
 
 from . import patch as patches
 from .conversion import check_types, convert, from_served
+from .crds import CrdSupport
 from .defaults import apply_defaults
-from .resources import BUILTINS, ResourceDef, resource_from_crd
-from .selectors import Filter
+from .deletion import DeleteSupport
+from .objects import CRD_KEY, NS_KEY, now_rfc3339, ordered, spec_finalizers
+from .resources import BUILTINS, ResourceDef
 from .status import ApiFailure, already_exists, bad_request, conflict, invalid, not_found, qualified
 from .storage import Event, Stored, Table
 from .validation import go_strings, validate
@@ -48,16 +49,9 @@ _LABEL_MSG = (
     "validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')"
 )
 _GENERATE_CHARS = "bcdfghjklmnpqrstvwxz2456789"
-CRD_FINALIZER = "customresourcecleanup.apiextensions.k8s.io"
-_CRD_KEY = ("apiextensions.k8s.io", "customresourcedefinitions")
-_NS_KEY = ("", "namespaces")
 
 
-def now_rfc3339() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-
-
-class Registry:
+class Registry(DeleteSupport, CrdSupport):
     """All served resources and their objects; see the module docstring."""
 
     def __init__(self, history_size: int = 10_000) -> None:
@@ -75,7 +69,7 @@ class Registry:
         self._next_cluster_ip = 10
         self.dry_run = False  # set by the handler around one dry-run request
         for name in ("default", "kube-system", "kube-public", "kube-node-lease"):
-            self.create(self.tables[_NS_KEY], None, {"metadata": {"name": name}})
+            self.create(self.tables[NS_KEY], None, {"metadata": {"name": name}})
 
     # -- lookup -----------------------------------------------------------------------------------
 
@@ -215,11 +209,11 @@ class Registry:
         causes = validate(rdef.key, obj)
         if causes:
             raise invalid(rdef.group, rdef.kind, name, causes)
-        obj = _ordered(obj)
-        if table.rdef.key == _CRD_KEY:
+        obj = ordered(obj)
+        if table.rdef.key == CRD_KEY:
             self._prepare_crd(obj)
         stored = self._commit(table, "ADDED", obj, None)
-        if table.rdef.key == _CRD_KEY:
+        if table.rdef.key == CRD_KEY:
             self._sync_crd(stored.obj)
         return stored
 
@@ -292,7 +286,7 @@ class Registry:
     def _check_namespace(self, rdef: ResourceDef, ns: str, name: str) -> None:
         if not ns:
             raise bad_request("the namespace of the object is missing")
-        ns_obj = self.tables[_NS_KEY].objects.get(("", ns))
+        ns_obj = self.tables[NS_KEY].objects.get(("", ns))
         if ns_obj is None:
             raise not_found("", "namespaces", ns)
         if ns_obj.obj["metadata"].get("deletionTimestamp"):
@@ -460,18 +454,18 @@ class Registry:
             causes = validate(rdef.key, obj)
             if causes:
                 raise invalid(rdef.group, rdef.kind, old_meta["name"], causes)
-        obj = _ordered(obj)
+        obj = ordered(obj)
         obj["metadata"]["resourceVersion"] = old_meta["resourceVersion"]
         if obj == old_obj:
             return old  # nothing changed: not written, no new resourceVersion, no event
-        if rdef.key == _CRD_KEY:
+        if rdef.key == CRD_KEY:
             self._prepare_crd(obj)
         meta = obj["metadata"]
-        if meta.get("deletionTimestamp") and not meta.get("finalizers") and not _spec_finalizers(rdef, obj):
+        if meta.get("deletionTimestamp") and not meta.get("finalizers") and not spec_finalizers(rdef, obj):
             stored = self._commit(table, "DELETED", obj, old)
         else:
             stored = self._commit(table, "MODIFIED", obj, old)
-        if rdef.key == _CRD_KEY:
+        if rdef.key == CRD_KEY:
             self._sync_crd(stored.obj, deleted=stored.key not in table.objects)
         return stored
 
@@ -521,287 +515,6 @@ class Registry:
         result["metadata"] = dict(meta)
         return self._write_update(table, old, result, subresource, _version_of(served))
 
-    # -- delete -------------------------------------------------------------------------------------
-
-    def delete(
-        self,
-        table: Table,
-        namespace: str | None,
-        name: str,
-        options: dict[str, Any] | None = None,
-    ) -> tuple[Stored, bool]:
-        """Delete or start deleting; returns (the object's last state, whether it is gone)."""
-        rdef = table.rdef
-        old = self.get(table, namespace, name)
-        options = options or {}
-        pre = options.get("preconditions") or {}
-        old_meta = old.obj["metadata"]
-        if pre.get("uid") and pre["uid"] != old_meta.get("uid"):
-            raise _precondition(
-                rdef,
-                name,
-                f"the UID in the precondition ({pre['uid']}) does not match the UID in record "
-                f"({old_meta.get('uid')}). The object might have been deleted and then recreated",
-            )
-        if pre.get("resourceVersion") and pre["resourceVersion"] != old_meta.get("resourceVersion"):
-            raise _precondition(
-                rdef,
-                name,
-                f"the ResourceVersion in the precondition ({pre['resourceVersion']}) does not match the "
-                f"ResourceVersion in record ({old_meta.get('resourceVersion')}). The object might have been modified",
-            )
-        policy = options.get("propagationPolicy")
-        if policy not in (None, "Foreground", "Background", "Orphan"):
-            raise invalid(
-                "meta.k8s.io",
-                "DeleteOptions",
-                "",
-                [
-                    (
-                        "FieldValueNotSupported",
-                        "propagationPolicy",
-                        f'Unsupported value: "{policy}": supported values: "Foreground", "Background", "Orphan"',
-                    )
-                ],
-            )
-        finalizers = list(old_meta.get("finalizers") or [])
-        if policy == "Foreground" and "foregroundDeletion" not in finalizers:
-            finalizers.append("foregroundDeletion")
-        elif policy == "Orphan" and "orphan" not in finalizers:
-            finalizers.append("orphan")
-        if rdef.key == _CRD_KEY:
-            return self._delete_crd(table, old)
-        if rdef.key == _NS_KEY or finalizers:
-            if old_meta.get("deletionTimestamp") and finalizers == list(old_meta.get("finalizers") or []):
-                return old, False
-            obj = dict(old.obj)
-            meta = dict(old_meta)
-            meta["finalizers"] = finalizers
-            if not finalizers:
-                del meta["finalizers"]
-            if not meta.get("deletionTimestamp"):
-                meta["deletionTimestamp"] = now_rfc3339()
-                if rdef.key != _NS_KEY:
-                    meta["deletionGracePeriodSeconds"] = 0
-                if meta.get("generation"):
-                    meta["generation"] += 1
-            obj["metadata"] = meta
-            if rdef.key == _NS_KEY:
-                obj["status"] = {**(obj.get("status") or {}), "phase": "Terminating"}
-            return self._commit(table, "MODIFIED", _ordered(obj), old), False
-        obj = dict(old.obj)
-        obj["metadata"] = dict(old_meta)
-        if rdef.key == ("", "pods"):  # graceful deletion with a zero grace period (not scheduled)
-            obj["metadata"].setdefault("deletionTimestamp", now_rfc3339())
-            obj["metadata"].setdefault("deletionGracePeriodSeconds", 0)
-            obj = _ordered(obj)
-        return self._commit(table, "DELETED", obj, old), True
-
-    def delete_collection(
-        self, table: Table, namespace: str | None, filt: Filter, options: dict[str, Any] | None
-    ) -> list[Stored]:
-        out = []
-        for stored in table.sorted_now():
-            if namespace and stored.key[0] != namespace:
-                continue
-            if not filt.matches(stored.obj):
-                continue
-            result, _ = self.delete(table, stored.key[0] or None, stored.key[1], options)
-            out.append(result)
-        return out
-
-    # -- CustomResourceDefinitions ------------------------------------------------------------------
-
-    def _prepare_crd(self, obj: dict[str, Any]) -> None:
-        spec = obj.get("spec")
-        if not isinstance(spec, dict):
-            raise invalid(
-                "apiextensions.k8s.io",
-                "CustomResourceDefinition",
-                obj["metadata"]["name"],
-                [("FieldValueRequired", "spec", "Required value")],
-            )
-        name = obj["metadata"]["name"]
-        names = spec.get("names") or {}
-        group = spec.get("group") or ""
-        causes = []
-        if name != f"{names.get('plural')}.{group}":
-            causes.append(
-                (
-                    "FieldValueInvalid",
-                    "metadata.name",
-                    f'Invalid value: "{name}": must be spec.names.plural+"."+spec.group',
-                )
-            )
-        versions = spec.get("versions") or []
-        if sum(1 for v in versions if v.get("storage")) != 1:
-            causes.append(
-                (
-                    "FieldValueInvalid",
-                    "spec.versions",
-                    "Invalid value: must have exactly one version marked as storage version",
-                )
-            )
-        protected = (
-            group.endswith(".k8s.io")
-            or group.endswith(".kubernetes.io")
-            or group in ("k8s.io", "kubernetes.io")
-        )
-        annotations = obj["metadata"].get("annotations") or {}
-        if protected and "api-approved.kubernetes.io" not in annotations:
-            causes.append(
-                (
-                    "FieldValueRequired",
-                    "metadata.annotations[api-approved.kubernetes.io]",
-                    'Required value: protected groups must have approval annotation "api-approved.kubernetes.io", '
-                    "see https://github.com/kubernetes/enhancements/pull/1111",
-                )
-            )
-        if causes:
-            raise invalid("apiextensions.k8s.io", "CustomResourceDefinition", name, causes)
-        spec = dict(spec)
-        spec.setdefault("conversion", {"strategy": "None"})
-        if isinstance(names, dict) and names.get("kind") and "listKind" not in names:
-            spec["names"] = {**names, "listKind": f"{names['kind']}List"}
-        obj["spec"] = spec
-        meta = obj["metadata"]
-        if not meta.get("deletionTimestamp"):
-            finalizers = list(meta.get("finalizers") or [])
-            if CRD_FINALIZER not in finalizers:
-                finalizers.append(CRD_FINALIZER)
-            meta["finalizers"] = finalizers
-        full_names = dict(names)
-        full_names.setdefault("singular", str(names.get("kind", "")).lower())
-        full_names.setdefault("listKind", f"{names.get('kind', '')}List")
-        obj["status"] = {
-            "conditions": [
-                {
-                    "type": "NamesAccepted",
-                    "status": "True",
-                    "lastTransitionTime": now_rfc3339(),
-                    "reason": "NoConflicts",
-                    "message": "no conflicts found",
-                },
-                {
-                    "type": "Established",
-                    "status": "True",
-                    "lastTransitionTime": now_rfc3339(),
-                    "reason": "InitialNamesAccepted",
-                    "message": "the initial names have been accepted",
-                },
-            ],
-            "acceptedNames": full_names,
-            "storedVersions": [v["name"] for v in versions if v.get("storage")],
-        }
-
-    def _sync_crd(self, crd: dict[str, Any], deleted: bool = False) -> None:
-        if self.dry_run:
-            return
-        rdef = resource_from_crd(crd)
-        if rdef is None or deleted:
-            spec = crd.get("spec") or {}
-            self._unserve((spec.get("group", ""), (spec.get("names") or {}).get("plural", "")))
-            return
-        table = self.tables.get(rdef.key)
-        if table is None:
-            self.tables[rdef.key] = Table(rdef, self.history_size)
-        elif table.rdef != rdef:
-            table.rdef = rdef
-
-    def _unserve(self, key: tuple[str, str]) -> None:
-        table = self.tables.pop(key, None)
-        if table is None:
-            return
-        for hook in self.on_unserve:
-            hook(table)
-        for watcher in list(table.watchers):
-            watcher.close()
-
-    def _delete_crd(self, table: Table, old: Stored) -> tuple[Stored, bool]:
-        """Mark the CRD deleted, then do the cleanup controller's work at once.
-
-        Like the real server the answer is the CRD marked with a deletionTimestamp; the custom
-        resources are deleted (DELETED events), the resource stops being served, and the CRD goes
-        away when its cleanup finalizer was the only one.
-        """
-        if old.obj["metadata"].get("deletionTimestamp"):
-            return old, False
-        obj = dict(old.obj)
-        meta = dict(old.obj["metadata"])
-        meta["deletionTimestamp"] = now_rfc3339()
-        obj["metadata"] = meta
-        status = dict(obj.get("status") or {})
-        status["conditions"] = [
-            *(status.get("conditions") or []),
-            {
-                "type": "Terminating",
-                "status": "True",
-                "lastTransitionTime": now_rfc3339(),
-                "reason": "InstanceDeletionPending",
-                "message": "CustomResourceDefinition marked for deletion; CustomResource deletion will begin soon",
-            },
-        ]
-        obj["status"] = status
-        marked = self._commit(table, "MODIFIED", _ordered(obj), old)
-        spec = old.obj.get("spec") or {}
-        served = self.tables.get((spec.get("group", ""), (spec.get("names") or {}).get("plural", "")))
-        if served is not None:
-            for stored in served.sorted_now():
-                gone = dict(stored.obj)
-                gone["metadata"] = dict(stored.obj["metadata"])
-                self._commit(served, "DELETED", gone, stored)
-        self._sync_crd(marked.obj, deleted=True)
-        finalizers = [f for f in meta.get("finalizers") or [] if f != CRD_FINALIZER]
-        final = dict(marked.obj)
-        final["metadata"] = dict(marked.obj["metadata"])
-        if finalizers:
-            final["metadata"]["finalizers"] = finalizers
-            self._commit(table, "MODIFIED", final, marked)
-        else:
-            final["metadata"].pop("finalizers", None)
-            self._commit(table, "DELETED", final, marked)
-        return marked, False
-
 
 def _version_of(api_version: str | None) -> str | None:
     return None if api_version is None else api_version.rpartition("/")[2]
-
-
-def _spec_finalizers(rdef: ResourceDef, obj: dict[str, Any]) -> bool:
-    """Namespaces stay while spec.finalizers (the namespace controller's) is not empty."""
-    return rdef.key == _NS_KEY and bool((obj.get("spec") or {}).get("finalizers"))
-
-
-def _precondition(rdef: ResourceDef, name: str, why: str) -> ApiFailure:
-    details: dict[str, Any] = {"name": name}
-    if rdef.group:
-        details["group"] = rdef.group
-    details["kind"] = rdef.kind
-    return ApiFailure(
-        409, "Conflict", f'Operation cannot be fulfilled on {rdef.kind} "{name}": {why}', details
-    )
-
-
-_META_ORDER = (
-    "name",
-    "generateName",
-    "namespace",
-    "uid",
-    "resourceVersion",
-    "generation",
-    "creationTimestamp",
-)
-
-
-def _ordered(obj: dict[str, Any]) -> dict[str, Any]:
-    """kind, apiVersion, metadata first (metadata's identity fields first), like the real server."""
-    meta = obj["metadata"]
-    new_meta = {k: meta[k] for k in _META_ORDER if k in meta}
-    for k, v in meta.items():
-        if k not in new_meta:
-            new_meta[k] = v
-    out: dict[str, Any] = {"kind": obj["kind"], "apiVersion": obj["apiVersion"], "metadata": new_meta}
-    for k, v in obj.items():
-        if k not in out:
-            out[k] = v
-    return out

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
+from aiohttp import web
 
 __all__ = [
     "ApiFailure",
@@ -18,7 +19,9 @@ __all__ = [
     "conflict",
     "expired",
     "invalid",
+    "json_response",
     "not_found",
+    "resource_not_found",
     "status_body",
 ]
 
@@ -135,3 +138,13 @@ def bad_request(message: str) -> ApiFailure:
 
 def expired(message: str) -> ApiFailure:
     return ApiFailure(410, "Expired", message)
+
+
+def json_response(data: bytes, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    """An application/json response with ``data`` as its body."""
+    return web.Response(body=data, status=status, content_type="application/json", headers=headers)
+
+
+def resource_not_found() -> ApiFailure:
+    """The real server's 404 for a path that names no served resource."""
+    return ApiFailure(404, "NotFound", "the server could not find the requested resource", {})
