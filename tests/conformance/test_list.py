@@ -229,3 +229,23 @@ async def test_a_list_from_resource_version_zero_ignores_the_limit(
     listing = await rest_client.list(CONFIGMAPS, namespace, resourceVersion="0", limit=1)
     assert names(listing) == ["cm-0", "cm-1", "cm-2"]
     assert not listing["metadata"].get("continue")
+
+
+async def test_pages_of_a_filtered_list_are_filled_with_matching_items(
+    rest_client: RestClient, namespace: str
+) -> None:
+    for i in range(6):
+        labels = {"keep": "yes"} if i % 2 == 0 else {}
+        await rest_client.create(CONFIGMAPS, configmap(f"cm-{i}", namespace, labels=labels))
+    first = await rest_client.list(CONFIGMAPS, namespace, limit=2, labelSelector="keep=yes")
+    assert names(first) == ["cm-0", "cm-2"]
+    assert first["metadata"]["continue"]
+    second = await rest_client.list(
+        CONFIGMAPS,
+        namespace,
+        limit=2,
+        labelSelector="keep=yes",
+        **{"continue": first["metadata"]["continue"]},
+    )
+    assert names(second) == ["cm-4"]
+    assert not second["metadata"].get("continue")
