@@ -222,6 +222,7 @@ class Manager:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._signals_seen = 0
         self._exit: Callable[[int], Any] = os._exit
+        self._runnables_started: asyncio.Event | None = None
         self._metrics_server: HTTPServer | None = None
         self._probe_server: HTTPServer | None = None
 
@@ -352,13 +353,19 @@ class Manager:
     ) -> BaseException | None:
         """Until shutdown is asked, a runnable fails, or the lease is lost; returns the failure."""
         waiter = asyncio.create_task(shutdown.wait())
+        more = self._runnables_started = asyncio.Event()
         try:
             while True:
-                watched: set[asyncio.Future[Any]] = {waiter}
+                more.clear()
+                more_waiter = asyncio.create_task(more.wait())  # leader-elected tasks start later
+                watched: set[asyncio.Future[Any]] = {waiter, more_waiter}
                 watched.update(r.task for r in self._runnables if r.task is not None and not r.task.done())
                 if elector_task is not None:
                     watched.add(elector_task)
-                done, _ = await asyncio.wait(watched, return_when=asyncio.FIRST_COMPLETED)
+                try:
+                    done, _ = await asyncio.wait(watched, return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    more_waiter.cancel()
                 if waiter in done:
                     log.info("Stopping and waiting for runnables (graceful shutdown)")
                     return None
@@ -453,6 +460,8 @@ class Manager:
             log.info("Became leader, starting leader-elected runnables", extra={"identity": self.identity})
             for r in leaders:
                 r.start()
+            if self._runnables_started is not None:
+                self._runnables_started.set()  # so run() watches their tasks too
             try:
                 await asyncio.Event().wait()
             except asyncio.CancelledError:

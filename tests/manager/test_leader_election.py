@@ -96,3 +96,34 @@ async def test_only_the_leader_runs_leader_elected_runnables(
     await drive(clock, lambda: logs[1] == ["start work"])
     managers[1].request_shutdown()
     await asyncio.wait_for(second, 10)
+
+
+async def test_a_leader_elected_runnable_that_fails_stops_the_manager_with_its_error(
+    api_client: Any, namespace: str, factory: StandInFactory
+) -> None:
+    started = asyncio.Event()
+    release = asyncio.Event()
+
+    async def fragile() -> None:
+        started.set()
+        await release.wait()
+        raise RuntimeError("leader work broke")
+
+    factory.synced.set()
+    mgr = Manager(
+        api_client,
+        informer_factory=factory,
+        metrics_bind_address="0",
+        handle_signals=False,
+        leader_election=True,
+        leader_election_id="fragile",
+        leader_election_namespace=namespace,
+        leader_election_release_on_cancel=True,
+        clock=FakeClock(),
+    )
+    mgr.add(fragile)
+    run = asyncio.create_task(mgr.run())
+    await asyncio.wait_for(started.wait(), 10)
+    release.set()
+    with pytest.raises(RuntimeError, match="leader work broke"):
+        await asyncio.wait_for(run, 10)
