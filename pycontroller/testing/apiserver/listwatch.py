@@ -258,8 +258,7 @@ class ListWatchSupport:
             response.enable_chunked_encoding()
             await response.prepare(request)
             await watcher.run(request, response)
-            if not watcher.overflowed:
-                await response.write_eof()
+            await response.write_eof()
             return response
         except (ConnectionResetError, ConnectionError):
             return web.Response(status=499)  # the client went away; nothing more to send

@@ -40,6 +40,7 @@ class WatchControl:
         self.resumed.set()
         self.bookmark_interval = 60.0
         self.queue_limit = 100_000
+        self.overflow_grace = 5.0
         self.open_count = 0
         self._count_waiters: list[tuple[Callable[[int], bool], asyncio.Future[None]]] = []
 
@@ -93,6 +94,7 @@ class Watcher:
         self.closed = False
         self.overflowed = False
         self.registered = False
+        self._finished = False
         self._waiter: asyncio.Future[None] | None = None
         self._task: asyncio.Task[Any] | None = None
         self._abrupt = False
@@ -131,8 +133,14 @@ class Watcher:
     def push(self, data: bytes) -> None:
         self.queue.append(data)
         if len(self.queue) > self.control.queue_limit:
+            # Too far behind: like the real server, forget the watcher and end its stream cleanly
+            # (the client re-watches from the last version it saw). A client that stopped reading
+            # altogether is cut off after a grace period so it cannot pin the handler forever.
             self.overflowed = True
-            self.close(abrupt=True)
+            self.queue.clear()
+            self.close()
+            if self._transport is not None:
+                asyncio.get_running_loop().call_later(self.control.overflow_grace, self._abort)
             return
         self._wake()
 
@@ -158,6 +166,10 @@ class Watcher:
             self._transport.abort()  # also unblocks a writer waiting for the client to drain
         self._wake()
 
+    def _abort(self) -> None:
+        if self._transport is not None and not self._finished:
+            self._transport.abort()
+
     def _wake(self) -> None:
         waiter = self._waiter
         if waiter is not None and not waiter.done():
@@ -177,7 +189,7 @@ class Watcher:
                     # no bytes at all until resumed (resume_watches and close both wake us)
                     await self._sleep(loop, None)
                     continue
-                if self.queue:
+                if self.queue and not self.overflowed:
                     batch = b"".join(self.queue)
                     self.queue.clear()
                     await response.write(batch)
@@ -194,6 +206,7 @@ class Watcher:
                 wake_at = min(t for t in (self.deadline, next_bookmark, now + 3600.0) if t is not None)
                 await self._sleep(loop, wake_at - now)
         finally:
+            self._finished = True
             self.close()
 
     async def _sleep(self, loop: asyncio.AbstractEventLoop, seconds: float | None) -> None:
