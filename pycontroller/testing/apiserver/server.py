@@ -48,8 +48,17 @@ class FakeAPIServer:
     * :meth:`drop_watches`: end every open watch (cleanly, or abruptly dropping the connection).
     * :meth:`stall_watches` / :meth:`resume_watches`: watches keep their connections but send no
       bytes (events queue up) until resumed.
-    * ``watch_count``: open watch streams (a client that disconnects frees its watcher).
-    * :meth:`add_object` / :meth:`get_object`: read and write objects directly, without HTTP.
+    * ``watch_count`` and :meth:`wait_for_watches`: open watch streams (a client that
+      disconnects frees its watcher at once).
+    * ``watch_queue_limit`` (constructor): events queued for one watch before it counts as too
+      far behind and is ended cleanly, like the real server does (the client re-watches).
+    * ``max_body_bytes`` (constructor): larger request bodies get 413 (the real limit, 3 MiB).
+    * :meth:`add_object` / :meth:`get_object` / :meth:`delete_object`: objects without HTTP.
+
+    Like envtest there are no controllers: no garbage collection, no namespace cleanup (a deleted
+    namespace stays Terminating until ``namespaces/<name>/finalize`` empties spec.finalizers), no
+    Deployment or Pod status changes. Not emulated: server-side apply, managedFields, protobuf,
+    server-side Table printing, admission webhooks, CRD schema validation and conversion webhooks.
 
     After :meth:`stop` the URL refuses connections; the server can be started again with its state.
     """
