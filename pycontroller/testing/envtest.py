@@ -269,6 +269,7 @@ class EnvTest:
         tmp = self.tmpdir
         key = tmp / "sa.key"
         tokens = tmp / "tokens.csv"
+        _RUNNING.add(self)  # from here on the atexit hook stops whatever was spawned
         try:
             eport, pport, aport = _free_port(), _free_port(), _free_port()
             while len({eport, pport, aport}) < 3:
@@ -307,7 +308,6 @@ class EnvTest:
             raise
         self._pending_url = f"https://127.0.0.1:{aport}"
         self._etcd_url = f"http://127.0.0.1:{eport}"
-        _RUNNING.add(self)
 
     def _make_key(self, key: Path) -> None:
         openssl = shutil.which("openssl")
