@@ -99,7 +99,7 @@ class ServerProcess:
 
 
 async def _list_once(url: str, expect: int) -> float:
-    async with aiohttp.ClientSession() as http:
+    async with aiohttp.ClientSession(read_bufsize=1 << 22) as http:  # big reads for a big body
         start = time.perf_counter()
         async with http.get(f"{url}/api/v1/namespaces/{NS}/configmaps") as resp:
             data = await resp.read()

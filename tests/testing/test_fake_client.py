@@ -138,3 +138,26 @@ async def test_a_dry_run_answers_with_the_result_but_writes_nothing(server: Fake
         assert kept is not None and kept["data"] == {"a": "b"}
     finally:
         await rest.close()
+
+
+async def test_repeated_whole_lists_see_every_write(server: FakeAPIServer) -> None:
+    rest = RestClient(server.new_client(), owns_api_client=True)
+    cms = GroupVersionResource("", "v1", "configmaps")
+    try:
+        for i in range(3):
+            server.add_object(
+                {
+                    "apiVersion": "v1",
+                    "kind": "ConfigMap",
+                    "metadata": {"name": f"c{i}", "namespace": "default"},
+                }
+            )
+            first = await rest.list(cms, "default")
+            again = await rest.list(cms, "default")  # served from the cached body
+            assert first == again
+            assert [o["metadata"]["name"] for o in again["items"]] == [f"c{j}" for j in range(i + 1)]
+            assert again["metadata"]["resourceVersion"] == str(server.resource_version)
+        everywhere = await rest.list(cms)
+        assert len(everywhere["items"]) == 3
+    finally:
+        await rest.close()

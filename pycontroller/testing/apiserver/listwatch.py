@@ -34,6 +34,18 @@ _CONTINUE_TOO_OLD = (
 )
 
 
+async def send_bytes(request: web.Request, body: bytes) -> web.StreamResponse:
+    """A 200 JSON answer; large bodies are streamed so they are not copied again with the headers."""
+    if len(body) < 1 << 20:
+        return json_response(body)
+    response = web.StreamResponse(status=200, headers={"Content-Type": JSON})
+    response.content_length = len(body)
+    await response.prepare(request)
+    await response.write(body)
+    await response.write_eof()
+    return response
+
+
 def _list_options_invalid(message: str) -> ApiFailure:
     field, _, text = message.partition(": ")
     return ApiFailure(
@@ -83,14 +95,23 @@ class ListWatchSupport:
         meta["resourceVersion"] = str(rv)
         if remaining is not None:
             meta["remainingItemCount"] = remaining
-        head = (
-            b'{"kind":"'
-            + table.rdef.list_kind.encode()
-            + b'","apiVersion":"'
-            + av.encode()
-            + b'","metadata":'
+        prefix = b"".join(
+            (
+                b'{"kind":"',
+                table.rdef.list_kind.encode(),
+                b'","apiVersion":"',
+                av.encode(),
+                b'","metadata":',
+                orjson.dumps(meta),
+                b',"items":[',
+            )
         )
-        return head + orjson.dumps(meta) + b',"items":[' + b",".join(items) + b"]}"
+        if not items:
+            return prefix + b"]}"
+        # one copy of the (possibly huge) body: glue prefix and suffix onto the end items
+        items[0] = prefix + items[0]
+        items[-1] = items[-1] + b"]}"
+        return b",".join(items)
 
     async def _target_rv(self, rv: int) -> None:
         """Wait (up to too_large_wait) for the store to reach ``rv``; 504 Timeout if it does not."""
@@ -159,6 +180,15 @@ class ListWatchSupport:
         items: list[bytes] = []
         cont = None
         remaining = None
+        if filt.trivial and not limit:
+            # whole (namespace of the) table: the body is cached until the next write
+            cache_key = (snap_rv, av, ns)
+            cached = table.list_cache
+            if cached is None or cached[0] != cache_key:
+                items = [s.item_bytes(av, builtin) for s in snapshot[lo:hi]]
+                cached = (cache_key, self._list_body(table, av, items, snap_rv, None, None))
+                table.list_cache = cached
+            return await send_bytes(request, cached[1])
         if filt.trivial:
             end = hi if not limit else min(hi, lo + limit)
             items = [s.item_bytes(av, builtin) for s in snapshot[lo:end]]
@@ -175,7 +205,7 @@ class ListWatchSupport:
                         break
                     items.append(s.item_bytes(av, builtin))
                     last_key = s.key
-        return json_response(self._list_body(table, av, items, snap_rv, cont, remaining))
+        return await send_bytes(request, self._list_body(table, av, items, snap_rv, cont, remaining))
 
     # -- watch ------------------------------------------------------------------------------------------
 
