@@ -37,7 +37,13 @@ import aiohttp
 import orjson
 
 from pycontroller.backoff import Backoff
-from pycontroller.cache.listwatch import ListWatch, TweakListOptions, WatchStalledError, WatchStream
+from pycontroller.cache.listwatch import (
+    ListWatch,
+    TweakListOptions,
+    WatchStalledError,
+    WatchStream,
+    gc_paused,
+)
 from pycontroller.client import GroupVersionResource, RestClient
 from pycontroller.clock import Clock, default_clock
 from pycontroller.errors import (
@@ -332,8 +338,9 @@ class Reflector:
         if rv == "0" and result.paginated:
             self._paginated_result = True
         self._rv_unavailable = False
-        items = self._checked_items(result.items, result.kind)
-        self.store.replace(items, result.resource_version)
+        with gc_paused():  # a bulk step that allocates a container or two per object
+            items = self._checked_items(result.items, result.kind)
+            self.store.replace(items, result.resource_version)
         self._synced(result.resource_version)
 
     def _checked_items(self, items: list[Any], list_kind: str) -> list[Any]:
@@ -592,7 +599,8 @@ class Reflector:
                 await stack.aclose()
                 raise _VeryShortWatch(f"the streaming list of {self.gvr} ended before its bookmark")
             self._rv_unavailable = False
-            self.store.replace(list(collected.values()), rv)
+            with gc_paused():
+                self.store.replace(list(collected.values()), rv)
             self._synced(rv)
             return stream
 
