@@ -11,9 +11,16 @@ informers, listers), :mod:`pycontroller.leaderelection` (leader election on a Le
 server, envtest launcher, fake clock, pytest fixtures; never imported by the library itself).
 """
 
-from pycontroller.cache import Lister, SharedIndexInformer, SharedInformerFactory
+from pycontroller.cache import (
+    FilteringResourceEventHandler,
+    Lister,
+    ResourceEventHandlerFuncs,
+    SharedIndexInformer,
+    SharedInformerFactory,
+)
 from pycontroller.client import GroupVersionResource, RestClient
 from pycontroller.clock import Clock, LoopClock
+from pycontroller.config import load_configuration, new_api_client
 from pycontroller.controller import Controller
 from pycontroller.controllerutil import (
     AlreadyOwnedError,
@@ -22,6 +29,7 @@ from pycontroller.controllerutil import (
     contains_finalizer,
     create_or_update,
     get_controller_of,
+    has_controller_reference,
     remove_finalizer,
     set_controller_reference,
     set_owner_reference,
@@ -39,9 +47,10 @@ from pycontroller.errors import (
     ShutDownError,
     TooManyRequestsError,
 )
-from pycontroller.handler import enqueue_mapped, enqueue_object, enqueue_owner
+from pycontroller.handler import EventHandler, enqueue_mapped, enqueue_object, enqueue_owner
 from pycontroller.leaderelection import LeaderElector, LeaseLock
-from pycontroller.manager import LeaderElectionLostError, Manager
+from pycontroller.log import configure_logging
+from pycontroller.manager import LeaderElectionLostError, Manager, ManagerAlreadyStartedError
 from pycontroller.predicate import (
     Predicate,
     and_,
@@ -66,7 +75,9 @@ __all__ = [
     "Controller",
     "DecodeError",
     "EventBroadcaster",
+    "EventHandler",
     "EventRecorder",
+    "FilteringResourceEventHandler",
     "GoneError",
     "GroupVersionResource",
     "InvalidObjectError",
@@ -76,10 +87,12 @@ __all__ = [
     "Lister",
     "LoopClock",
     "Manager",
+    "ManagerAlreadyStartedError",
     "NotFoundError",
     "OperationResult",
     "Predicate",
     "PyControllerError",
+    "ResourceEventHandlerFuncs",
     "RestClient",
     "Result",
     "SharedIndexInformer",
@@ -90,6 +103,7 @@ __all__ = [
     "add_finalizer",
     "and_",
     "annotations_changed",
+    "configure_logging",
     "contains_finalizer",
     "create_or_update",
     "enqueue_mapped",
@@ -97,8 +111,11 @@ __all__ = [
     "enqueue_owner",
     "generation_changed",
     "get_controller_of",
+    "has_controller_reference",
     "label_selector",
     "labels_changed",
+    "load_configuration",
+    "new_api_client",
     "not_",
     "or_",
     "remove_finalizer",
