@@ -462,6 +462,8 @@ class Reflector:
                         raise
                     await self._retry_watch_later(exc, None)
                     continue
+            # After a failure the backoff starts once the old connection is closed.
+            backoff: tuple[BaseException | None, float | None] | None = None
             try:
                 await self._handle_watch(stream)
             except WatchStalledError as exc:
@@ -470,14 +472,14 @@ class Reflector:
                 log.warning("%s: watch of %s stalled (%s); replacing it", self.name, self.gvr, exc)
             except _BadInput as exc:
                 self._notify(self._bad_input(exc))
-                await self._retry_watch_later(None, None)
+                backoff = (None, None)
             except TooManyRequestsError as exc:
-                await self._retry_watch_later(exc, exc.retry_after)
+                backoff = (exc, exc.retry_after)
             except ServerError as exc:
                 if exc.status != 500:
                     raise
                 # An internal error inside the stream: watch again from where we were.
-                await self._retry_watch_later(exc, None)
+                backoff = (exc, None)
             except (aiohttp.ClientPayloadError, aiohttp.ServerDisconnectedError, ConnectionError) as exc:
                 # A broken connection ends the watch like a server timeout does (client-go: EOF).
                 log.debug("%s: watch of %s broke: %s", self.name, self.gvr, exc)
@@ -487,6 +489,8 @@ class Reflector:
             finally:
                 await stack.aclose()
                 stream = None
+            if backoff is not None:
+                await self._retry_watch_later(*backoff)
 
     async def _retry_watch_later(self, exc: BaseException | None, retry_after: float | None) -> None:
         if exc is not None:
