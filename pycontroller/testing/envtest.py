@@ -1,32 +1,28 @@
 """Run the real etcd + kube-apiserver from ``KUBEBUILDER_ASSETS`` for integration tests.
 
-:class:`EnvTest` is controller-runtime's envtest for Python: it starts ``etcd`` and ``kube-apiserver``
-(the binaries found in ``KUBEBUILDER_ASSETS``, or the folder given) on free 127.0.0.1 ports with a
-temporary data directory, waits until ``/readyz`` answers ``ok`` and the ``default`` namespace exists,
-and offers the same surface as :class:`pycontroller.testing.FakeAPIServer`::
+:class:`EnvTest` is controller-runtime's envtest for Python, with the surface of
+:class:`pycontroller.testing.FakeAPIServer`::
 
     async with EnvTest() as server:
         async with server.new_client() as api:          # a kubernetes_asyncio ApiClient
             ...
         server.write_kubeconfig("kubeconfig")          # for kubectl and friends
 
-The flow of :meth:`EnvTest.start_sync`: find the binaries (a :class:`MissingAssetsError` if they are
-not there), make the temp dir, an RSA service-account key (``openssl genrsa``) and a token file,
-launch etcd and kube-apiserver together (their output goes to files in the temp dir), then poll
-readiness until ``start_timeout``. If anything fails on the way, both processes are stopped (SIGTERM,
-then SIGKILL after ``stop_timeout``), the temp dir removed, and a :class:`StartError` raised carrying
-the tail of the failing process's log. A port taken between picking and binding is retried.
+Starting: find the binaries (:class:`MissingAssetsError` if absent), make a temp dir, an RSA
+service-account key (``openssl genrsa``) and a token file, launch etcd and kube-apiserver on free
+127.0.0.1 ports (their output goes to files in the temp dir), and poll ``/readyz`` and the
+``default`` namespace until ``start_timeout``. On any failure both processes are stopped (SIGTERM,
+SIGKILL after ``stop_timeout``), the temp dir removed, and a :class:`StartError` raised with the tail
+of the failing process's log; a port taken between picking and binding is retried.
 
-There is no insecure port: clients authenticate with a bearer token (``token``, "admintoken" by
-default, never printed or put in errors) and trust the self-signed certificate kube-apiserver writes
-under its ``--cert-dir`` (``ca_file``). Like envtest there are no controllers: no garbage collector,
-no namespace finalizer, no Deployment controller.
+Clients authenticate with a bearer token (``token``, never printed or put in errors) and trust the
+self-signed certificate kube-apiserver writes under ``--cert-dir`` (``ca_file``). Like envtest there
+are no controllers: no garbage collector, no namespace finalizer, no Deployment controller.
 
-Process management is synchronous (:meth:`start_sync` / :meth:`stop_sync`, usable from a pytest
-session fixture without an event loop); :meth:`start` / :meth:`stop` are the async equivalents that
-wait without blocking the loop. Processes that are still running when the interpreter exits are
-stopped by an ``atexit`` hook, and on Linux they also get SIGKILL if the process that started them
-dies (when started from the main thread).
+:meth:`start_sync` / :meth:`stop_sync` block (for a pytest session fixture without a loop);
+:meth:`start` / :meth:`stop` wait without blocking the loop. An ``atexit`` hook stops what is still
+running, and on Linux the servers get SIGKILL if the process that started them (from its main
+thread) dies.
 """
 
 from __future__ import annotations
@@ -78,6 +74,11 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def _port_taken(exc: BaseException) -> bool:
+    """A start failure because a picked port was taken meanwhile (retried with new ports)."""
+    return isinstance(exc, StartError) and "address already in use" in str(exc)
+
+
 def _pdeathsig_hook() -> Callable[[], None] | None:
     """A ``preexec_fn`` asking Linux to SIGKILL the child when its parent dies, or None elsewhere.
 
@@ -112,11 +113,7 @@ def find_assets(assets_dir: str | os.PathLike[str] | None = None) -> Path:
             f"{ASSETS_ENV} is not set: point it at a folder holding the etcd and kube-apiserver binaries"
         )
     folder = Path(raw)
-    missing = [
-        name
-        for name in ("etcd", "kube-apiserver")
-        if not os.access(folder / name, os.X_OK, effective_ids=True)
-    ]
+    missing = [n for n in ("etcd", "kube-apiserver") if not os.access(folder / n, os.X_OK)]
     if missing:
         raise MissingAssetsError(f"{folder}: no executable {' or '.join(missing)} there ({ASSETS_ENV})")
     return folder
@@ -213,21 +210,15 @@ class EnvTest:
                     if time.monotonic() > deadline:
                         raise self._start_error("kube-apiserver", f"not ready after {self.start_timeout:g} s")
                     time.sleep(0.1)
-            except StartError as exc:
+            except BaseException as exc:
                 self._cleanup()
-                if "address already in use" in str(exc) and attempt < 2:
-                    continue  # a port was taken between picking and binding: new ports
-                raise
-            except BaseException:
-                self._cleanup()
-                raise
-            return
+                if not (_port_taken(exc) and attempt < 2):
+                    raise
+            else:
+                return
 
     async def start(self) -> None:
-        """Async :meth:`start_sync`: suspends until ready without blocking the event loop.
-
-        Cancelling it stops whatever was launched.
-        """
+        """Async :meth:`start_sync`: suspends until ready; cancelling it stops what was launched."""
         if self.running:
             return
         assets = find_assets(self._assets_dir)
@@ -243,13 +234,13 @@ class EnvTest:
                     await asyncio.sleep(0.1)
             except StartError as exc:
                 await asyncio.to_thread(self._cleanup)
-                if "address already in use" in str(exc) and attempt < 2:
-                    continue
-                raise
+                if not (_port_taken(exc) and attempt < 2):
+                    raise
             except BaseException:
-                self._cleanup()
+                self._cleanup()  # cancelled: stop now, without awaiting
                 raise
-            return
+            else:
+                return
 
     def _prepare(self) -> None:
         """Make the temp dir, the service-account key and the token file. Blocks (openssl)."""
@@ -379,8 +370,7 @@ class EnvTest:
     def stop_sync(self) -> None:
         """Stop kube-apiserver then etcd (SIGTERM, SIGKILL after ``stop_timeout``), remove the temp dir.
 
-        Blocks up to ``2 * stop_timeout``. Idempotent; safe after a failed start.
-        """
+        Blocks up to ``2 * stop_timeout``. Idempotent; safe after a failed start."""
         self._cleanup()
 
     async def stop(self) -> None:
@@ -411,11 +401,10 @@ class EnvTest:
     # -- knobs -----------------------------------------------------------------------------------
 
     def compact(self) -> int:
-        """Compact etcd at its current revision, as kube-apiserver does every 5 minutes; returns it.
+        """Compact etcd at its current revision (as kube-apiserver does every 5 min); returns it. Blocks.
 
-        Afterwards lists at older resourceVersions (``resourceVersionMatch=Exact``, continue tokens)
-        get 410 Expired. Watches are served from kube-apiserver's watch cache and are not affected.
-        Blocks briefly (two local HTTP calls), like the fake's ``compact()``.
+        Lists at older resourceVersions (Exact, continue tokens) then get 410 Expired; watches are
+        served from kube-apiserver's watch cache and are not affected.
         """
         revision = int(self._etcd_call("/v3/kv/range", {"key": "AA==", "limit": 1})["header"]["revision"])
         self._etcd_call("/v3/kv/compaction", {"revision": str(revision), "physical": True})
@@ -434,11 +423,9 @@ class EnvTest:
     # -- clients ---------------------------------------------------------------------------------
 
     def new_client(self, *, verify: bool = True) -> Any:
-        """A new kubernetes_asyncio ``ApiClient`` for this server; the caller closes it.
+        """A new kubernetes_asyncio ``ApiClient`` (call it in a running loop; the caller closes it).
 
-        ``verify=True`` trusts :attr:`ca_file`; ``verify=False`` skips TLS verification.
-        Call it inside a running event loop.
-        """
+        ``verify=True`` trusts :attr:`ca_file`; ``verify=False`` skips TLS verification."""
         from kubernetes_asyncio.client import ApiClient, Configuration
 
         config = Configuration(
