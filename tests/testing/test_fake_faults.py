@@ -268,3 +268,13 @@ async def test_a_stopped_server_refuses_connections_and_restarts_on_its_port_wit
                 assert resp.status == 200
     finally:
         await server.stop()
+
+
+async def test_a_fault_without_a_count_lasts_until_cleared(server: FakeAPIServer, rest: RestClient) -> None:
+    rule = server.fail_next(None, 503, resource="configmaps")
+    for _ in range(3):
+        with pytest.raises(ServerError):
+            await rest.list(CM)
+    server.clear_faults()
+    assert (await rest.list(CM))["items"] == []
+    assert rule.hits == 3

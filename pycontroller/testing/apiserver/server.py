@@ -209,7 +209,7 @@ class FakeAPIServer:
 
     def fail_next(
         self,
-        count: int = 1,
+        count: int | None = 1,
         code: int = 500,
         *,
         verb: str | None = None,
@@ -218,15 +218,16 @@ class FakeAPIServer:
         retry_after: int | None = None,
         message: str | None = None,
     ) -> FaultRule:
-        """Answer the next ``count`` matching requests with HTTP ``code`` and a matching Status.
+        """Answer the next ``count`` matching requests (None: all, until :meth:`clear_faults`)
+        with HTTP ``code`` and a matching Status.
 
         ``verb`` is a Kubernetes verb (get, list, watch, create, update, patch, delete,
         deletecollection); ``resource`` a plural (``configmaps``) or ``plural.group``; ``path`` a
         substring of the URL path; None matches anything. A 429 carries ``Retry-After``
         (``retry_after`` seconds, default 1). Returns the rule (``rule.hits`` counts its answers).
         """
-        if count < 1:
-            raise ValueError(f"count must be at least 1, got {count}")
+        if count is not None and count < 1:
+            raise ValueError(f"count must be at least 1 (or None for every request), got {count}")
         if not 400 <= code <= 599:
             raise ValueError(f"code must be an HTTP error status, got {code}")
         return self.faults.add(FaultRule(code, count, verb, resource, path, retry_after, message))
