@@ -10,23 +10,46 @@ whole lines in batches (``await stream.read_lines()``), so decoding stays in the
 with one suspension per network chunk rather than per event. It also watches the watch: when no byte
 arrives for ``inactivity_timeout`` seconds of the injected clock (bookmarks count as bytes), the
 next read raises :class:`WatchStalledError` and the caller replaces the watch.
+
+The last section says what a watch may carry and how the reflector classifies it: ERROR events
+become their :class:`~pycontroller.errors.ApiError`, anything unusable a :class:`BadWatchInput`
+(with the line's start, for the log); :func:`read_initial_events` consumes a streaming list up to
+its ``k8s.io/initial-events-end`` bookmark; :func:`share_strings` interns repeated strings of
+cached objects; the ``is_*`` predicates sort errors the way client-go does.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import gc
+import sys
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
-from typing import Any
+from typing import Any, NoReturn
 
 import aiohttp
 import orjson
 
 from pycontroller.client import GroupVersionResource, RestClient
 from pycontroller.clock import Clock, TimerHandle, default_clock
-from pycontroller.errors import DecodeError, GoneError, PyControllerError
+from pycontroller.errors import ApiError, DecodeError, GoneError, PyControllerError, api_error_from_status
 
-__all__ = ["ListPage", "ListWatch", "TweakListOptions", "WatchStalledError", "WatchStream", "gc_paused"]
+__all__ = [
+    "INITIAL_EVENTS_END_ANNOTATION",
+    "BadWatchInput",
+    "ListPage",
+    "ListWatch",
+    "TweakListOptions",
+    "WatchStalledError",
+    "WatchStream",
+    "gc_paused",
+    "is_connection_refused",
+    "is_too_large_resource_version",
+    "raise_for_odd_event",
+    "read_initial_events",
+    "refuses_streaming_list",
+    "share_strings",
+]
 
 TweakListOptions = Callable[[dict[str, Any]], "dict[str, Any] | None"]
 """Called with the query parameters (API names: labelSelector, limit, ...) of every list and watch;
@@ -285,3 +308,130 @@ class WatchStream:
             self._timer.cancel()
             self._timer = None
         self._response.close()
+
+
+# -- what a watch may carry -------------------------------------------------------------------------
+
+INITIAL_EVENTS_END_ANNOTATION = "k8s.io/initial-events-end"
+
+
+class BadWatchInput(Exception):
+    """A watch line the reflector cannot use; ``kind`` is "decode", "invalid" or "unknown".
+
+    ``snippet`` is the start of the line (at most 200 characters) for the log.
+    """
+
+    def __init__(self, kind: str, message: str, line: bytes) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.snippet = line[:200].decode("utf-8", "replace")
+
+
+_intern = sys.intern
+
+
+def share_strings(meta: dict[str, Any]) -> None:
+    """Make the namespace and label values of ``meta`` the shared (interned) string objects.
+
+    A namespace or a label value repeats across thousands of cached objects; the JSON decoder makes
+    a new string for every occurrence. Sharing them saves ~50 bytes each per object (about 10% of a
+    small ConfigMap) for ~0.3 us. Equal strings are replaced by identical ones: nothing observable
+    changes.
+    """
+    ns = meta.get("namespace")
+    if ns.__class__ is str:
+        meta["namespace"] = _intern(ns)
+    labels = meta.get("labels")
+    if labels.__class__ is dict:
+        for key, value in labels.items():
+            if value.__class__ is str:
+                labels[key] = _intern(value)
+
+
+def is_connection_refused(exc: BaseException) -> bool:
+    """A connection refused (the server is down): client-go backs off and watches again."""
+    if isinstance(exc, ConnectionRefusedError):
+        return True
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return exc.os_error.errno == errno.ECONNREFUSED or isinstance(exc.os_error, ConnectionRefusedError)
+    return False
+
+
+def is_too_large_resource_version(exc: BaseException) -> bool:
+    """The server does not know this resourceVersion yet (a cause, or the 504 message of old servers)."""
+    if not isinstance(exc, ApiError):
+        return False
+    causes = exc.details.get("causes") or []
+    for cause in causes if isinstance(causes, list) else []:
+        if isinstance(cause, dict) and cause.get("reason") == "ResourceVersionTooLarge":
+            return True
+    return exc.status == 504 and "too large resource version" in exc.message.lower()
+
+
+def refuses_streaming_list(exc: BaseException) -> bool:
+    """A server that does not support streaming lists answers 400/403/404/405/422."""
+    return isinstance(exc, ApiError) and exc.status in (400, 403, 404, 405, 422)
+
+
+def raise_for_odd_event(event: Any, line: bytes) -> NoReturn:
+    """Raise for an event without the usual shape: an ERROR Status as its ApiError, else BadWatchInput."""
+    if not isinstance(event, dict):
+        raise BadWatchInput("unknown", "a watch line that is not an event object", line)
+    etype = event.get("type")
+    obj = event.get("object")
+    if etype == "ERROR":
+        if isinstance(obj, dict) and type(obj.get("code")) is int and obj.get("kind", "Status") == "Status":
+            raise api_error_from_status(obj["code"], obj)
+        raise BadWatchInput("unknown", "an ERROR event of an unknown shape", line)
+    if etype in ("ADDED", "MODIFIED", "DELETED", "BOOKMARK"):
+        raise BadWatchInput("invalid", f"a {etype} event without metadata.resourceVersion", line)
+    raise BadWatchInput("unknown", f"an event of unknown type {etype!r}", line)
+
+
+async def read_initial_events(stream: WatchStream) -> tuple[str | None, dict[str, Any], int]:
+    """Read a streaming list's initial events up to the ``k8s.io/initial-events-end`` bookmark.
+
+    Returns (that bookmark's resourceVersion, or None when the stream ended first; the objects by
+    key; the number of bookmarks seen). Lines after the bookmark stay in the stream for the watch.
+    Raises BadWatchInput for bad lines and the ApiError of an ERROR event.
+    """
+    loads = orjson.loads
+    collected: dict[str, Any] = {}
+    bookmarks = 0
+    while True:
+        lines = await stream.read_lines()
+        if not lines:
+            return None, collected, bookmarks
+        for index, line in enumerate(lines):
+            try:
+                event = loads(line)
+                etype = event["type"]
+                obj = event["object"]
+                meta = obj["metadata"]
+                rv = meta["resourceVersion"]
+            except orjson.JSONDecodeError:
+                if not line.strip():
+                    continue
+                raise BadWatchInput("decode", "a watch line that is not JSON", line) from None
+            except (KeyError, TypeError):
+                raise_for_odd_event(event, line)
+            if etype == "BOOKMARK":
+                bookmarks += 1
+                annotations = meta.get("annotations") or {}
+                if annotations.get(INITIAL_EVENTS_END_ANNOTATION) == "true":
+                    # Events after the bookmark in the same chunk belong to the watch.
+                    stream.unread(lines[index + 1 :])
+                    return str(rv), collected, bookmarks
+                continue
+            name = meta.get("name")
+            if type(name) is not str or not name:
+                raise BadWatchInput("invalid", f"a {etype} event object without a name", line)
+            share_strings(meta)
+            ns = meta.get("namespace")
+            key = f"{ns}/{name}" if ns else name
+            if etype == "DELETED":
+                collected.pop(key, None)
+            elif etype in ("ADDED", "MODIFIED"):
+                collected[key] = obj
+            else:
+                raise BadWatchInput("unknown", f"an event of unknown type {etype!r}", line)

@@ -25,10 +25,8 @@ Objects are dicts decoded by orjson and shared with the store: nobody may mutate
 from __future__ import annotations
 
 import asyncio
-import errno
 import logging
 import random
-import sys
 from collections.abc import Callable
 from contextlib import AsyncExitStack
 from typing import Any, Protocol
@@ -38,11 +36,19 @@ import orjson
 
 from pycontroller.backoff import Backoff
 from pycontroller.cache.listwatch import (
+    INITIAL_EVENTS_END_ANNOTATION,
+    BadWatchInput,
     ListWatch,
     TweakListOptions,
     WatchStalledError,
     WatchStream,
     gc_paused,
+    is_connection_refused,
+    is_too_large_resource_version,
+    raise_for_odd_event,
+    read_initial_events,
+    refuses_streaming_list,
+    share_strings,
 )
 from pycontroller.client import GroupVersionResource, RestClient
 from pycontroller.clock import Clock, default_clock
@@ -53,7 +59,6 @@ from pycontroller.errors import (
     InvalidObjectError,
     ServerError,
     TooManyRequestsError,
-    api_error_from_status,
 )
 
 __all__ = [
@@ -66,8 +71,6 @@ __all__ = [
 
 log = logging.getLogger("pycontroller.cache.reflector")
 
-INITIAL_EVENTS_END_ANNOTATION = "k8s.io/initial-events-end"
-_SNIPPET = 200
 _MIN_WATCH_TIMEOUT = 300.0
 _STALL_GRACE = 30.0
 DEFAULT_WATCH_INACTIVITY_TIMEOUT = 150.0
@@ -139,61 +142,8 @@ def default_watch_error_handler(reflector: Reflector, exc: BaseException) -> Non
         log.warning("%s: failed to list/watch %s: %s", reflector.name, reflector.gvr, exc)
 
 
-class _BadInput(Exception):
-    """Input from the server the reflector cannot use; ends the watch, counted by kind."""
-
-    def __init__(self, kind: str, message: str, line: bytes) -> None:
-        super().__init__(message)
-        self.kind = kind
-        self.snippet = line[:_SNIPPET].decode("utf-8", "replace")
-
-
 class _VeryShortWatch(Exception):
     """The server closed a watch in under a second without any event (client-go relists then)."""
-
-
-_intern = sys.intern
-
-
-def share_strings(meta: dict[str, Any]) -> None:
-    """Make the namespace and label values of ``meta`` the shared (interned) string objects.
-
-    A namespace or a label value repeats across thousands of cached objects; the JSON decoder makes
-    a new string for every occurrence. Sharing them saves ~50 bytes each per object (about 10% of a
-    small ConfigMap) for ~0.3 us. Equal strings are replaced by identical ones: nothing observable
-    changes.
-    """
-    ns = meta.get("namespace")
-    if ns.__class__ is str:
-        meta["namespace"] = _intern(ns)
-    labels = meta.get("labels")
-    if labels.__class__ is dict:
-        for key, value in labels.items():
-            if value.__class__ is str:
-                labels[key] = _intern(value)
-
-
-def _is_connection_refused(exc: BaseException) -> bool:
-    if isinstance(exc, ConnectionRefusedError):
-        return True
-    if isinstance(exc, aiohttp.ClientConnectorError):
-        return exc.os_error.errno == errno.ECONNREFUSED or isinstance(exc.os_error, ConnectionRefusedError)
-    return False
-
-
-def _is_too_large_rv(exc: BaseException) -> bool:
-    if not isinstance(exc, ApiError):
-        return False
-    causes = exc.details.get("causes") or []
-    for cause in causes if isinstance(causes, list) else []:
-        if isinstance(cause, dict) and cause.get("reason") == "ResourceVersionTooLarge":
-            return True
-    return exc.status == 504 and "too large resource version" in exc.message.lower()
-
-
-def _is_refusal(exc: BaseException) -> bool:
-    """A server that does not support streaming lists answers 400/403/404/405/422."""
-    return isinstance(exc, ApiError) and exc.status in (400, 403, 404, 405, 422)
 
 
 class Reflector:
@@ -326,7 +276,7 @@ class Reflector:
             try:
                 result = await self._lw.list(rv, page_size)
             except ApiError as exc:
-                if not (isinstance(exc, GoneError) or _is_too_large_rv(exc)):
+                if not (isinstance(exc, GoneError) or is_too_large_resource_version(exc)):
                     raise
                 # The RV we listed at is compacted or not yet known: a consistent read instead.
                 self._rv_unavailable = True
@@ -395,9 +345,9 @@ class Reflector:
                 except (asyncio.CancelledError, KeyboardInterrupt, SystemExit):
                     raise
                 except Exception as exc:
-                    if isinstance(exc, _BadInput):
+                    if isinstance(exc, BadWatchInput):
                         exc = self._bad_input(exc)
-                    if _is_refusal(exc):
+                    if refuses_streaming_list(exc):
                         self._streaming_refused = True
                     log.warning(
                         "%s: the streaming list of %s failed (%s); falling back to list and watch",
@@ -458,7 +408,7 @@ class Reflector:
                     await self._retry_watch_later(exc, exc.retry_after)
                     continue
                 except (aiohttp.ClientError, OSError) as exc:
-                    if not _is_connection_refused(exc):
+                    if not is_connection_refused(exc):
                         raise
                     await self._retry_watch_later(exc, None)
                     continue
@@ -470,7 +420,7 @@ class Reflector:
                 self.stats.stalls += 1
                 self.stats.watch_restarts += 1
                 log.warning("%s: watch of %s stalled (%s); replacing it", self.name, self.gvr, exc)
-            except _BadInput as exc:
+            except BadWatchInput as exc:
                 self._notify(self._bad_input(exc))
                 backoff = (None, None)
             except TooManyRequestsError as exc:
@@ -524,20 +474,19 @@ class Reflector:
                 except orjson.JSONDecodeError:
                     if not line.strip():
                         continue  # blank keep-alive lines
-                    raise _BadInput("decode", "a watch line that is not JSON", line) from None
+                    raise BadWatchInput("decode", "a watch line that is not JSON", line) from None
                 except (KeyError, TypeError):
-                    self._raise_for_odd_event(event, line)
-                    continue
+                    raise_for_odd_event(event, line)
                 if type(rv) is not str:
-                    raise _BadInput("invalid", f"a {etype} event with a non-string resourceVersion", line)
+                    raise BadWatchInput("invalid", f"a {etype} event with a non-string resourceVersion", line)
                 if etype == "BOOKMARK":
                     stats.bookmarks += 1
                 else:
                     name = meta.get("name")
                     if type(name) is not str or not name:
                         if etype in ("ADDED", "MODIFIED", "DELETED"):
-                            raise _BadInput("invalid", f"a {etype} event object without a name", line)
-                        self._raise_for_odd_event(event, line)
+                            raise BadWatchInput("invalid", f"a {etype} event object without a name", line)
+                        raise_for_odd_event(event, line)
                     obj = event["object"]
                     share_strings(meta)
                     try:
@@ -548,7 +497,7 @@ class Reflector:
                         elif etype == "DELETED":
                             delete(obj)
                         else:
-                            self._raise_for_odd_event(event, line)
+                            raise_for_odd_event(event, line)
                     except (InvalidObjectError, TypeError, ValueError, KeyError) as exc:
                         stats.store_errors += 1
                         log.error("%s: the store refused a %s %s: %s", self.name, self.gvr, etype, exc)
@@ -562,24 +511,6 @@ class Reflector:
                 f"very short watch of {self.gvr}: closed in under a second without any event"
             )
 
-    def _raise_for_odd_event(self, event: Any, line: bytes) -> None:
-        """An event without the usual shape: an ERROR Status (raised as its ApiError) or bad input."""
-        if not isinstance(event, dict):
-            raise _BadInput("unknown", "a watch line that is not an event object", line)
-        etype = event.get("type")
-        obj = event.get("object")
-        if etype == "ERROR":
-            if (
-                isinstance(obj, dict)
-                and type(obj.get("code")) is int
-                and obj.get("kind", "Status") == "Status"
-            ):
-                raise api_error_from_status(obj["code"], obj)
-            raise _BadInput("unknown", "an ERROR event of an unknown shape", line)
-        if etype in ("ADDED", "MODIFIED", "DELETED", "BOOKMARK"):
-            raise _BadInput("invalid", f"a {etype} event without metadata.resourceVersion", line)
-        raise _BadInput("unknown", f"an event of unknown type {etype!r}", line)
-
     # -- streaming list --------------------------------------------------------------------------
 
     async def _streaming_list(self, stack: AsyncExitStack) -> WatchStream | None:
@@ -589,11 +520,10 @@ class Reflector:
             query["sendInitialEvents"] = True
             query["resourceVersionMatch"] = "NotOlderThan"
             stream = await self._open_watch(stack, query)
-            collected: dict[str, Any] = {}
             try:
-                rv = await self._read_initial_events(stream, collected)
+                rv, collected, bookmarks = await read_initial_events(stream)
             except (GoneError, ApiError) as exc:
-                if isinstance(exc, GoneError) or _is_too_large_rv(exc):
+                if isinstance(exc, GoneError) or is_too_large_resource_version(exc):
                     self._rv_unavailable = True
                     await stack.aclose()
                     continue
@@ -602,56 +532,16 @@ class Reflector:
                 # The stream ended before the initial events did: start over with a clean slate.
                 await stack.aclose()
                 raise _VeryShortWatch(f"the streaming list of {self.gvr} ended before its bookmark")
+            self.stats.bookmarks += bookmarks
             self._rv_unavailable = False
             with gc_paused():
                 self.store.replace(list(collected.values()), rv)
             self._synced(rv)
             return stream
 
-    async def _read_initial_events(self, stream: WatchStream, collected: dict[str, Any]) -> str | None:
-        loads = orjson.loads
-        while True:
-            lines = await stream.read_lines()
-            if not lines:
-                return None
-            for index, line in enumerate(lines):
-                try:
-                    event = loads(line)
-                    etype = event["type"]
-                    obj = event["object"]
-                    meta = obj["metadata"]
-                    rv = meta["resourceVersion"]
-                except orjson.JSONDecodeError:
-                    if not line.strip():
-                        continue
-                    raise _BadInput("decode", "a watch line that is not JSON", line) from None
-                except (KeyError, TypeError):
-                    self._raise_for_odd_event(event, line)
-                    continue
-                if etype == "BOOKMARK":
-                    self.stats.bookmarks += 1
-                    annotations = meta.get("annotations") or {}
-                    if annotations.get(INITIAL_EVENTS_END_ANNOTATION) == "true":
-                        # Events after the bookmark in the same chunk belong to the watch.
-                        stream.unread(lines[index + 1 :])
-                        return str(rv)
-                    continue
-                name = meta.get("name")
-                if type(name) is not str or not name:
-                    raise _BadInput("invalid", f"a {etype} event object without a name", line)
-                share_strings(meta)
-                ns = meta.get("namespace")
-                key = f"{ns}/{name}" if ns else name
-                if etype == "DELETED":
-                    collected.pop(key, None)
-                elif etype in ("ADDED", "MODIFIED"):
-                    collected[key] = obj
-                else:
-                    raise _BadInput("unknown", f"an event of unknown type {etype!r}", line)
-
     # -- errors ----------------------------------------------------------------------------------
 
-    def _bad_input(self, exc: _BadInput) -> DecodeError:
+    def _bad_input(self, exc: BadWatchInput) -> DecodeError:
         """Count and log input the server sent that we cannot use; return it as a DecodeError."""
         if exc.kind == "decode":
             self.stats.decode_errors += 1
@@ -671,7 +561,7 @@ class Reflector:
 
     def _report(self, exc: BaseException) -> None:
         """A list or watch failed in a way that needs a relist: count it and tell the handler."""
-        if isinstance(exc, _BadInput):
+        if isinstance(exc, BadWatchInput):
             exc = self._bad_input(exc)
         elif not isinstance(exc, _VeryShortWatch):
             self.stats.watch_errors += 1
