@@ -161,3 +161,37 @@ async def test_repeated_whole_lists_see_every_write(server: FakeAPIServer) -> No
         assert len(everywhere["items"]) == 3
     finally:
         await rest.close()
+
+
+async def test_the_scale_subresource_reads_and_writes_replicas(server: FakeAPIServer) -> None:
+    rest = RestClient(server.new_client(), owns_api_client=True)
+    try:
+        body: dict[str, Any] = {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": "web", "namespace": "default"},
+            "spec": {
+                "replicas": 2,
+                "selector": {"matchLabels": {"app": "web"}},
+                "template": {
+                    "metadata": {"labels": {"app": "web"}},
+                    "spec": {"containers": [{"name": "c", "image": "x"}]},
+                },
+            },
+        }
+        await rest.create(DEPLOYMENTS, body)
+        path = DEPLOYMENTS.path("default", "web", "scale")
+        scale = await rest.request("GET", path)
+        assert (scale["kind"], scale["spec"], scale["status"]) == (
+            "Scale",
+            {"replicas": 2},
+            {"replicas": 0, "selector": "app=web"},
+        )
+        patched = await rest.request(
+            "PATCH", path, body={"spec": {"replicas": 5}}, content_type="application/merge-patch+json"
+        )
+        assert patched["spec"]["replicas"] == 5
+        deployment = await rest.get(DEPLOYMENTS, "web", "default")
+        assert deployment["spec"]["replicas"] == 5 and deployment["metadata"]["generation"] == 2
+    finally:
+        await rest.close()

@@ -86,6 +86,18 @@ def resource_list(tables: list[ResourceDef], group: str, version: str) -> dict[s
             entry["categories"] = list(rdef.categories)
         entry["storageVersionHash"] = rdef.storage_version_hash()
         resources.append(entry)
+        if rdef.scale is not None:
+            resources.append(
+                {
+                    "name": f"{rdef.plural}/scale",
+                    "singularName": "",
+                    "namespaced": rdef.namespaced,
+                    "group": "autoscaling",
+                    "version": "v1",
+                    "kind": "Scale",
+                    "verbs": ["get", "patch", "update"],
+                }
+            )
         if rdef.has_status(version):
             resources.append(
                 {

@@ -21,6 +21,7 @@ from . import discovery
 from .faults import Faults
 from .listwatch import ListWatchSupport, flag
 from .routing import Route, parse_route
+from .scale import get_for_scale, read_scale, write_scale
 from .selectors import parse_filter
 from .status import ApiFailure, bad_request, json_response, resource_not_found, status_body
 from .storage import Table
@@ -110,6 +111,7 @@ class Handlers(ListWatchSupport):
         if route.subresource is not None and not (
             (route.subresource == "status" and table.rdef.has_status(route.version))
             or (route.subresource == "finalize" and table.rdef.plural == "namespaces")
+            or (route.subresource == "scale" and table.rdef.scale is not None)
         ):
             raise resource_not_found()
         if route.subresource is not None and route.verb not in ("get", "update", "patch"):
@@ -193,7 +195,7 @@ class Handlers(ListWatchSupport):
                 f"json parse error: {exc}"
             ) from None
 
-    def _checkjson_response(self, request: web.Request) -> None:
+    def _require_json(self, request: web.Request) -> None:
         ctype = request.headers.get("Content-Type", "")
         media = ctype.split(";", 1)[0].strip().lower()
         if media not in ("", JSON, "*/*"):
@@ -207,12 +209,15 @@ class Handlers(ListWatchSupport):
 
     async def _get(self, request: web.Request, route: Route, table: Table, av: str) -> web.StreamResponse:
         assert route.name is not None
+        if route.subresource == "scale":
+            stored = get_for_scale(self.registry, table, route.namespace, route.name)
+            return json_response(orjson.dumps(read_scale(table, stored)))
         return json_response(self.registry.get(table, route.namespace, route.name).bytes_for(av))
 
     async def _create(self, request: web.Request, route: Route, table: Table, av: str) -> web.StreamResponse:
         if table.rdef.namespaced and route.namespace is None:
             raise resource_not_found()
-        self._checkjson_response(request)
+        self._require_json(request)
         body = await self._body(request, table.rdef.kind)
         with self._writing(request):
             stored = self.registry.create(table, route.namespace, body, av)
@@ -220,8 +225,12 @@ class Handlers(ListWatchSupport):
 
     async def _update(self, request: web.Request, route: Route, table: Table, av: str) -> web.StreamResponse:
         assert route.name is not None
-        self._checkjson_response(request)
+        self._require_json(request)
         body = await self._body(request, table.rdef.kind)
+        if route.subresource == "scale":
+            with self._writing(request):
+                scale = write_scale(self.registry, table, route.namespace, route.name, body)
+            return json_response(orjson.dumps(scale))
         existed = (route.namespace or "", route.name) in table.objects
         with self._writing(request):
             stored = self.registry.update(
@@ -252,6 +261,10 @@ class Handlers(ListWatchSupport):
             ) from None
         if body is None:
             raise bad_request("the patch body is empty")
+        if route.subresource == "scale":
+            with self._writing(request):
+                scale = write_scale(self.registry, table, route.namespace, route.name, body, patch_type)
+            return json_response(orjson.dumps(scale))
         with self._writing(request):
             stored = self.registry.patch(
                 table,

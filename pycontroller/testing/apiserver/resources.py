@@ -43,7 +43,9 @@ class ResourceDef:
     builtin: bool = True
     verbs: tuple[str, ...] = ALL_VERBS
     create_on_update: bool = False
-    alias_of: tuple[str, str] | None = None  # served from another resource's storage (converted)
+    alias_of: tuple[str, str] | None = None
+    # the scale subresource: (specReplicasPath, statusReplicasPath, labelSelectorPath or None)
+    scale: tuple[str, str, str | None] | None = None  # served from another resource's storage (converted)
     storage_version: str = ""
 
     @property
@@ -144,6 +146,7 @@ BUILTINS: tuple[ResourceDef, ...] = (
         categories=("all",),
         status_subresource=True,
         generation_fields=("spec", "annotations"),
+        scale=(".spec.replicas", ".status.replicas", None),
     ),
     ResourceDef("coordination.k8s.io", ("v1",), "leases", "Lease", True, create_on_update=True),
     ResourceDef(
@@ -168,6 +171,13 @@ def resource_from_crd(crd: Mapping[str, Any]) -> ResourceDef | None:
         return None
     storage = next((v["name"] for v in spec.get("versions") or [] if v.get("storage")), served[0]["name"])
     status = any("status" in (v.get("subresources") or {}) for v in served)
+    scale_paths = None
+    for v in served:
+        scale = (v.get("subresources") or {}).get("scale")
+        if isinstance(scale, dict) and scale.get("specReplicasPath") and scale.get("statusReplicasPath"):
+            selector = scale.get("labelSelectorPath")
+            scale_paths = (str(scale["specReplicasPath"]), str(scale["statusReplicasPath"]), selector)
+            break
     return ResourceDef(
         group=spec.get("group", ""),
         versions=tuple(_version_priority([v["name"] for v in served])),
@@ -179,6 +189,7 @@ def resource_from_crd(crd: Mapping[str, Any]) -> ResourceDef | None:
         categories=tuple(names.get("categories") or ()),
         status_subresource=status,
         status_versions=tuple(v["name"] for v in served if "status" in (v.get("subresources") or {})),
+        scale=scale_paths,
         generation_fields=EVERYTHING_BUT_METADATA,
         builtin=False,
         verbs=(
