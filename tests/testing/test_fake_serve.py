@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import socket
 import subprocess
 import sys
@@ -36,7 +37,8 @@ def wait_ready(url: str, proc: subprocess.Popen[bytes]) -> bytes:
             time.sleep(0.05)
 
 
-def test_serve_runs_until_sigterm_and_writes_a_kubeconfig(tmp_path: Path) -> None:
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_serve_runs_until_interrupted_and_writes_a_kubeconfig(tmp_path: Path, sig: signal.Signals) -> None:
     port = free_port()
     kubeconfig = tmp_path / "kubeconfig"
     proc = subprocess.Popen(
@@ -59,7 +61,7 @@ def test_serve_runs_until_sigterm_and_writes_a_kubeconfig(tmp_path: Path) -> Non
         assert f"server: {url}" in kubeconfig.read_text()
         with urllib.request.urlopen(url + "/api/v1/namespaces/default", timeout=5) as resp:
             assert b'"name":"default"' in resp.read()
-        proc.terminate()
+        proc.send_signal(sig)
         assert proc.wait(timeout=DEADLINE) == 0
         assert proc.stdout is not None
         assert f"serving on {url}" in proc.stdout.read().decode()
