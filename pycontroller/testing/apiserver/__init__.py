@@ -3,12 +3,16 @@
 Modules, one concept each:
 
 * :mod:`.server`: :class:`FakeAPIServer`, lifecycle, clients, test knobs.
-* :mod:`.handlers` + :mod:`.routing`: HTTP requests to registry calls; lists and watches.
-* :mod:`.registry`: object semantics (create/update/patch/delete, namespaces, CRDs, generation).
+* :mod:`.handlers` + :mod:`.routing`: HTTP requests to registry calls; :mod:`.listwatch` lists
+  (snapshots, pages) and watches; :mod:`.watch` one watch stream (filtering, bounded queue,
+  bookmarks, stalls); :mod:`.discovery` the discovery documents.
+* :mod:`.registry`: object semantics (create/update/patch, namespaces, generation), with
+  :mod:`.deletion` (finalizers, propagation, collections), :mod:`.crds` (serving CRDs) and
+  :mod:`.scale` (the scale subresource).
 * :mod:`.storage`: stored objects with their bytes, per-resource tables and bounded history.
-* :mod:`.watch`: one watch stream (filtering, bounded queue, bookmarks, stalls).
-* :mod:`.patch`, :mod:`.selectors`, :mod:`.discovery`, :mod:`.faults`, :mod:`.status`,
-  :mod:`.resources`: the pieces those use.
+* :mod:`.resources` (what is served), :mod:`.defaults`, :mod:`.validation`, :mod:`.conversion`
+  (field types, events at two apiVersions), :mod:`.patch`, :mod:`.selectors`, :mod:`.faults`,
+  :mod:`.status` (Status errors), :mod:`.objects` (shared helpers).
 """
 
 from .server import FakeAPIServer
