@@ -263,12 +263,10 @@ class FakeAPIServer:
     def stall_watches(self) -> None:
         """Keep watch connections open but send nothing (events queue) until :meth:`resume_watches`."""
         self.control.stalled = True
-        self.control.resumed.clear()
 
     def resume_watches(self) -> None:
         """Let stalled watches send what they queued, and go on streaming."""
         self.control.stalled = False
-        self.control.resumed.set()
         for watcher in list(self.handlers.watchers):
             watcher.wake()
 

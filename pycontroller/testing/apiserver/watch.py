@@ -36,8 +36,6 @@ class WatchControl:
 
     def __init__(self) -> None:
         self.stalled = False
-        self.resumed = asyncio.Event()
-        self.resumed.set()
         self.bookmark_interval = 60.0
         self.queue_limit = 100_000
         self.overflow_grace = 5.0
@@ -96,7 +94,6 @@ class Watcher:
         self.registered = False
         self._finished = False
         self._waiter: asyncio.Future[None] | None = None
-        self._task: asyncio.Task[Any] | None = None
         self._abrupt = False
         self._transport: Any = None
 
