@@ -195,3 +195,55 @@ async def test_the_scale_subresource_reads_and_writes_replicas(server: FakeAPISe
         assert deployment["spec"]["replicas"] == 5 and deployment["metadata"]["generation"] == 2
     finally:
         await rest.close()
+
+
+TABLE_ACCEPT = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json"
+
+
+async def test_clients_asking_for_tables_get_the_real_columns(server: FakeAPIServer) -> None:
+    import aiohttp
+    import orjson
+
+    server.add_object(
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": "a", "namespace": "default"},
+            "data": {"k": "v", "l": "w"},
+        }
+    )
+    url = f"{server.url}/api/v1/namespaces/default/configmaps"
+    async with aiohttp.ClientSession(headers={"Accept": TABLE_ACCEPT}) as http:
+        async with http.get(url) as resp:
+            table = orjson.loads(await resp.read())
+        assert (table["kind"], table["apiVersion"]) == ("Table", "meta.k8s.io/v1")
+        assert [c["name"] for c in table["columnDefinitions"]] == ["Name", "Data", "Age"]
+        [row] = table["rows"]
+        assert row["cells"][:2] == ["a", 2]
+        assert row["object"]["kind"] == "PartialObjectMetadata"
+        async with http.get(url + "/a") as resp:
+            assert orjson.loads(await resp.read())["rows"][0]["cells"][0] == "a"
+        async with http.get(url + "?watch=1&resourceVersion=0") as resp:
+            first = orjson.loads(await resp.content.readline())
+            server.add_object(
+                {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "b", "namespace": "default"}}
+            )
+            second = orjson.loads(await resp.content.readline())
+    assert first["object"]["kind"] == "Table" and "columnDefinitions" in first["object"]
+    assert second["type"] == "ADDED" and "columnDefinitions" not in second["object"]
+    assert second["object"]["rows"][0]["cells"][:2] == ["b", 0]
+
+
+def test_ages_read_like_kubectl_prints_them() -> None:
+    from pycontroller.testing.apiserver.printing import human_duration
+
+    assert [human_duration(s) for s in (-5, 0, 90, 330, 7200, 3 * 3600 + 60, 50 * 3600, 400 * 86400)] == [
+        "<invalid>",
+        "0s",
+        "90s",
+        "5m30s",
+        "120m",
+        "3h1m",
+        "2d2h",
+        "400d",
+    ]

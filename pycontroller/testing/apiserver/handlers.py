@@ -212,7 +212,12 @@ class Handlers(ListWatchSupport):
         if route.subresource == "scale":
             stored = get_for_scale(self.registry, table, route.namespace, route.name)
             return json_response(orjson.dumps(read_scale(table, stored)))
-        return json_response(self.registry.get(table, route.namespace, route.name).bytes_for(av))
+        stored = self.registry.get(table, route.namespace, route.name)
+        printer = self.printer_for(request, table, av)
+        if printer is not None:
+            meta = {"resourceVersion": stored.obj["metadata"]["resourceVersion"]}
+            return json_response(orjson.dumps(printer.table([orjson.loads(stored.bytes_for(av))], meta)))
+        return json_response(stored.bytes_for(av))
 
     async def _create(self, request: web.Request, route: Route, table: Table, av: str) -> web.StreamResponse:
         if table.rdef.namespaced and route.namespace is None:

@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from aiohttp import web
 
+from .objects import CRD_KEY
+from .printing import Printer, wants_table
 from .routing import Route
 from .selectors import parse_filter
 from .status import ApiFailure, bad_request, expired, json_response, resource_not_found
@@ -81,6 +83,19 @@ class ListWatchSupport:
         control: WatchControl
         watchers: set[Watcher]
         too_large_wait: float
+
+    def printer_for(self, request: web.Request, table: Table, av: str) -> Printer | None:
+        """A Table printer when the request's Accept header asks for Tables (kubectl get)."""
+        table_version = wants_table(request.headers.get("Accept", ""))
+        if table_version is None:
+            return None
+        rdef = table.rdef
+        crd = None
+        if not rdef.builtin:
+            stored = self.registry.tables[CRD_KEY].objects.get(("", f"{rdef.plural}.{rdef.group}"))
+            crd = stored.obj if stored is not None else None
+        include = request.query.get("includeObject") or "Metadata"
+        return Printer(rdef.key, table_version, include, crd, av.rpartition("/")[2])
 
     # -- list -------------------------------------------------------------------------------------------
 
@@ -177,9 +192,25 @@ class ListWatchSupport:
         if start is not None:
             lo = max(lo, bisect.bisect_left(snapshot, start, key=_key))
         builtin = table.rdef.builtin
-        items: list[bytes] = []
         cont = None
         remaining = None
+        printer = self.printer_for(request, table, av)
+        if printer is not None:
+            chosen: list[Stored] = []
+            last_key: tuple[str, str] = ("", "")
+            for s in snapshot[lo:hi]:
+                if filt.trivial or filt.matches(s.obj):
+                    if limit and len(chosen) >= limit:
+                        cont = _encode_continue(snap_rv, (last_key[0], last_key[1] + "\x00"))
+                        break
+                    chosen.append(s)
+                    last_key = s.key
+            meta: dict[str, Any] = {"resourceVersion": str(snap_rv)}
+            if cont:
+                meta["continue"] = cont
+            objects = [orjson.loads(s.bytes_for(av)) for s in chosen]
+            return json_response(orjson.dumps(printer.table(objects, meta)))
+        items: list[bytes] = []
         if filt.trivial and not limit:
             # whole (namespace of the) table: the body is cached until the next write
             cache_key = (snap_rv, av, ns)
@@ -197,7 +228,7 @@ class ListWatchSupport:
                 cont = _encode_continue(snap_rv, (last[0], last[1] + "\x00"))
                 remaining = hi - end
         else:
-            last_key: tuple[str, str] = ("", "")
+            last_key = ("", "")
             for s in snapshot[lo:hi]:
                 if filt.matches(s.obj):
                     if limit and len(items) >= limit:
@@ -261,6 +292,7 @@ class ListWatchSupport:
             route.namespace,
             filt,
             self.control,
+            printer=self.printer_for(request, table, av),
             bookmarks=bookmarks,
             deadline=deadline,
             store_rv=lambda: registry.rv,

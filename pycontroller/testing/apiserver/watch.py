@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from .conversion import convert
+from .printing import Printer
 from .selectors import Filter
 from .storage import Event, Stored
 
@@ -79,7 +80,10 @@ class Watcher:
         bookmarks: bool,
         deadline: float | None,
         store_rv: Any,
+        printer: Printer | None = None,
     ) -> None:
+        self.printer = printer  # set when the client asked for Tables (kubectl get --watch)
+        self._columns_sent = False
         self.table = table
         self.api_version = api_version
         self.namespace = namespace
@@ -106,26 +110,41 @@ class Watcher:
         if ns is not None and event.obj.key[0] != ns:
             return
         filt = self.filter
-        if filt.trivial:
+        if filt.trivial and self.printer is None:
             self.push(event.line(self.api_version))
+            return
+        if filt.trivial:
+            self.push(self.line(event.type, event.obj))
             return
         now_ok = event.type != "DELETED" and filt.matches(event.obj.obj)
         before_ok = event.old is not None and event.type != "ADDED" and filt.matches(event.old.obj)
         if event.type == "DELETED":
             if before_ok or filt.matches(event.obj.obj):
-                self.push(event.line(self.api_version))
+                self.push(self.line(event.type, event.obj))
         elif now_ok and before_ok:
-            self.push(event.line(self.api_version))
+            self.push(self.line(event.type, event.obj))
         elif now_ok:
             self.push(self.line("ADDED", event.obj))
         elif before_ok and event.old is not None:
             # left the selector: DELETED with the previous content at the event's resourceVersion
             old = dict(event.old.obj)
             old["metadata"] = {**old["metadata"], "resourceVersion": str(event.rv)}
+            if self.printer is not None:
+                self.push(self._table_line("DELETED", convert(old, self.api_version)))
+                return
             self.push(b'{"type":"DELETED","object":' + _with_version(old, self.api_version) + b"}\n")
 
     def line(self, type_: str, stored: Stored) -> bytes:
+        if self.printer is not None:
+            return self._table_line(type_, orjson.loads(stored.bytes_for(self.api_version)))
         return b'{"type":"' + type_.encode() + b'","object":' + stored.bytes_for(self.api_version) + b"}\n"
+
+    def _table_line(self, type_: str, obj: dict[str, Any]) -> bytes:
+        assert self.printer is not None
+        meta = {"resourceVersion": (obj.get("metadata") or {}).get("resourceVersion", "")}
+        table = self.printer.table([obj], meta, columns=not self._columns_sent)
+        self._columns_sent = True
+        return b'{"type":"' + type_.encode() + b'","object":' + orjson.dumps(table) + b"}\n"
 
     def push(self, data: bytes) -> None:
         self.queue.append(data)
