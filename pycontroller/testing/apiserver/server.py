@@ -58,7 +58,7 @@ class FakeAPIServer:
     Like envtest there are no controllers: no garbage collection, no namespace cleanup (a deleted
     namespace stays Terminating until ``namespaces/<name>/finalize`` empties spec.finalizers), no
     Deployment or Pod status changes. Not emulated: server-side apply, managedFields, protobuf,
-    server-side Table printing, admission webhooks, CRD schema validation and conversion webhooks.
+    admission webhooks, CRD schema validation/defaulting and conversion webhooks.
 
     After :meth:`stop` the URL refuses connections; the server can be started again with its state.
     """
