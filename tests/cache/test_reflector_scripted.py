@@ -579,3 +579,39 @@ async def test_a_refused_connection_backs_off_and_watches_again_without_relistin
         for e in s.held:
             e.set()
         await runner.cleanup()
+
+
+async def test_a_compacted_continue_token_falls_back_to_one_full_consistent_list(
+    script: tuple[Script, RestClient], start: Callable[..., Running]
+) -> None:
+    s, _ = script
+    s.lists.put_nowait(list_of([cm("a", "5")], "10", cont="tok1"))
+    s.lists.put_nowait(status(410, "Expired", "The provided continue parameter is too old"))
+    s.lists.put_nowait(list_of([cm("a", "5"), cm("b", "6"), cm("c", "7")], "20"))
+    s.watches.put_nowait(watch_of(hold=s.hold()))
+    r = start(page_size=1)
+    await requests_reach(s, "watch", 1)
+    first, second, third = s.of("list")
+    assert first["resourceVersion"] == "0" and first["limit"] == "1"
+    assert second["continue"] == "tok1"
+    assert "continue" not in third and "limit" not in third and third.get("resourceVersion") is None
+    assert set(r.store.items) == {"ns/a", "ns/b", "ns/c"} and r.store.calls == [("replace", "20")]
+    assert s.of("watch")[0]["resourceVersion"] == "20" and r.errors == []
+
+
+async def test_selectors_and_the_tweak_shape_every_list_and_watch(
+    script: tuple[Script, RestClient], start: Callable[..., Running]
+) -> None:
+    s, _ = script
+    s.lists.put_nowait(list_of([], "10"))
+    s.watches.put_nowait(watch_of(hold=s.hold()))
+
+    def tweak(query: dict[str, Any]) -> None:
+        query["labelSelector"] += ",tier=web"
+
+    r = start(label_selector="app=shop", field_selector="metadata.name!=x", tweak_list_options=tweak)
+    await requests_reach(s, "watch", 1)
+    for query in (s.of("list")[0], s.of("watch")[0]):
+        assert query["labelSelector"] == "app=shop,tier=web"
+        assert query["fieldSelector"] == "metadata.name!=x"
+    assert r.reflector.stats.lists == 1
