@@ -315,16 +315,17 @@ class WatchStream:
 INITIAL_EVENTS_END_ANNOTATION = "k8s.io/initial-events-end"
 
 
-class BadWatchInput(Exception):
+class BadWatchInput(DecodeError):
     """A watch line the reflector cannot use; ``kind`` is "decode", "invalid" or "unknown".
 
-    ``snippet`` is the start of the line (at most 200 characters) for the log.
+    ``snippet`` is the start of the line (at most 200 characters) for the log; ``reason`` the bare
+    description without it.
     """
 
-    def __init__(self, kind: str, message: str, line: bytes) -> None:
-        super().__init__(message)
+    def __init__(self, kind: str, reason: str, line: bytes) -> None:
+        super().__init__(reason, snippet=line[:200].decode("utf-8", "replace"))
         self.kind = kind
-        self.snippet = line[:200].decode("utf-8", "replace")
+        self.reason = reason
 
 
 _intern = sys.intern

@@ -553,11 +553,11 @@ class Reflector:
             "%s: bad input on the watch of %s (%s); watching again from resourceVersion %r. Line: %r",
             self.name,
             self.gvr,
-            exc,
+            exc.reason,
             self._last_sync_rv,
             exc.snippet,
         )
-        return DecodeError(f"watch of {self.gvr}: {exc}", snippet=exc.snippet)
+        return DecodeError(f"watch of {self.gvr}: {exc.reason}", snippet=exc.snippet)
 
     def _report(self, exc: BaseException) -> None:
         """A list or watch failed in a way that needs a relist: count it and tell the handler."""
