@@ -31,7 +31,6 @@ import argparse
 import asyncio
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -46,6 +45,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks._harness import Row, report
+from pycontroller.testing.serve_process import fake_api_server_process
 
 ANNOTATION = "bench.pycontroller.io/t0"
 DONE = "bench.pycontroller.io/done"
@@ -56,39 +56,9 @@ DONE = "bench.pycontroller.io/done"
 
 @contextmanager
 def fake_server(tmp: Path) -> Iterator[Path]:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    path = tmp / "fake.kubeconfig"
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "pycontroller.testing",
-            "serve",
-            "--port",
-            str(port),
-            "--kubeconfig",
-            str(path),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        deadline = time.monotonic() + 20
-        while not path.exists() or path.stat().st_size == 0:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                err = proc.stderr.read().decode()[-500:] if proc.stderr else ""
-                raise RuntimeError(f"the fake server did not start: {err}")
-            time.sleep(0.05)
-        time.sleep(0.2)
-        yield path
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    """The in-memory API server in a child process (its kubeconfig path), so CPU is measured apart."""
+    with fake_api_server_process(tmp) as served:
+        yield served.kubeconfig
 
 
 async def _client(kubeconfig: Path) -> Any:

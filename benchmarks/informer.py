@@ -48,6 +48,7 @@ from pycontroller.cache.factory import SharedInformerFactory
 from pycontroller.cache.informer import SharedIndexInformer
 from pycontroller.cache.reflector import Reflector
 from pycontroller.client import GroupVersionResource, RestClient
+from pycontroller.testing.serve_process import fake_api_server_process
 
 NS = "bench"
 CONFIGMAPS = GroupVersionResource("", "v1", "configmaps")
@@ -71,41 +72,9 @@ def envtest_server(tmp: Path) -> Iterator[Path]:
 
 @contextmanager
 def fake_server(tmp: Path) -> Iterator[Path]:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    path = tmp / "fake.kubeconfig"
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "pycontroller.testing",
-            "serve",
-            "--port",
-            str(port),
-            "--kubeconfig",
-            str(path),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        deadline = time.monotonic() + 20
-        while not path.exists() or path.stat().st_size == 0:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                err = proc.stderr.read().decode()[-500:] if proc.stderr else ""
-                raise RuntimeError(f"the fake server did not start: {err}")
-            time.sleep(0.05)
-        time.sleep(0.2)
-        yield path
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    """The in-memory API server in a child process (its kubeconfig path), so CPU is measured apart."""
+    with fake_api_server_process(tmp) as served:
+        yield served.kubeconfig
 
 
 async def rest_client(kubeconfig: Path) -> RestClient:
