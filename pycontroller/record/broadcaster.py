@@ -69,6 +69,9 @@ class EventSink(Protocol):
 class RestEventSink:
     """core/v1 Events through a RestClient (or kubernetes_asyncio ApiClient)."""
 
+    #: the API group/version path the Events are written under
+    api_path = "/api/v1"
+
     def __init__(self, client: Any, *, request_timeout: float = 10.0) -> None:
         self._client = RestClient.wrap(client)
         self._timeout = request_timeout
@@ -76,7 +79,7 @@ class RestEventSink:
     async def create(self, event: Event) -> Event:
         ns = event["metadata"]["namespace"]
         result: Event = await self._client.request(
-            "POST", f"/api/v1/namespaces/{ns}/events", body=event, timeout=self._timeout
+            "POST", f"{self.api_path}/namespaces/{ns}/events", body=event, timeout=self._timeout
         )
         return result
 
@@ -84,7 +87,7 @@ class RestEventSink:
         meta = event["metadata"]
         result: Event = await self._client.request(
             "PATCH",
-            f"/api/v1/namespaces/{meta['namespace']}/events/{meta['name']}",
+            f"{self.api_path}/namespaces/{meta['namespace']}/events/{meta['name']}",
             body=patch,
             content_type="application/merge-patch+json",
             timeout=self._timeout,

@@ -24,9 +24,8 @@ from typing import Any
 
 import orjson
 
-from pycontroller.client import RestClient
 from pycontroller.leaderelection.record import format_micro_time
-from pycontroller.record.broadcaster import EventBroadcaster, log
+from pycontroller.record.broadcaster import EventBroadcaster, RestEventSink, log
 from pycontroller.record.gofmt import go_sprintf
 from pycontroller.record.recorder import EVENT_TYPES, object_reference
 
@@ -49,30 +48,10 @@ NOTE_LIMIT = 1024
 Event = dict[str, Any]
 
 
-class RestEventsV1Sink:
+class RestEventsV1Sink(RestEventSink):
     """events.k8s.io/v1 Events through a RestClient (or kubernetes_asyncio ApiClient)."""
 
-    def __init__(self, client: Any, *, request_timeout: float = 10.0) -> None:
-        self._client = RestClient.wrap(client)
-        self._timeout = request_timeout
-
-    async def create(self, event: Event) -> Event:
-        ns = event["metadata"]["namespace"]
-        result: Event = await self._client.request(
-            "POST", f"/apis/events.k8s.io/v1/namespaces/{ns}/events", body=event, timeout=self._timeout
-        )
-        return result
-
-    async def patch(self, event: Event, patch: dict[str, Any]) -> Event:
-        meta = event["metadata"]
-        result: Event = await self._client.request(
-            "PATCH",
-            f"/apis/events.k8s.io/v1/namespaces/{meta['namespace']}/events/{meta['name']}",
-            body=patch,
-            content_type="application/merge-patch+json",
-            timeout=self._timeout,
-        )
-        return result
+    api_path = "/apis/events.k8s.io/v1"
 
 
 def _frozen(value: Any) -> bytes:
