@@ -190,3 +190,46 @@ def test_a_terminating_namespace_goes_away_once_finalized() -> None:
         subresource="finalize",
     )
     assert ("", "doomed") not in namespaces.objects
+
+
+def test_custom_resources_are_pruned_defaulted_and_validated_by_their_schema() -> None:
+    from pycontroller.testing.apiserver.schema import apply_schema
+
+    schema = {
+        "type": "object",
+        "properties": {
+            "spec": {
+                "type": "object",
+                "required": ["name"],
+                "properties": {
+                    "name": {"type": "string", "maxLength": 5},
+                    "replicas": {"type": "integer", "minimum": 1, "maximum": 10, "default": 1},
+                    "mode": {"type": "string", "enum": ["a", "b"]},
+                    "free": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
+                },
+            }
+        },
+    }
+    obj = {
+        "apiVersion": "x/v1",
+        "kind": "K",
+        "metadata": {"name": "n"},
+        "spec": {"name": "ok", "junk": 1, "free": {"a": {"b": 1}}},
+        "extra": 1,
+    }
+    pruned, causes = apply_schema(obj, schema)
+    assert causes == []
+    assert pruned == {
+        "apiVersion": "x/v1",
+        "kind": "K",
+        "metadata": {"name": "n"},
+        "spec": {"name": "ok", "free": {"a": {"b": 1}}, "replicas": 1},
+    }
+    _, causes = apply_schema({"spec": {"name": "toolong", "replicas": 11, "mode": "c"}}, schema)
+    assert [(field, message) for _, field, message in causes] == [
+        ("spec.mode", 'Unsupported value: "c": supported values: "a", "b"'),
+        ("spec.name", 'Invalid value: "toolong": spec.name in body should be at most 5 chars long'),
+        ("spec.replicas", "Invalid value: 11: spec.replicas in body should be less than or equal to 10"),
+    ]
+    _, causes = apply_schema({"spec": {"replicas": "x"}}, schema)
+    assert [c[1] for c in causes] == ["spec.replicas", "spec.name"]

@@ -30,9 +30,10 @@ from .defaults import apply_defaults
 from .deletion import DeleteSupport
 from .objects import CRD_KEY, NS_KEY, now_rfc3339, ordered, spec_finalizers
 from .resources import BUILTINS, ResourceDef
+from .schema import apply_schema
 from .status import ApiFailure, already_exists, bad_request, conflict, invalid, not_found, qualified
 from .storage import Event, Stored, Table
-from .validation import go_strings, validate
+from .validation import Cause, go_strings, validate
 
 __all__ = ["Registry"]
 
@@ -97,6 +98,18 @@ class Registry(DeleteSupport, CrdSupport):
                 if resolved is not None:
                     return resolved
         raise ValueError(f"the fake API server does not serve kind {kind!r} in {api_version!r}")
+
+    def crd_schema(self, rdef: ResourceDef, version: str | None) -> dict[str, Any] | None:
+        """The openAPIV3Schema a custom resource is written with at ``version`` (None: storage)."""
+        crd = self.tables[CRD_KEY].objects.get(("", f"{rdef.plural}.{rdef.group}"))
+        if crd is None:
+            return None
+        want = version or rdef.storage_version or rdef.versions[0]
+        for entry in (crd.obj.get("spec") or {}).get("versions") or []:
+            if entry.get("name") == want:
+                schema = (entry.get("schema") or {}).get("openAPIV3Schema")
+                return schema if isinstance(schema, dict) else None
+        return None
 
     def get(self, table: Table, namespace: str | None, name: str) -> Stored:
         stored = table.objects.get((namespace or "", name))
@@ -206,7 +219,10 @@ class Registry(DeleteSupport, CrdSupport):
         if not rdef.builtin and rdef.has_status(_version_of(api_version)):
             obj.pop("status", None)
         self._defaults(rdef, obj, create=True)
-        causes = validate(rdef.key, obj)
+        causes: list[Cause] = []
+        if not rdef.builtin:  # the CRD's structural schema: prune, default, validate
+            obj, causes = apply_schema(obj, self.crd_schema(rdef, _version_of(api_version)))
+        causes += validate(rdef.key, obj)
         if causes:
             raise invalid(rdef.group, rdef.kind, name, causes)
         obj = ordered(obj)
@@ -396,6 +412,10 @@ class Registry(DeleteSupport, CrdSupport):
         rdef = table.rdef
         old_obj = old.obj
         old_meta = old_obj["metadata"]
+        if not rdef.builtin:  # the CRD's structural schema: prune, default, validate
+            obj, causes = apply_schema(obj, self.crd_schema(rdef, version))
+            if causes:
+                raise invalid(rdef.group, rdef.kind, old_meta["name"], causes)
         if subresource == "finalize":
             # namespaces/finalize: only spec.finalizers changes (what the namespace controller uses)
             new = dict(old_obj)
