@@ -57,8 +57,9 @@ class FakeAPIServer:
 
     Like envtest there are no controllers: no garbage collection, no namespace cleanup (a deleted
     namespace stays Terminating until ``namespaces/<name>/finalize`` empties spec.finalizers), no
-    Deployment or Pod status changes. Not emulated: server-side apply, managedFields, protobuf,
-    admission webhooks, CRD schema validation/defaulting and conversion webhooks.
+    Deployment or Pod status changes. CRD structural schemas are applied (pruning, defaults, the
+    common validations); CEL rules and conversion webhooks are not. Also not emulated:
+    server-side apply, managedFields, protobuf, admission webhooks.
 
     After :meth:`stop` the URL refuses connections; the server can be started again with its state.
     """
