@@ -297,6 +297,7 @@ class ListWatchSupport:
             deadline=deadline,
             store_rv=lambda: registry.rv,
         )
+        watcher.start_rv = registry.rv if replay_from is None else replay_from
         # Fill the queue and register without suspending in between, so no event is missed.
         if replay_from is None or initial_events:
             for stored in table.sorted_now():

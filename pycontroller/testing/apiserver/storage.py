@@ -112,6 +112,7 @@ class Table:
         self.history: deque[Event] = deque()
         self.history_size = history_size
         self.compacted = 0
+        self.last_rv = 0  # resourceVersion of this resource's latest event
         self.watchers: set[Watcher] = set()
         self._sorted: list[Key] | None = None
         self._snapshots: OrderedDict[int, list[Stored]] = OrderedDict()
@@ -121,6 +122,7 @@ class Table:
     def commit(self, event: Event) -> None:
         """Apply ``event`` to the live state, record it, and fan it out to the watchers."""
         key = event.obj.key
+        self.last_rv = event.rv
         if event.type == "DELETED":
             del self.objects[key]
             self._sorted = None

@@ -83,6 +83,7 @@ class Watcher:
         printer: Printer | None = None,
     ) -> None:
         self.printer = printer  # set when the client asked for Tables (kubectl get --watch)
+        self.start_rv = 0  # the version the watch started from (set before it is registered)
         self._columns_sent = False
         self.table = table
         self.api_version = api_version
@@ -160,8 +161,8 @@ class Watcher:
             return
         self._wake()
 
-    def bookmark(self, annotations: dict[str, str] | None = None) -> bytes:
-        meta: dict[str, Any] = {"resourceVersion": str(self._store_rv())}
+    def bookmark(self, annotations: dict[str, str] | None = None, rv: int | None = None) -> bytes:
+        meta: dict[str, Any] = {"resourceVersion": str(self._store_rv() if rv is None else rv)}
         if annotations:
             meta["annotations"] = annotations
         if self.table.rdef.builtin:
@@ -216,7 +217,10 @@ class Watcher:
                 if self.deadline is not None and now >= self.deadline:
                     break
                 if next_bookmark is not None and now >= next_bookmark:
-                    self.queue.append(self.bookmark())
+                    # like the 1.20 watch cache: a bookmark carries the resource's latest version
+                    # and is only sent once that is newer than where the watch started
+                    if self.table.last_rv > self.start_rv:
+                        self.queue.append(self.bookmark(rv=self.table.last_rv))
                     next_bookmark = self._next_bookmark(now)
                     continue
                 wake_at = min(t for t in (self.deadline, next_bookmark, now + 3600.0) if t is not None)
