@@ -40,7 +40,9 @@ class FakeAPIServer:
     * ``history_size``: events retained per resource for watch replay and consistent pages; older
       resourceVersions get 410 Expired. :meth:`compact` forgets all history at once.
     * ``bookmark_interval``: seconds between BOOKMARK events of watches with allowWatchBookmarks
-      (the real server: 60 s, and 2 s before a timeoutSeconds deadline).
+      (the real server: 60 s, and 2 s before a timeoutSeconds deadline). As with the 1.20 watch
+      cache, a bookmark carries the resource's latest resourceVersion and is only sent once that
+      is newer than the version the watch started from; unversioned watches get none.
     * :meth:`fail_next`: answer the next N requests matching verb/resource/path with an error
       (500, 429 with Retry-After, 410, 504, ...). A 410 on a watch arrives as an ERROR event in a
       200 stream, like the real server's.
