@@ -44,6 +44,13 @@ def _container(container: Any) -> Any:
     c = dict(container)
     if isinstance(c.get("image"), str):
         c.setdefault("imagePullPolicy", _pull_policy(c["image"]))
+    resources = c.get("resources")
+    if isinstance(resources, dict) and isinstance(resources.get("limits"), dict):
+        # requests default to the limits, resource by resource
+        requests = dict(resources.get("requests") or {})
+        for name, value in resources["limits"].items():
+            requests.setdefault(name, value)
+        c["resources"] = {**resources, "requests": requests}
     c.setdefault("resources", {})
     c.setdefault("terminationMessagePath", "/dev/termination-log")
     c.setdefault("terminationMessagePolicy", "File")
@@ -120,6 +127,24 @@ def _service(obj: dict[str, Any], create: bool) -> None:
         obj["status"] = {"loadBalancer": {}}
 
 
+def _qos_class(spec: Any) -> str:
+    """BestEffort (no requests or limits), Guaranteed (cpu and memory limits equal to requests
+    in every container) or Burstable, as the real server computes it."""
+    containers = (spec or {}).get("containers") or [] if isinstance(spec, dict) else []
+    resources = [c.get("resources") or {} for c in containers if isinstance(c, dict)]
+    if not any(r.get("requests") or r.get("limits") for r in resources):
+        return "BestEffort"
+    for r in resources:
+        limits, requests = r.get("limits") or {}, r.get("requests") or {}
+        if not all(k in limits for k in ("cpu", "memory")) or any(
+            requests.get(k) != v for k, v in limits.items()
+        ):
+            return "Burstable"
+        if set(requests) - set(limits):
+            return "Burstable"
+    return "Guaranteed"
+
+
 def apply_defaults(key: tuple[str, str], obj: dict[str, Any], create: bool) -> None:
     """Fill defaults into ``obj`` (a fresh top-level dict owned by the caller) for resource ``key``."""
     if key == ("", "namespaces"):
@@ -147,4 +172,4 @@ def apply_defaults(key: tuple[str, str], obj: dict[str, Any], create: bool) -> N
     elif key == ("", "pods"):
         obj["spec"] = _pod_spec(obj.get("spec"), pod=True)
         if create:
-            obj["status"] = {"phase": "Pending", "qosClass": "BestEffort"}
+            obj["status"] = {"phase": "Pending", "qosClass": _qos_class(obj.get("spec"))}

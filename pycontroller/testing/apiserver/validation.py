@@ -140,6 +140,11 @@ def validate(key: tuple[str, str], obj: dict[str, Any]) -> list[Cause]:
                             f'Invalid value: "{data_key}": {_CONFIG_KEY_MSG}',
                         )
                     )
+        if key == ("", "secrets") and obj.get("type") == "kubernetes.io/tls":
+            data = obj.get("data") or {}
+            for required in ("tls.crt", "tls.key"):
+                if required not in data:
+                    causes.append(("FieldValueRequired", f"data[{required}]", "Required value"))
     elif key == ("", "pods"):
         causes += _containers(obj.get("spec"), "spec")
     elif key == ("apps", "deployments"):
