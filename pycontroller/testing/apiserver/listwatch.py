@@ -48,7 +48,7 @@ async def send_bytes(request: web.Request, body: bytes) -> web.StreamResponse:
     return response
 
 
-def _list_options_invalid(message: str) -> ApiFailure:
+def _list_options_invalid(message: str, reason: str = "FieldValueForbidden") -> ApiFailure:
     field, _, text = message.partition(": ")
     return ApiFailure(
         422,
@@ -57,7 +57,7 @@ def _list_options_invalid(message: str) -> ApiFailure:
         {
             "group": "meta.k8s.io",
             "kind": "ListOptions",
-            "causes": [{"reason": "FieldValueForbidden", "message": text, "field": field}],
+            "causes": [{"reason": reason, "message": text, "field": field}],
         },
     )
 
@@ -151,7 +151,8 @@ class ListWatchSupport:
                 )
             if match not in ("NotOlderThan", "Exact"):
                 raise _list_options_invalid(
-                    f'resourceVersionMatch: Unsupported value: "{match}": supported values: "Exact", "NotOlderThan"'
+                    f'resourceVersionMatch: Unsupported value: "{match}": supported values: "Exact", "NotOlderThan", ""',
+                    "FieldValueNotSupported",
                 )
             if match == "Exact" and rv_param == "0":
                 raise _list_options_invalid(
