@@ -108,6 +108,8 @@ class Handlers(ListWatchSupport):
         table, api_version = resolved
         if route.namespace is not None and not table.rdef.namespaced:
             raise resource_not_found()
+        if route.namespace is None and table.rdef.namespaced and route.name is not None:
+            raise resource_not_found()  # a namespaced object needs its namespace in the path
         if route.subresource is not None and not (
             (route.subresource == "status" and table.rdef.has_status(route.version))
             or (route.subresource == "finalize" and table.rdef.plural == "namespaces")
@@ -221,7 +223,9 @@ class Handlers(ListWatchSupport):
 
     async def _create(self, request: web.Request, route: Route, table: Table, av: str) -> web.StreamResponse:
         if table.rdef.namespaced and route.namespace is None:
-            raise resource_not_found()
+            raise ApiFailure(
+                405, "MethodNotAllowed", "the server does not allow this method on the requested resource"
+            )
         self._require_json(request)
         body = await self._body(request, table.rdef.kind)
         with self._writing(request):
