@@ -56,7 +56,8 @@ def test_a_folder_without_the_binaries_names_the_missing_ones(tmp_path: Path) ->
 def test_a_process_exiting_during_start_raises_with_its_output_and_stops_the_other(tmp_path: Path) -> None:
     pidfile = tmp_path / "apiserver.pid"
     _script(tmp_path, "etcd", "echo 'etcd: cannot open data dir' >&2; exit 3")
-    _script(tmp_path, "kube-apiserver", f"echo $$ > {pidfile}; exec sleep 60")
+    # written then renamed, so the file exists only once it holds the whole pid
+    _script(tmp_path, "kube-apiserver", f"echo $$ > {pidfile}.tmp; mv {pidfile}.tmp {pidfile}; exec sleep 60")
     env = EnvTest(tmp_path, start_timeout=30, stop_timeout=2)
     with pytest.raises(StartError, match="cannot open data dir") as info:
         env.start_sync()
