@@ -40,7 +40,6 @@ once; the process should exit non-zero and be restarted, as controller-runtime's
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import inspect
 import logging
 import math
@@ -52,6 +51,8 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from pycontroller import metrics as _metrics
+from pycontroller.cache.factory import SharedInformerFactory
+from pycontroller.cache.metrics import InformerCollector
 from pycontroller.client import RestClient
 from pycontroller.config import load_configuration, new_api_client, pod_namespace
 from pycontroller.errors import ConfigError, PyControllerError
@@ -192,6 +193,7 @@ class Manager:
         self.graceful_shutdown_timeout = float(graceful_shutdown_timeout)
         self.cache_sync_timeout = float(cache_sync_timeout)
         self._factory = informer_factory
+        self._informer_collector: InformerCollector | None = None
         self._registry = metrics_registry if metrics_registry is not None else _metrics.registry
         self._handle_signals = handle_signals
         self._clock = clock
@@ -232,8 +234,6 @@ class Manager:
     def factory(self) -> Any:
         """The shared informer factory (the Manager's cache), created on first use."""
         if self._factory is None:
-            from pycontroller.cache import SharedInformerFactory
-
             self._factory = SharedInformerFactory(
                 self.client, namespace=self.namespace, resync_period=self.resync_period
             )
@@ -425,6 +425,10 @@ class Manager:
             self._caches_synced = True
             return
         self.factory.start()
+        # The cache's own metrics (objects, handler backlogs, reflector counters) while it runs.
+        if isinstance(self.factory, SharedInformerFactory):
+            self._informer_collector = InformerCollector(self.factory)
+            self._registry.register(self._informer_collector)
         sync = asyncio.create_task(self.factory.wait_for_cache_sync(self.cache_sync_timeout or None))
         stop = asyncio.create_task(shutdown.wait())
         try:
@@ -445,9 +449,14 @@ class Manager:
     async def _stop_caches(self) -> None:
         self._stopping_caches = True
         self._caches_synced = False
+        if self._informer_collector is not None:
+            self._registry.unregister(self._informer_collector)
+            self._informer_collector = None
         if self._factory is not None:
-            with contextlib.suppress(Exception):
+            try:
                 await self._factory.shutdown()
+            except Exception:  # stopping goes on; the failure is reported, not swallowed
+                log.exception("Stopping the caches failed")
 
     def _start_elector(self, leaders: list[_Runnable]) -> asyncio.Task[Any]:
         from pycontroller.leaderelection import LeaderElector, LeaseLock

@@ -9,7 +9,13 @@ import pytest
 
 import pycontroller
 
-PUBLIC_MODULES = ["pycontroller", "pycontroller.errors", "pycontroller.clock", "pycontroller.client", "pycontroller.workqueue"]
+PUBLIC_MODULES = [
+    "pycontroller",
+    "pycontroller.errors",
+    "pycontroller.clock",
+    "pycontroller.client",
+    "pycontroller.workqueue",
+]
 ROOT = Path(__file__).resolve().parent.parent
 
 

@@ -293,6 +293,12 @@ class SharedIndexInformer:
         return reflector.last_sync_resource_version() if reflector is not None else ""
 
     @property
+    def reflector_stats(self) -> Any:
+        """The running reflector's counters (``ReflectorStats``: lists, relists, watch errors, stalls,
+        bad input...), or None before start. Read them any time; they are plain ints."""
+        return getattr(self._reflector, "stats", None)
+
+    @property
     def is_started(self) -> bool:
         return self._started
 

@@ -47,3 +47,33 @@ async def test_creates_updates_and_deletes_reach_reconcile_and_the_cache_answers
     mgr.request_shutdown()
     await asyncio.wait_for(run, 15)
     assert ctl._metrics.errors == 0
+
+
+async def test_the_cache_metrics_are_served_while_the_manager_runs_and_withdrawn_after(
+    api_client: Any, rest_client: Any, namespace: str, name: str
+) -> None:
+    import aiohttp
+
+    mgr = Manager(api_client, namespace=namespace, metrics_bind_address="127.0.0.1:0", handle_signals=False)
+    informer = mgr.informer_for("", "v1", "configmaps")
+    ctl = Controller(name, lambda key: None)
+    ctl.watch(informer)
+    mgr.add(ctl)
+    for i in range(2):
+        await rest_client.create(CONFIGMAPS, {"metadata": {"name": f"m-{i}"}}, namespace)
+    run = asyncio.create_task(mgr.run())
+    await until(lambda: mgr.metrics_port is not None and informer.has_synced(), timeout=15)
+    async with aiohttp.ClientSession() as session:
+        async with session.get(f"http://127.0.0.1:{mgr.metrics_port}/metrics") as resp:
+            body = await resp.text()
+    lines = set(body.splitlines())
+    resource = informer.name
+    assert f'pycontroller_informer_cached_objects{{resource="{resource}"}} 2.0' in lines
+    assert f'pycontroller_informer_synced{{resource="{resource}"}} 1.0' in lines
+    assert f'pycontroller_reflector_lists_total{{resource="{resource}"}} 1.0' in lines
+    assert f'pycontroller_reflector_bad_input_total{{resource="{resource}"}} 0.0' in lines
+    mgr.request_shutdown()
+    await asyncio.wait_for(run, 15)
+    from prometheus_client import REGISTRY, generate_latest
+
+    assert f'resource="{resource}"'.encode() not in generate_latest(REGISTRY)
