@@ -237,7 +237,7 @@ async def json_loads_memory(kubeconfig: Path) -> float:
     rc = await rest_client(kubeconfig)
     try:
         headers = await rc.headers()
-        async with rc._session.get(rc.url(CONFIGMAPS.path(NS)), headers=headers) as resp:
+        async with rc._http.get(rc.url(CONFIGMAPS.path(NS)), headers=headers) as resp:
             raw = await resp.read()
     finally:
         await rc.close()

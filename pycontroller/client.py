@@ -3,8 +3,15 @@
 kubernetes-asyncio's ``ApiClient`` owns configuration, TLS, proxies and auth (including token refresh
 through its configuration's ``refresh_api_key_hook``). Its model layer is slow (a typed
 deserialiser costing 9-18x ``json.loads``), so this client borrows only the transport: the
-``aiohttp.ClientSession`` the ApiClient already holds, the host, default headers and auth headers.
-Bodies are encoded and decoded with orjson and stay dicts, like client-go's unstructured objects.
+connection pool (TLS context included) of the ``aiohttp.ClientSession`` the ApiClient holds, the
+host, default headers and auth headers. Bodies are encoded and decoded with orjson and stay dicts,
+like client-go's unstructured objects.
+
+Requests go through a session of our own over that shared pool, with ``trust_env`` off: the
+ApiClient's session has it on, which makes aiohttp look up netrc and the proxy environment in a
+worker thread on EVERY request (two thread hops; measured here: 360-500 us of client CPU per PATCH
+instead of 110-140 us). The proxy environment (``HTTPS_PROXY``, ``NO_PROXY``...) is read once, when
+the client is made; netrc is not consulted (kubeconfig credentials never come from it).
 
 Every call can suspend. Non-2xx answers raise the matching :class:`pycontroller.errors.ApiError`
 subclass carrying the server's ``Status``. Tokens are never logged or put in exception messages.
@@ -16,6 +23,7 @@ calls fail with aiohttp's "Session is closed" error.
 from __future__ import annotations
 
 import contextlib
+import weakref
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -23,6 +31,8 @@ from urllib.parse import quote, urlencode
 import aiohttp
 import attrs
 import orjson
+from aiohttp.helpers import get_env_proxy_for_url
+from yarl import URL
 
 from pycontroller.errors import DecodeError, api_error_from_status
 
@@ -111,9 +121,36 @@ class RestClient:
         config = api_client.configuration
         self.host: str = str(config.host).rstrip("/")
         rest = api_client.rest_client
-        self._session: aiohttp.ClientSession = rest.pool_manager
-        self._proxy = getattr(rest, "proxy", None)
+        self._shared_session: aiohttp.ClientSession = rest.pool_manager
+        self._session: aiohttp.ClientSession | None = None
+        self._proxy: str | None = getattr(rest, "proxy", None) or None
+        self._proxy_headers: Any = getattr(rest, "proxy_headers", None)
+        self._proxy_auth: aiohttp.BasicAuth | None = None
         self._server_hostname = getattr(rest, "server_hostname", None)
+        if self._proxy is None and self._shared_session.trust_env:
+            try:
+                env_proxy, self._proxy_auth = get_env_proxy_for_url(URL(self.host))
+            except LookupError:  # no proxy for this host in the environment
+                pass
+            else:
+                self._proxy = str(env_proxy)
+
+    @property
+    def _http(self) -> aiohttp.ClientSession:
+        """Our session over the ApiClient's connection pool, made on first use (inside the loop)."""
+        session = self._session
+        if session is None:
+            shared = self._shared_session
+            session = aiohttp.ClientSession(
+                connector=shared.connector,
+                connector_owner=False,
+                trust_env=False,
+                read_bufsize=2**21,  # like kubernetes-asyncio: watch lines of big objects exceed 64 KiB
+            )
+            self._session = session
+            # Detaching closes nothing (the pool belongs to the ApiClient) and needs no loop.
+            weakref.finalize(self, session.detach)
+        return session
 
     @classmethod
     def wrap(cls, client: Any) -> RestClient:
@@ -127,7 +164,14 @@ class RestClient:
         return cls(client)
 
     async def close(self) -> None:
-        """Close the wrapped ApiClient if this client owns it. Suspends briefly."""
+        """Close the wrapped ApiClient if this client owns it. Suspends briefly.
+
+        Afterwards an owning client's requests fail (its connection pool is closed); a borrowing
+        client leaves the ApiClient open and keeps working if used again.
+        """
+        session, self._session = self._session, None
+        if session is not None:
+            session.detach()
         if self._owns:
             await self.api_client.close()
 
@@ -144,6 +188,10 @@ class RestClient:
         kwargs: dict[str, Any] = {"headers": headers, "timeout": timeout}
         if self._proxy:
             kwargs["proxy"] = self._proxy
+            if self._proxy_auth is not None:
+                kwargs["proxy_auth"] = self._proxy_auth
+            if self._proxy_headers:
+                kwargs["proxy_headers"] = self._proxy_headers
         if self._server_hostname:
             kwargs["server_hostname"] = self._server_hostname
         return kwargs
@@ -181,7 +229,7 @@ class RestClient:
             data = orjson.dumps(body)
         headers = await self.headers(content_type or (JSON if data is not None else None))
         ctimeout = aiohttp.ClientTimeout(total=timeout)
-        async with self._session.request(
+        async with self._http.request(
             method, self.url(path, query), data=data, **self._kwargs(headers, ctimeout)
         ) as resp:
             raw = await resp.read()
@@ -208,7 +256,7 @@ class RestClient:
         """
         headers = await self.headers()
         ctimeout = aiohttp.ClientTimeout(total=None, connect=connect_timeout, sock_read=read_timeout)
-        async with self._session.get(self.url(path, query), **self._kwargs(headers, ctimeout)) as resp:
+        async with self._http.get(self.url(path, query), **self._kwargs(headers, ctimeout)) as resp:
             if resp.status >= 300:
                 raw = await resp.read()
                 raise _error_from_response(resp.status, raw, resp.headers.get("Retry-After"))

@@ -159,3 +159,31 @@ async def test_a_stream_that_is_refused_raises_before_yielding(client: RestClien
 def test_wrap_refuses_things_that_are_not_clients() -> None:
     with pytest.raises(TypeError, match="ApiClient"):
         RestClient.wrap(object())
+
+
+async def test_requests_never_hop_to_a_worker_thread(
+    client: RestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The ApiClient's own session trusts the environment, which costs two thread hops per request
+    # (netrc and proxy lookups); ours reads the environment once, when the client is made.
+    import asyncio
+
+    loop = asyncio.get_running_loop()
+
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("a request went through run_in_executor")
+
+    monkeypatch.setattr(loop, "run_in_executor", refuse)
+    answer = await client.get(CONFIGMAPS, "a", "ns")
+    assert answer["method"] == "GET"
+
+
+async def test_a_borrowing_client_leaves_the_api_client_usable_after_close(
+    server: tuple[str, list[web.Request]],
+) -> None:
+    async with ApiClient(Configuration(host=server[0])) as api:
+        client = RestClient.wrap(api)
+        await client.get(CONFIGMAPS, "a", "ns")
+        await client.close()
+        assert not api.rest_client.pool_manager.closed
+        assert (await client.get(CONFIGMAPS, "a", "ns"))["method"] == "GET"
