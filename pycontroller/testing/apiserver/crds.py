@@ -13,26 +13,16 @@ from typing import TYPE_CHECKING, Any
 from .objects import CRD_FINALIZER, now_rfc3339, ordered
 from .resources import resource_from_crd
 from .status import invalid
-from .storage import Stored, Table
+from .storage import RegistryCore, Stored, Table
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    pass
 
 __all__ = ["CrdSupport"]
 
 
-class CrdSupport:
+class CrdSupport(RegistryCore):
     """Mixin of :class:`Registry`: the CRD lifecycle."""
-
-    if TYPE_CHECKING:  # provided by Registry
-        tables: dict[tuple[str, str], Table]
-        history_size: int
-        dry_run: bool
-        on_unserve: list[Callable[[Table], None]]
-
-        def get(self, table: Table, namespace: str | None, name: str) -> Stored: ...
-
-        def _commit(self, table: Table, type_: str, obj: dict[str, Any], old: Stored | None) -> Stored: ...
 
     def _prepare_crd(self, obj: dict[str, Any]) -> None:
         spec = obj.get("spec")

@@ -14,26 +14,18 @@ from .objects import CRD_KEY, NS_KEY, now_rfc3339, ordered
 from .resources import ResourceDef
 from .selectors import Filter
 from .status import ApiFailure, invalid
-from .storage import Stored, Table
+from .storage import RegistryCore, Stored, Table
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    pass
 
 __all__ = ["DeleteSupport"]
 
 
-class DeleteSupport:
+class DeleteSupport(RegistryCore):
     """Mixin of :class:`Registry`: delete and deletecollection."""
 
-    if TYPE_CHECKING:  # provided by Registry
-        tables: dict[tuple[str, str], Table]
-        history_size: int
-        dry_run: bool
-        on_unserve: list[Callable[[Table], None]]
-
-        def get(self, table: Table, namespace: str | None, name: str) -> Stored: ...
-
-        def _commit(self, table: Table, type_: str, obj: dict[str, Any], old: Stored | None) -> Stored: ...
+    if TYPE_CHECKING:  # provided by CrdSupport
 
         def _delete_crd(self, table: Table, old: Stored) -> tuple[Stored, bool]: ...
 

@@ -23,9 +23,11 @@ from .conversion import convert
 from .resources import ResourceDef
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from .watch import Watcher
 
-__all__ = ["Event", "Key", "Stored", "Table"]
+__all__ = ["Event", "Key", "RegistryCore", "Stored", "Table"]
 
 Key = tuple[str, str]  # (namespace or "", name)
 
@@ -190,3 +192,20 @@ class Table:
         while len(self._snapshots) > 4:
             self._snapshots.popitem(last=False)
         return result
+
+
+class RegistryCore:
+    """What the Registry's mixins (CRD lifecycle, deletion) rely on; ``Registry`` provides it.
+
+    Declared once, for the type checker only, so each mixin states just what it adds.
+    """
+
+    if TYPE_CHECKING:
+        tables: dict[tuple[str, str], Table]
+        history_size: int
+        dry_run: bool
+        on_unserve: list[Callable[[Table], None]]
+
+        def get(self, table: Table, namespace: str | None, name: str) -> Stored: ...
+
+        def _commit(self, table: Table, type_: str, obj: dict[str, Any], old: Stored | None) -> Stored: ...
