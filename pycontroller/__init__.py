@@ -62,7 +62,7 @@ from pycontroller.predicate import (
     or_,
     resource_version_changed,
 )
-from pycontroller.reconcile import Result, TerminalError
+from pycontroller.reconcile import Result, TerminalError, requeue_on_conflict
 from pycontroller.record import EventBroadcaster, EventRecorder
 
 __all__ = [
@@ -119,6 +119,7 @@ __all__ = [
     "not_",
     "or_",
     "remove_finalizer",
+    "requeue_on_conflict",
     "resource_version_changed",
     "set_controller_reference",
     "set_owner_reference",

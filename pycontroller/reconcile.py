@@ -8,15 +8,22 @@ returns :class:`Result` or ``None``. The controller reads the outcome like contr
 * ``Result(requeue=True)``: look again after the rate limiter's backoff for this key.
 * an exception: retried with the rate limiter's per-key exponential backoff.
 * :class:`TerminalError`: logged and counted, never retried (until the next watch event).
+
+:func:`requeue_on_conflict` wraps a reconcile so a 409 Conflict (the cache was behind a write) is
+retried with backoff without being counted or logged as an error.
 """
 
 from __future__ import annotations
 
+import functools
 import math
+from collections.abc import Awaitable, Callable
 
 import attrs
 
-__all__ = ["Result", "TerminalError"]
+from pycontroller.errors import ConflictError
+
+__all__ = ["Result", "TerminalError", "requeue_on_conflict"]
 
 
 def _check_requeue_after(
@@ -56,3 +63,26 @@ class TerminalError(Exception):
     controller-runtime, it leaves the key's backoff history as it was). The key is reconciled again on its next watch event. Wrap a cause with
     ``TerminalError(exc)`` or ``raise TerminalError("...") from exc``.
     """
+
+
+def requeue_on_conflict(
+    reconcile: Callable[[str], Awaitable[Result | None]],
+) -> Callable[[str], Awaitable[Result | None]]:
+    """Wrap an async reconcile: a :class:`~pycontroller.errors.ConflictError` becomes ``Result(requeue=True)``.
+
+    A 409 on a write usually means the informer's copy was older than the server's (our own last
+    write had not arrived yet, or someone else wrote): the next attempt, after the key's backoff,
+    reads a newer cache. Answering ``Result(requeue=True)`` retries exactly like an error would,
+    without counting it in the error metrics or logging a traceback. ``AlreadyExistsError`` is a
+    ConflictError and is treated the same. Other exceptions pass through. The wrapper suspends
+    wherever ``reconcile`` does.
+    """
+
+    @functools.wraps(reconcile)
+    async def wrapper(key: str) -> Result | None:
+        try:
+            return await reconcile(key)
+        except ConflictError:
+            return Result(requeue=True)
+
+    return wrapper

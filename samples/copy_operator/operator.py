@@ -22,7 +22,7 @@ import logging
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from pycontroller import Controller, RestClient, Result, enqueue_mapped, enqueue_object
+from pycontroller import Controller, RestClient, enqueue_mapped, enqueue_object, requeue_on_conflict
 from pycontroller.cache import Lister, split_meta_namespace_key
 from pycontroller.errors import ConflictError, NotFoundError
 from pycontroller.labels import selector_from_label_selector
@@ -56,6 +56,9 @@ class CopyOperator:
         self.rules = Lister(informers["copyrules"].indexer)
         self.namespaces = informers["namespaces"]
         self.objects = {rule_type: Lister(informers[rule_type].indexer) for rule_type in RESOURCES}
+        # A Conflict (the cache was behind our own or someone's write) is retried with backoff,
+        # without being counted or logged as a reconcile error.
+        self.reconcile = requeue_on_conflict(self._reconcile)
 
     # -- mapping events to rule keys ------------------------------------------------------------
 
@@ -87,15 +90,6 @@ class CopyOperator:
         return [f"{r['metadata']['namespace']}/{r['metadata']['name']}" for r in self.rules.list()]
 
     # -- reconcile ------------------------------------------------------------------------------
-
-    async def reconcile(self, key: str) -> Result | None:
-        """Reconcile one key. A Conflict (the cache was behind our own or someone's write) asks for a
-        retry with backoff, without being counted or logged as an error."""
-        try:
-            await self._reconcile(key)
-        except ConflictError:
-            return Result(requeue=True)
-        return None
 
     async def _reconcile(self, key: str) -> None:
         namespace, name = split_meta_namespace_key(key)

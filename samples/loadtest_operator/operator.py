@@ -22,10 +22,10 @@ import shlex
 from collections.abc import Mapping
 from typing import Any
 
-from pycontroller import Controller, RestClient, Result, enqueue_object, enqueue_owner
+from pycontroller import Controller, RestClient, enqueue_object, enqueue_owner, requeue_on_conflict
 from pycontroller.cache import Lister, split_meta_namespace_key
 from pycontroller.client import GroupVersionResource
-from pycontroller.errors import ConflictError, NotFoundError
+from pycontroller.errors import NotFoundError
 
 __all__ = [
     "COMPONENT",
@@ -136,15 +136,9 @@ class LoadTestOperator:
         self.loadtests = Lister(loadtest_informer.indexer)
         self.pods = Lister(pod_informer.indexer)
         self.recorder = recorder
-
-    async def reconcile(self, key: str) -> Result | None:
-        """Reconcile one key. A Conflict (the cache was behind our own or someone's write) asks for a
-        retry with backoff, without being counted or logged as an error."""
-        try:
-            await self._reconcile(key)
-        except ConflictError:
-            return Result(requeue=True)
-        return None
+        # A Conflict (the cache was behind our own or someone's write) is retried with backoff,
+        # without being counted or logged as a reconcile error.
+        self.reconcile = requeue_on_conflict(self._reconcile)
 
     async def _reconcile(self, key: str) -> None:
         namespace, name = split_meta_namespace_key(key)
