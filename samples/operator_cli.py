@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from samples.sample_controller.cli import IN_CLUSTER_NAMESPACE, _address, _bool_env, _workers
+from samples.sample_controller.cli import _address, _bool_env, _workers
 
 __all__ = ["operator_main"]
 
@@ -101,10 +101,9 @@ def parse_operator_args(
     args.metrics_bind_address = args.metrics_bind_address or ":8080"
     args.health_probe_bind_address = args.health_probe_bind_address or "0"
     if args.leader_election_namespace is None:
-        try:
-            args.leader_election_namespace = IN_CLUSTER_NAMESPACE.read_text().strip() or "default"
-        except OSError:
-            args.leader_election_namespace = "default"
+        from pycontroller.config import pod_namespace  # imported late: --help stays fast
+
+        args.leader_election_namespace = pod_namespace() or "default"
     return args
 
 

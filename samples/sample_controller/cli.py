@@ -39,7 +39,6 @@ __all__ = ["ENV_PREFIX", "Options", "cluster_configured", "parse_args"]
 
 ENV_PREFIX = "SAMPLE_CONTROLLER_"
 IN_CLUSTER_TOKEN = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
-IN_CLUSTER_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -236,8 +235,7 @@ def parse_args(argv: Sequence[str] | None = None, env: dict[str, str] | None = N
     if args.health_probe_bind_address is None:
         args.health_probe_bind_address = "0"
     if args.leader_election_namespace is None:
-        try:
-            args.leader_election_namespace = IN_CLUSTER_NAMESPACE.read_text().strip() or "default"
-        except OSError:
-            args.leader_election_namespace = "default"
+        from pycontroller.config import pod_namespace  # imported late: --help stays fast
+
+        args.leader_election_namespace = pod_namespace() or "default"
     return args
