@@ -43,12 +43,23 @@ class Row:
         return self.value >= self.target if self.higher_is_better else self.value <= self.target
 
 
-def parse_args(description: str, argv: Sequence[str] | None = None) -> argparse.Namespace:
+def parse_args(
+    description: str,
+    argv: Sequence[str] | None = None,
+    *,
+    add_arguments: Callable[[argparse.ArgumentParser], None] | None = None,
+) -> argparse.Namespace:
+    """The common flags (--runs, --json, --quick) plus the script's own from ``add_arguments``.
+
+    An unknown or malformed flag exits 2 with argparse's message, never silently ignored.
+    """
     parser = argparse.ArgumentParser(description=description)
+    if add_arguments is not None:
+        add_arguments(parser)
     parser.add_argument("--runs", type=int, default=5, help="repetitions; the median is reported (default 5)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke run")
-    args, _ = parser.parse_known_args(argv)
+    args = parser.parse_args(argv)
     if args.runs < 1:
         parser.error("--runs must be at least 1")
     return args

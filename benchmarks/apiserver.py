@@ -175,13 +175,19 @@ async def _creates_once(url: str, creates: int, concurrency: int) -> float:
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = parse_args("fake API server throughput", argv)
-    extra = argparse.ArgumentParser()
-    extra.add_argument("--objects", type=int, default=20_000 if args.quick else 100_000)
-    extra.add_argument("--events", type=int, default=2_000 if args.quick else 20_000)
-    extra.add_argument("--watchers", type=int, default=10)
-    extra.add_argument("--creates", type=int, default=300 if args.quick else 2_000)
-    opts, _ = extra.parse_known_args(argv)
+    def add_arguments(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--objects", type=int, help="objects listed (default 100000; 20000 with --quick)")
+        parser.add_argument("--events", type=int, help="writes fanned out (default 20000; 2000 with --quick)")
+        parser.add_argument("--watchers", type=int, default=10)
+        parser.add_argument("--creates", type=int, help="creates timed (default 2000; 300 with --quick)")
+
+    opts = args = parse_args("fake API server throughput", argv, add_arguments=add_arguments)
+    if opts.objects is None:
+        opts.objects = 20_000 if args.quick else 100_000
+    if opts.events is None:
+        opts.events = 2_000 if args.quick else 20_000
+    if opts.creates is None:
+        opts.creates = 300 if args.quick else 2_000
     rows: list[Row] = []
 
     server = ServerProcess(opts.objects, opts.events, opts.watchers)

@@ -264,8 +264,13 @@ def rate_limited(n: int, default: bool) -> Callable[[], Awaitable[float]]:
 
 def main() -> None:
     global clock_
-    args = parse_args("work queue hot path")
-    if "--wall" in sys.argv:
+    args = parse_args(
+        "work queue hot path",
+        add_arguments=lambda p: p.add_argument(
+            "--wall", action="store_true", help="rates per wall-clock second instead of per CPU second"
+        ),
+    )
+    if args.wall:
         clock_ = time.perf_counter
     quick = args.quick
     runs = args.runs
