@@ -380,13 +380,18 @@ def measure_priority(args: argparse.Namespace, kubeconfig: Path) -> list[Row]:
             rows.append(
                 Row(
                     f"new objects behind N={n} backlog p{int(q * 100)} ({label})",
-                    statistics.median(_pct(r["latencies"], q) for r in runs) * 1e3,
+                    _latency_ms(runs, q),
                     "ms",
                     higher_is_better=False,
                     note="2 ms reconciles, 4 workers, 50 creates at 200/s after start",
                 )
             )
     return rows
+
+
+def _latency_ms(runs: list[dict[str, Any]], q: float, key: str = "latencies") -> float:
+    """The median over runs of each run's q-quantile latency (``key``), in milliseconds."""
+    return statistics.median(_pct(r[key], q) for r in runs) * 1e3
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -430,7 +435,7 @@ def measure(args: argparse.Namespace, kubeconfig: Path) -> list[Row]:
                 rows.append(
                     Row(
                         f"kopf live p50 {mode} N={n}",
-                        statistics.median(_pct(r["latencies"], 0.5) for r in live) * 1e3,
+                        _latency_ms(live, 0.5),
                         "ms",
                         higher_is_better=False,
                     )
@@ -438,7 +443,7 @@ def measure(args: argparse.Namespace, kubeconfig: Path) -> list[Row]:
                 rows.append(
                     Row(
                         f"kopf live p99 {mode} N={n}",
-                        statistics.median(_pct(r["latencies"], 0.99) for r in live) * 1e3,
+                        _latency_ms(live, 0.99),
                         "ms",
                         higher_is_better=False,
                     )
@@ -486,7 +491,7 @@ def measure(args: argparse.Namespace, kubeconfig: Path) -> list[Row]:
                 rows.append(
                     Row(
                         f"ours live p50 {mode} N={n} w={workers}",
-                        statistics.median(_pct(r["latencies"], 0.5) for r in live) * 1e3,
+                        _latency_ms(live, 0.5),
                         "ms",
                         higher_is_better=False,
                     )
@@ -494,7 +499,7 @@ def measure(args: argparse.Namespace, kubeconfig: Path) -> list[Row]:
                 rows.append(
                     Row(
                         f"ours event->reconcile p99 {mode} N={n} w={workers}",
-                        statistics.median(_pct(r["event_latencies"], 0.99) for r in live) * 1e3,
+                        _latency_ms(live, 0.99, "event_latencies"),
                         "ms",
                         target=50.0,
                         higher_is_better=False,
@@ -504,7 +509,7 @@ def measure(args: argparse.Namespace, kubeconfig: Path) -> list[Row]:
                 rows.append(
                     Row(
                         f"ours live p99 {mode} N={n} w={workers}",
-                        statistics.median(_pct(r["latencies"], 0.99) for r in live) * 1e3,
+                        _latency_ms(live, 0.99),
                         "ms",
                         higher_is_better=False,
                         note=f"at {args.rate:g} creates/s",
