@@ -29,7 +29,7 @@ from .crds import CrdSupport
 from .defaults import apply_defaults
 from .deletion import DeleteSupport
 from .objects import CRD_KEY, NS_KEY, now_rfc3339, ordered, spec_finalizers
-from .resources import BUILTINS, ResourceDef
+from .resources import ResourceDef, builtins
 from .schema import apply_schema
 from .status import ApiFailure, already_exists, bad_request, conflict, invalid, not_found, qualified
 from .storage import Event, Stored, Table
@@ -62,7 +62,7 @@ class Registry(DeleteSupport, CrdSupport):
         self._rv_waiters: list[tuple[int, asyncio.Future[None]]] = []
         self.on_unserve: list[Callable[[Table], None]] = []
         self.aliases: dict[tuple[str, str], ResourceDef] = {}
-        for rdef in BUILTINS:
+        for rdef in builtins():
             if rdef.alias_of is not None:
                 self.aliases[rdef.key] = rdef
             else:
@@ -212,6 +212,10 @@ class Registry(DeleteSupport, CrdSupport):
         for field in ("deletionTimestamp", "deletionGracePeriodSeconds", "resourceVersion"):
             meta.pop(field, None)
         meta["uid"] = str(uuid.uuid4())
+        if rdef.create_finalizers:  # added by the real server's admission (pvc-protection, pv-protection)
+            finalizers = list(meta.get("finalizers") or [])
+            finalizers += [f for f in rdef.create_finalizers if f not in finalizers]
+            meta["finalizers"] = finalizers
         if rdef.generation_fields is not None:
             meta["generation"] = 1  # otherwise a client-given generation is kept, like the real server
         meta["resourceVersion"] = ""

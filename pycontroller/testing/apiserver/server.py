@@ -30,10 +30,13 @@ class FakeAPIServer:
                 ...
             server.write_kubeconfig(tmp_path / "kubeconfig")   # for kubectl or other processes
 
-    It binds 127.0.0.1 only (``port=0``, the default, picks a free port) and serves namespaces,
-    configmaps, secrets, serviceaccounts, pods, services, events (core/v1 and events.k8s.io/v1),
-    deployments, leases and customresourcedefinitions; creating a CRD serves its resource. State is
-    in memory and starts with the namespaces default, kube-system, kube-public and kube-node-lease.
+    It binds 127.0.0.1 only (``port=0``, the default, picks a free port) and serves every resource
+    of the real kube-apiserver 1.20 (the table ``resources.json`` generated from it by
+    ``python -m pycontroller.testing.apiserver.gen_resources``), with discovery documents equal to
+    the real server's; creating a CRD serves its resource. State is in memory and starts with the
+    namespaces default, kube-system, kube-public and kube-node-lease. Reviews (SubjectAccessReview
+    and friends) are answered as by a server authorizing everything, and not stored; subresources
+    that need a kubelet (``pods/log``, ``exec``, ...) answer 503.
 
     Knobs for tests (all synchronous, usable while the server runs):
 
