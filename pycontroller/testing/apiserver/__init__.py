@@ -17,7 +17,7 @@ Modules, one concept each:
   :mod:`.status` (Status errors), :mod:`.objects` (shared helpers).
 """
 
-from .server import FakeAPIServer
+from .server import FakeAPIServer, ResourceClashError
 from .status import ApiFailure
 
-__all__ = ["ApiFailure", "FakeAPIServer"]
+__all__ = ["ApiFailure", "FakeAPIServer", "ResourceClashError"]

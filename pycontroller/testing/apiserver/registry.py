@@ -86,6 +86,12 @@ class Registry(DeleteSupport, CrdSupport):
             return None
         return table, table.rdef.api_version(version)
 
+    def add_table(self, rdef: ResourceDef) -> Table:
+        """Serve ``rdef`` from a new, empty table (the caller checked it does not clash)."""
+        table = Table(rdef, self.history_size)
+        self.tables[rdef.key] = table
+        return table
+
     def served(self) -> list[ResourceDef]:
         """Every served resource definition (for discovery)."""
         return [t.rdef for t in self.tables.values()] + list(self.aliases.values())

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import copy
 import os
+import re
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -11,13 +13,24 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from pycontroller.errors import ConfigError
+
+from ..crd_install import CRDNotEstablishedError, CRDSource, load_crds, not_established_reason
 from .faults import FaultRule, Faults
 from .handlers import Handlers
 from .registry import Registry
+from .resources import ResourceDef, SubresourceDef
 from .status import ApiFailure
 from .watch import WatchControl
 
-__all__ = ["FakeAPIServer"]
+__all__ = ["FakeAPIServer", "ResourceClashError"]
+
+
+_DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+
+
+class ResourceClashError(ConfigError, ValueError):
+    """:meth:`FakeAPIServer.register_resource` named a resource, kind or short name already served."""
 
 
 class FakeAPIServer:
@@ -77,6 +90,7 @@ class FakeAPIServer:
         bookmark_interval: float = 60.0,
         max_body_bytes: int = 3 * 1024 * 1024,
         watch_queue_limit: int = 100_000,
+        crds: Iterable[CRDSource] = (),
     ) -> None:
         if history_size < 1:
             raise ValueError(f"history_size must be at least 1, got {history_size}")
@@ -92,6 +106,7 @@ class FakeAPIServer:
         self.handlers.max_body_bytes = max_body_bytes
         self._runner: web.AppRunner | None = None
         self._history_size = history_size
+        self.install_crds(crds)
 
     # -- lifecycle ----------------------------------------------------------------------------------
 
@@ -291,6 +306,127 @@ class FakeAPIServer:
             await self.control.wait_count(lambda n: n >= count, timeout)
         else:
             await self.control.wait_count(lambda n: n == count, timeout)
+
+    # -- resources ---------------------------------------------------------------------------------
+
+    def install_crds(self, crds: Iterable[CRDSource]) -> list[dict[str, Any]]:
+        """Install CRDs (files, directories, dicts; see :mod:`pycontroller.testing.crd_install`).
+
+        Each is created (or updated when a CRD of that name exists) and served at once. Never
+        suspends; usable before :meth:`start`. Raises :class:`~pycontroller.testing.crd_install.CRDInstallError`
+        naming the file for unreadable sources, :class:`ApiFailure` when a CRD is invalid, and
+        :class:`~pycontroller.testing.crd_install.CRDNotEstablishedError` naming a CRD that is not
+        Established (its names conflict with another CRD's, as the real server decides). Returns
+        the installed CRDs as stored.
+        """
+        installed = []
+        for crd in load_crds(crds):
+            name = crd["metadata"]["name"]
+            table = self.registry.tables[("apiextensions.k8s.io", "customresourcedefinitions")]
+            existing = table.objects.get(("", name))
+            if existing is None:
+                stored = self.registry.create(table, None, crd, "apiextensions.k8s.io/v1")
+            else:
+                body = {
+                    **crd,
+                    "metadata": {
+                        **crd["metadata"],
+                        "resourceVersion": existing.obj["metadata"]["resourceVersion"],
+                    },
+                }
+                stored = self.registry.update(table, None, name, body, api_version="apiextensions.k8s.io/v1")
+            why = not_established_reason(stored.obj)
+            if why is not None:
+                raise CRDNotEstablishedError(f"CustomResourceDefinition {name!r} was not Established: {why}")
+            installed.append(orjson.loads(stored.raw))
+        return installed
+
+    def register_resource(
+        self,
+        group: str,
+        version: str,
+        kind: str,
+        plural: str,
+        *,
+        namespaced: bool = True,
+        subresources: Sequence[str] = (),
+        singular: str = "",
+        short_names: Sequence[str] = (),
+        categories: Sequence[str] = (),
+        verbs: Sequence[str] = (
+            "create",
+            "delete",
+            "deletecollection",
+            "get",
+            "list",
+            "patch",
+            "update",
+            "watch",
+        ),
+        generation: bool = False,
+    ) -> None:
+        """Serve one more resource, for aggregated or unusual APIs the real server would get elsewhere.
+
+        ``group``/``version``/``kind``/``plural`` name it (``group`` "" is the core group);
+        ``namespaced`` is its scope; ``subresources`` any of ``"status"`` and ``"scale"`` (Scale
+        of ``.spec.replicas``/``.status.replicas``); ``generation`` bumps ``metadata.generation``
+        on changes outside metadata and status. It is listed in discovery and gets the generic
+        semantics (CRUD, list/watch, selectors, finalizers). Objects are stored as given, without
+        schema. Never suspends; usable before and after :meth:`start`.
+
+        Raises ValueError for an unknown subresource or verb, and
+        :class:`ResourceClashError` when the plural, kind or a short name is already served in the group.
+        """
+        unknown = sorted(set(subresources) - {"status", "scale"})
+        if unknown:
+            raise ValueError(
+                f"register_resource: unknown subresources {unknown} (status and scale are served)"
+            )
+        all_verbs = ("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch")
+        bad = sorted(set(verbs) - set(all_verbs))
+        if bad:
+            raise ValueError(f"register_resource: unknown verbs {bad}")
+        if not (group == "" or _DNS_SUBDOMAIN.fullmatch(group)) or not plural or not kind or not version:
+            raise ValueError(
+                "register_resource: group must be '' or a DNS name, and version, kind and plural non-empty"
+            )
+        for served in self.registry.served():
+            if served.group != group:
+                continue
+            what = None
+            if served.plural == plural:
+                what = f"resource {plural!r}"
+            elif served.kind == kind:
+                what = f"kind {kind!r} (as {served.plural!r})"
+            elif set(short_names) & set(served.short_names):
+                what = f"short name {sorted(set(short_names) & set(served.short_names))[0]!r} (of {served.plural!r})"
+            if what is not None:
+                where = f"{group}/{', '.join(served.versions)}" if group else ", ".join(served.versions)
+                raise ResourceClashError(
+                    f"register_resource({group!r}, {version!r}, {kind!r}, {plural!r}): {where} already serves {what}"
+                )
+        subs = []
+        if "scale" in subresources:
+            subs.append(SubresourceDef("scale", "Scale", group="autoscaling", version="v1"))
+        if "status" in subresources:
+            subs.append(SubresourceDef("status", kind))
+        rdef = ResourceDef(
+            group=group,
+            versions=(version,),
+            plural=plural,
+            kind=kind,
+            namespaced=namespaced,
+            singular=singular,
+            short_names=tuple(short_names),
+            categories=tuple(categories),
+            subresources=tuple(subs),
+            generation_fields=("*",) if generation else None,
+            builtin=False,
+            verbs=tuple(v for v in all_verbs if v in verbs),
+            scale=(".spec.replicas", ".status.replicas", None) if "scale" in subresources else None,
+            storage_version=version,
+        )
+        self.registry.add_table(rdef)
 
     # -- direct access --------------------------------------------------------------------------------
 
