@@ -61,6 +61,7 @@ class Registry(DeleteSupport, CrdSupport):
         self.tables: dict[tuple[str, str], Table] = {}
         self._rv_waiters: list[tuple[int, asyncio.Future[None]]] = []
         self.on_unserve: list[Callable[[Table], None]] = []
+        self.commit_hooks: list[Callable[[Table, Event], None]] = []  # called after every write
         self.aliases: dict[tuple[str, str], ResourceDef] = {}
         for rdef in builtins():
             if rdef.alias_of is not None:
@@ -147,7 +148,10 @@ class Registry(DeleteSupport, CrdSupport):
         self.rv += 1
         obj["metadata"]["resourceVersion"] = str(self.rv)
         stored = Stored(obj, self.rv)
-        table.commit(Event(self.rv, type_, stored, old))
+        event = Event(self.rv, type_, stored, old)
+        table.commit(event)
+        for hook in self.commit_hooks:  # the opt-in garbage collector
+            hook(table, event)
         if self._rv_waiters:
             keep = []
             for want, fut in self._rv_waiters:

@@ -17,6 +17,7 @@ from pycontroller.errors import ConfigError
 
 from ..crd_install import CRDNotEstablishedError, CRDSource, load_crds, not_established_reason
 from .faults import FaultRule, Faults
+from .garbage_collector import GarbageCollector
 from .handlers import Handlers
 from .registry import Registry
 from .resources import ResourceDef, SubresourceDef
@@ -73,9 +74,13 @@ class FakeAPIServer:
     * ``max_body_bytes`` (constructor): larger request bodies get 413 (the real limit, 3 MiB).
     * :meth:`add_object` / :meth:`get_object` / :meth:`delete_object`: objects without HTTP.
 
-    Like envtest there are no controllers: no garbage collection, no namespace cleanup (a deleted
-    namespace stays Terminating until ``namespaces/<name>/finalize`` empties spec.finalizers), no
-    Deployment or Pod status changes. CRD structural schemas are applied (pruning, defaults, the
+    Like envtest there are no controllers by default: no garbage collection, no namespace cleanup (a
+    deleted namespace stays Terminating until ``namespaces/<name>/finalize`` empties
+    spec.finalizers), no Deployment or Pod status changes. ``garbage_collector=True`` adds what
+    kube-controller-manager's garbage collector and namespace controller do (see
+    :mod:`.garbage_collector`): dependents of deleted owners go (background, foreground with
+    ``blockOwnerDeletion``, orphaning), and deleted namespaces are emptied and finalized; it works
+    right after the request that triggered it, so wait for its effect as you would on a cluster. CRD structural schemas are applied (pruning, defaults, the
     common validations); CEL rules and conversion webhooks are not. Also not emulated:
     server-side apply, managedFields, protobuf, admission webhooks.
 
@@ -91,6 +96,7 @@ class FakeAPIServer:
         max_body_bytes: int = 3 * 1024 * 1024,
         watch_queue_limit: int = 100_000,
         crds: Iterable[CRDSource] = (),
+        garbage_collector: bool = False,
     ) -> None:
         if history_size < 1:
             raise ValueError(f"history_size must be at least 1, got {history_size}")
@@ -106,6 +112,7 @@ class FakeAPIServer:
         self.handlers.max_body_bytes = max_body_bytes
         self._runner: web.AppRunner | None = None
         self._history_size = history_size
+        self.garbage_collector = GarbageCollector(self.registry) if garbage_collector else None
         self.install_crds(crds)
 
     # -- lifecycle ----------------------------------------------------------------------------------
@@ -136,6 +143,8 @@ class FakeAPIServer:
             await runner.cleanup()
             raise
         self._port = int(runner.addresses[0][1])
+        if self.garbage_collector is not None:
+            self.garbage_collector.collect()  # what writes before start left to do
         self.handlers.address = f"127.0.0.1:{self._port}"
         self._runner = runner
 
@@ -340,6 +349,15 @@ class FakeAPIServer:
                 raise CRDNotEstablishedError(f"CustomResourceDefinition {name!r} was not Established: {why}")
             installed.append(orjson.loads(stored.raw))
         return installed
+
+    def collect_garbage(self) -> None:
+        """Run the garbage collector now (it also runs by itself after each write). Never suspends.
+
+        Raises RuntimeError when the server was made without ``garbage_collector=True``.
+        """
+        if self.garbage_collector is None:
+            raise RuntimeError("FakeAPIServer(garbage_collector=True) is needed to collect garbage")
+        self.garbage_collector.collect()
 
     def register_resource(
         self,
