@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,6 +22,16 @@ def test_the_data_file_ships_in_the_package() -> None:
 def test_the_storage_version_hash_is_sha256_of_group_version_kind() -> None:
     assert gen_resources.storage_version_hash("apps", "v1", "Deployment") == "8aSe+NMegvE="
     assert gen_resources.storage_version_hash("", "v1", "ConfigMap") == "qFsyl6wFWjQ="
+
+
+def test_the_served_resources_in_the_docs_are_generated_from_the_data_file() -> None:
+    docs = Path(__file__).parents[2] / "docs" / "testing.md"
+    text = docs.read_text()
+    assert gen_resources.update_docs(text, data()) == text, (
+        "docs/testing.md is out of date: run python -m pycontroller.testing.apiserver.gen_resources --docs docs/testing.md"
+    )
+    for record in data()["resources"]:
+        assert f"| {record['plural']} | {record['group'] or 'core'}: " in text
 
 
 @pytest.mark.envtest
