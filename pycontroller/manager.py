@@ -57,6 +57,7 @@ from pycontroller.client import RestClient
 from pycontroller.config import load_configuration, new_api_client, pod_namespace
 from pycontroller.errors import ConfigError, PyControllerError
 from pycontroller.healthz import Check, Checks, HTTPServer, metrics_app, parse_bind_address, probes_app
+from pycontroller.restmapper import RESTMapper
 
 __all__ = ["LeaderElectionLostError", "Manager", "ManagerAlreadyStartedError"]
 
@@ -250,6 +251,14 @@ class Manager:
         return informer
 
     _stopping_caches = False
+    _rest_mapper: RESTMapper | None = None
+
+    @property
+    def rest_mapper(self) -> RESTMapper:
+        """The Manager's one :class:`~pycontroller.restmapper.RESTMapper` (discovery, read lazily)."""
+        if self._rest_mapper is None:
+            self._rest_mapper = RESTMapper(self.client)
+        return self._rest_mapper
 
     def add(self, runnable: Any, *, need_leader_election: bool | None = None) -> None:
         """Add a Controller, an object with ``async run()`` (and optionally ``stop()``), or an async function.
