@@ -18,7 +18,9 @@ built over its indexer before anything runs), but its resource is only certain o
   starts and syncs (controller-runtime #1179). A controller watching it waits for it within its own
   ``cache_sync_timeout``, as controller-runtime's does.
 
-Resolution happens once per informer, at start (or when asked for after start); nothing here runs
+The event handlers bound to these informers that need a mapping (:func:`~pycontroller.handler.enqueue_owner`
+learns its owner kind's scope) get it here too, before the first event. Resolution happens once
+per informer and handler, at start (or when asked for after start); nothing here runs
 per event. Discovery failures other than "not served" (a 503, a refused connection) are retried
 with backoff until ``cache_sync_timeout``, then raised.
 """
@@ -102,8 +104,11 @@ class KindInformers:
         Raises NoKindMatchError for the first resource not served (unless waiting for its CRD).
         """
         factory = self._factory()
-        checks = [self._check(inf) for inf in getattr(factory, "informers", {}).values()]
+        informers = list(getattr(factory, "informers", {}).values())
+        checks = [self._check(inf) for inf in informers]
         checks += [self._resolve_pending(p) for p in list(self._pending)]
+        informers += [p.informer for p in self._pending]
+        checks += [self._prepare(inf) for inf in informers]
         results = await asyncio.gather(*checks, return_exceptions=True)
         self._started = True  # from now on, informers filed later are started at once
         for result in results:
@@ -118,6 +123,15 @@ class KindInformers:
         await asyncio.gather(*(inf.stop() for inf in self._extra), return_exceptions=True)
 
     # -- one informer -------------------------------------------------------------------------------
+
+    async def _prepare(self, informer: Any) -> None:
+        """Let the event handlers that need a mapping (enqueue_owner) resolve it before events flow."""
+        mapper = self._mapper()
+        for registration in getattr(informer, "registrations", ()):
+            handler = getattr(getattr(registration, "handler", None), "handler", None)
+            prepare = getattr(handler, "prepare", None)
+            if callable(prepare):
+                await prepare(mapper)
 
     async def _check(self, informer: Any) -> None:
         gvr = getattr(informer, "gvr", None)
