@@ -56,7 +56,12 @@ from pycontroller.errors import (
 from pycontroller.handler import EventHandler, enqueue_mapped, enqueue_object, enqueue_owner
 from pycontroller.leaderelection import LeaderElector, LeaseLock
 from pycontroller.log import configure_logging
-from pycontroller.manager import LeaderElectionLostError, Manager, ManagerAlreadyStartedError
+from pycontroller.manager import (
+    GracefulShutdownTimeoutError,
+    LeaderElectionLostError,
+    Manager,
+    ManagerAlreadyStartedError,
+)
 from pycontroller.predicate import (
     Predicate,
     and_,
@@ -88,6 +93,7 @@ __all__ = [
     "FilteringResourceEventHandler",
     "ForbiddenError",
     "GoneError",
+    "GracefulShutdownTimeoutError",
     "GroupVersionResource",
     "InvalidError",
     "InvalidObjectError",

@@ -25,16 +25,29 @@ Start order (controller-runtime's)::
     3. runnables that need no leader (need_leader_election=False)
     4. leader-elected runnables (controllers by default): at once, or while holding the Lease
 
-Stop runs the same list backwards: leader-elected runnables are asked to stop (in-flight reconciles
-finish), then the others, all within ``graceful_shutdown_timeout`` (stragglers are cancelled and an
-error logged), then the lease is released, the caches stopped, the HTTP servers closed and an owned
-client closed. SIGINT/SIGTERM call :meth:`Manager.request_shutdown`; a second signal exits the process
-at once with status 1.
+Stop has ONE deadline (controller-runtime's single shutdown context)::
 
-``await mgr.run()`` returns after a requested shutdown. It raises the error of a runnable that
-failed, ``TimeoutError`` when the caches do not sync within ``cache_sync_timeout``, and
-:class:`LeaderElectionLostError` when the Lease is lost (leader-elected runnables are cancelled at
-once; the process should exit non-zero and be restarted, as controller-runtime's does).
+    1. at once, every runnable, leader-elected or not, is asked to stop: controllers take no new
+       key from that instant (in-flight reconciles go on); leader-elected runnables not started yet
+       (still campaigning) never start
+    2. the Manager waits for all of them together, until ``graceful_shutdown_timeout`` after the
+       stop began (one budget for the whole stop, not one per group)
+    3. at the deadline the stragglers are cancelled (their in-flight reconciles get CancelledError)
+       and ``run()`` will raise :class:`GracefulShutdownTimeoutError` naming them and their keys
+    4. then the lease is released (when leading and ``leader_election_release_on_cancel``), the
+       caches stopped, the HTTP servers closed and an owned client closed
+
+``graceful_shutdown_timeout=0`` disables the grace period: everything is cancelled at once and
+that is not an error (controller-runtime's ``time.Duration(0)``). SIGINT/SIGTERM call
+:meth:`Manager.request_shutdown`; a second signal exits the process at once with status 1.
+
+``await mgr.run()`` returns after a requested shutdown that finished in time. It raises the error
+of a runnable that failed, ``TimeoutError`` when the caches do not sync within
+``cache_sync_timeout``, :class:`LeaderElectionLostError` when the Lease is lost (leader-elected
+runnables are cancelled at once; the process should exit non-zero and be restarted, as
+controller-runtime's does), and :class:`GracefulShutdownTimeoutError` when runnables outlived the
+grace period. When a runnable failed AND the stop overran, the runnable's error is raised with a
+note about the overrun (and the overrun is logged).
 """
 
 from __future__ import annotations
@@ -62,7 +75,12 @@ from pycontroller.healthz import Check, Checks, HTTPServer, metrics_app, parse_b
 from pycontroller.kind_informers import KindInformers
 from pycontroller.restmapper import RESTMapper
 
-__all__ = ["LeaderElectionLostError", "Manager", "ManagerAlreadyStartedError"]
+__all__ = [
+    "GracefulShutdownTimeoutError",
+    "LeaderElectionLostError",
+    "Manager",
+    "ManagerAlreadyStartedError",
+]
 
 log = logging.getLogger("pycontroller.manager")
 
@@ -73,6 +91,28 @@ class ManagerAlreadyStartedError(PyControllerError, RuntimeError):
 
 class LeaderElectionLostError(PyControllerError):
     """The Manager lost its Lease; its leader-elected runnables were stopped."""
+
+
+class GracefulShutdownTimeoutError(PyControllerError, TimeoutError):
+    """Runnables still running when the shutdown's grace period ended; they were cancelled.
+
+    ``runnables`` names them (sorted); ``keys`` maps each controller among them to the keys it was
+    reconciling when cancelled (sorted); ``timeout`` is the grace period in seconds. Raised by
+    :meth:`Manager.run` so the process exits non-zero, as controller-runtime's manager does.
+    """
+
+    def __init__(self, timeout: float, runnables: list[str], keys: dict[str, list[str]]) -> None:
+        self.timeout = timeout
+        self.runnables = runnables
+        self.keys = keys
+        parts = []
+        for name in runnables:
+            in_flight = keys.get(name)
+            parts.append(f"{name} (reconciling {', '.join(in_flight)})" if in_flight else name)
+        super().__init__(
+            f"failed waiting for all runnables to end within grace period of {timeout:g}s; "
+            f"cancelled: {'; '.join(parts)}"
+        )
 
 
 class _Runnable:
@@ -117,6 +157,17 @@ class _Runnable:
             self._stop()
         else:
             self.task.cancel()
+
+    def in_flight(self) -> list[str]:
+        """What the runnable is working on (a Controller's keys being reconciled), sorted."""
+        keys = getattr(self.obj, "in_flight_keys", None)
+        if not callable(keys):
+            return []
+        try:
+            return sorted(str(k) for k in keys())
+        except Exception:  # an introspection hook must not break the stop; say so
+            log.exception("%s.in_flight_keys() failed", self.name)
+            return []
 
 
 class Manager:
@@ -375,15 +426,13 @@ class Manager:
         except BaseException as exc:
             failure = exc
         finally:
-            for r in leaders:  # leader-elected first, in reverse of start
-                r.stop()
-            await self._wait_stopped(leaders)
+            # One deadline for the whole stop; every runnable is asked to stop at once, so none
+            # takes new work while another one drains (see the module doc).
+            self._stopping_runnables = True
+            overrun = await self._stop_runnables(leaders + others)
             if elector_task is not None:
                 elector_task.cancel()
                 await asyncio.gather(elector_task, return_exceptions=True)
-            for r in others:
-                r.stop()
-            await self._wait_stopped(others)
             await self._stop_caches()
             await self._stop_http()
             self._remove_signal_handlers(installed)
@@ -391,7 +440,11 @@ class Manager:
                 await self.client.api_client.close()
             log.info("Manager stopped")
         if failure is not None:
+            if overrun is not None:
+                failure.add_note(f"and while stopping: {overrun}")
             raise failure
+        if overrun is not None:
+            raise overrun
 
     async def _wait(
         self, shutdown: asyncio.Event, elector_task: asyncio.Task[Any] | None
@@ -432,21 +485,50 @@ class Manager:
         finally:
             waiter.cancel()
 
-    async def _wait_stopped(self, runnables: list[_Runnable]) -> None:
-        tasks = [r.task for r in runnables if r.task is not None]
+    _stopping_runnables = False
+
+    async def _stop_runnables(self, runnables: list[_Runnable]) -> GracefulShutdownTimeoutError | None:
+        """Ask every runnable to stop now; wait for all within one grace period; cancel the rest.
+
+        Leader-elected ones are asked first (the list's order), but nobody waits between the asks.
+        Returns the overrun error (None when everything ended in time, or with no grace period).
+        """
+        log.info("Stopping and waiting for runnables", extra={"count": len(runnables)})
+        for r in runnables:
+            r.stop()
+        tasks = {r.task for r in runnables if r.task is not None and not r.task.done()}
         if not tasks:
-            return
-        _, pending = await asyncio.wait(tasks, timeout=self.graceful_shutdown_timeout or None)
-        if pending:
-            names = sorted(r.name for r in runnables if r.task in pending)
-            log.error(
-                "Failed waiting for all runnables to end within grace period of %ss; cancelling %s",
-                self.graceful_shutdown_timeout,
-                ", ".join(names),
-            )
-            for task in pending:
-                task.cancel()
-            await asyncio.gather(*pending, return_exceptions=True)
+            return None
+        timeout = self.graceful_shutdown_timeout
+        clock = self._clock if self._clock is not None else default_clock()
+        expired: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+        def expire() -> None:
+            if not expired.done():
+                expired.set_result(None)
+
+        handle = clock.call_at(clock.now() + timeout, expire)
+        try:
+            pending: set[asyncio.Task[Any]] = set(tasks)
+            while pending and not expired.done():
+                await asyncio.wait(pending | {expired}, return_when=asyncio.FIRST_COMPLETED)
+                pending = {t for t in pending if not t.done()}
+        finally:
+            handle.cancel()
+            expired.cancel()
+        if not pending:
+            return None
+        late = [r for r in runnables if r.task in pending]
+        names = sorted(r.name for r in late)
+        keys = {r.name: r.in_flight() for r in late}
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        if timeout == 0:  # graceful shutdown disabled: cancelling is the plan, not a failure
+            return None
+        error = GracefulShutdownTimeoutError(timeout, names, {n: k for n, k in keys.items() if k})
+        log.error("%s", error)
+        return error
 
     async def _start_http(self) -> None:
         if self._metrics_address is not None:
@@ -513,6 +595,8 @@ class Manager:
         lease_duration, renew_deadline, retry_period = self._le_durations
 
         async def lead() -> None:
+            if self._stopping_runnables:  # elected while stopping: start nothing new
+                return
             log.info("Became leader, starting leader-elected runnables", extra={"identity": self.identity})
             for r in leaders:
                 r.start()
