@@ -26,20 +26,25 @@ from .admission import (
 )
 from .certs import CertBundle, CertWatcher, generate_self_signed
 from .conversion import ConversionFunc
+from .manifests import CABundleKeeper, conversion_stanza, manifests, webhook_configurations
 from .server import CONVERT_PATH, Registration, WebhookServer
 
 __all__ = [
-    "CONVERT_PATH",
     "AdmissionFunc",
     "AdmissionRequest",
     "AdmissionResponse",
+    "CABundleKeeper",
+    "CONVERT_PATH",
     "CertBundle",
     "CertWatcher",
     "ConversionFunc",
     "Registration",
     "WebhookServer",
     "allowed",
+    "conversion_stanza",
     "denied",
     "generate_self_signed",
+    "manifests",
     "patched",
+    "webhook_configurations",
 ]
