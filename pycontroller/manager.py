@@ -185,7 +185,8 @@ class Manager:
     ``graceful_shutdown_timeout`` (30 s), ``cache_sync_timeout`` (120 s), leader election
     (``leader_election=True`` with ``leader_election_id``, ``leader_election_namespace`` (defaults to the
     pod's namespace), ``lease_duration``/``renew_deadline``/``retry_period`` (15/10/2 s),
-    ``leader_election_release_on_cancel``, ``identity``), ``handle_signals`` (True).
+    ``leader_election_release_on_cancel``, ``identity``), ``handle_signals`` (True), ``webhook_server``
+    (see :attr:`webhook_server`).
     """
 
     def __init__(
@@ -214,6 +215,7 @@ class Manager:
         metrics_registry: Any = None,
         informer_factory: Any = None,
         clock: Any = None,
+        webhook_server: Any = None,
     ) -> None:
         for what, value in (
             ("graceful_shutdown_timeout", graceful_shutdown_timeout),
@@ -282,6 +284,7 @@ class Manager:
         self._runnables_started: asyncio.Event | None = None
         self._metrics_server: HTTPServer | None = None
         self._probe_server: HTTPServer | None = None
+        self._webhook_server = webhook_server
 
     # -- building -------------------------------------------------------------------------------
 
@@ -414,6 +417,7 @@ class Manager:
         failure: BaseException | None = None
         try:
             await self._start_http()
+            await self._start_webhooks()
             await self._start_caches(shutdown)
             for r in others:
                 r.start()
@@ -434,6 +438,7 @@ class Manager:
                 elector_task.cancel()
                 await asyncio.gather(elector_task, return_exceptions=True)
             await self._stop_caches()
+            await self._stop_webhooks()
             await self._stop_http()
             self._remove_signal_handlers(installed)
             if self._owns_client:
@@ -627,6 +632,62 @@ class Manager:
         )
         self._healthz.add("leaderElection", self.elector.check)
         return asyncio.create_task(self.elector.run(), name="leader-election")
+
+    # -- webhooks (pycontroller.webhook) --------------------------------------------------------
+
+    @property
+    def webhook_server(self) -> Any:
+        """The Manager's :class:`~pycontroller.webhook.WebhookServer`, created on first use.
+
+        Pass ``webhook_server=WebhookServer(...)`` to the Manager to choose host, port and
+        certificates; the default serves port 9443 with ``tls.crt``/``tls.key`` from
+        controller-runtime's default directory ``<tmp>/k8s-webhook-server/serving-certs``. When
+        used, it starts before the caches and stops after the controllers and the caches, and
+        ``/readyz`` gets a ``webhook`` check that passes once it answers TLS. Never suspends.
+        """
+        if self._webhook_server is None:
+            import tempfile
+
+            from pycontroller.webhook import WebhookServer
+
+            cert_dir = os.path.join(tempfile.gettempdir(), "k8s-webhook-server", "serving-certs")
+            self._webhook_server = WebhookServer(cert_dir=cert_dir)
+        return self._webhook_server
+
+    def add_validator(
+        self, api_version: str, kind: str, fn: Any, path: str | None = None, **options: Any
+    ) -> str:
+        """Serve validator ``fn`` on :attr:`webhook_server`; returns its path (``WebhookServer.add_validator``)."""
+        result: str = self.webhook_server.add_validator(api_version, kind, fn, path, **options)
+        return result
+
+    def add_mutator(
+        self, api_version: str, kind: str, fn: Any, path: str | None = None, **options: Any
+    ) -> str:
+        """Serve mutator ``fn`` on :attr:`webhook_server`; returns its path (``WebhookServer.add_mutator``)."""
+        result: str = self.webhook_server.add_mutator(api_version, kind, fn, path, **options)
+        return result
+
+    def add_conversion(self, group: str, kind: str, hub_version: str, spokes: Any) -> str:
+        """Serve a hub-and-spoke conversion on :attr:`webhook_server`; returns ``/convert``."""
+        result: str = self.webhook_server.add_conversion(group, kind, hub_version, spokes)
+        return result
+
+    async def _start_webhooks(self) -> None:
+        server = self._webhook_server
+        if server is None:
+            return
+        if "webhook" not in self._readyz.names():
+            self._readyz.add("webhook", server.started_check)
+        if not server.serving:
+            await server.start()
+
+    async def _stop_webhooks(self) -> None:
+        if self._webhook_server is not None:
+            try:
+                await self._webhook_server.stop()
+            except Exception:  # stopping goes on; the failure is reported, not swallowed
+                log.exception("Stopping the webhook server failed")
 
     # -- signals --------------------------------------------------------------------------------
 
