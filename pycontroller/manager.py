@@ -130,7 +130,8 @@ class Manager:
     ``graceful_shutdown_timeout`` (30 s), ``cache_sync_timeout`` (120 s), leader election
     (``leader_election=True`` with ``leader_election_id``, ``leader_election_namespace`` (defaults to the
     pod's namespace), ``lease_duration``/``renew_deadline``/``retry_period`` (15/10/2 s),
-    ``leader_election_release_on_cancel``, ``identity``), ``handle_signals`` (True).
+    ``leader_election_release_on_cancel``, ``identity``), ``handle_signals`` (True), ``sharding``
+    (a :class:`pycontroller.sharding.ShardingOptions`: see docs/sharding.md).
     """
 
     def __init__(
@@ -159,6 +160,7 @@ class Manager:
         metrics_registry: Any = None,
         informer_factory: Any = None,
         clock: Any = None,
+        sharding: Any = None,
     ) -> None:
         for what, value in (
             ("graceful_shutdown_timeout", graceful_shutdown_timeout),
@@ -227,6 +229,14 @@ class Manager:
         self._runnables_started: asyncio.Event | None = None
         self._metrics_server: HTTPServer | None = None
         self._probe_server: HTTPServer | None = None
+        #: The replica's :class:`pycontroller.sharding.Sharding` with ``sharding=ShardingOptions(...)``.
+        self.sharding: Any = None
+        if sharding is not None:
+            from pycontroller.sharding import Sharding
+
+            self.sharding = Sharding(self.client, sharding, leader_election=leader_election, clock=clock)
+            for runnable in self.sharding.runnables():
+                self.add(runnable)
 
     # -- building -------------------------------------------------------------------------------
 
@@ -245,6 +255,8 @@ class Manager:
         Informers asked for after start are started by the Manager's cache as well.
         """
         informer = self.factory.informer_for(group, version, resource)
+        if self.sharding is not None:  # a ring resource: only this shard's objects
+            self.sharding.configure_informer(informer)
         if self._started and not self._stopping_caches:
             self.factory.start()
         return informer
