@@ -186,7 +186,8 @@ class Manager:
     (``leader_election=True`` with ``leader_election_id``, ``leader_election_namespace`` (defaults to the
     pod's namespace), ``lease_duration``/``renew_deadline``/``retry_period`` (15/10/2 s),
     ``leader_election_release_on_cancel``, ``identity``), ``handle_signals`` (True), ``webhook_server``
-    (see :attr:`webhook_server`).
+    (see :attr:`webhook_server`), ``sharding`` (a :class:`pycontroller.sharding.ShardingOptions`: see
+    docs/sharding.md).
     """
 
     def __init__(
@@ -216,6 +217,7 @@ class Manager:
         informer_factory: Any = None,
         clock: Any = None,
         webhook_server: Any = None,
+        sharding: Any = None,
     ) -> None:
         for what, value in (
             ("graceful_shutdown_timeout", graceful_shutdown_timeout),
@@ -285,6 +287,14 @@ class Manager:
         self._metrics_server: HTTPServer | None = None
         self._probe_server: HTTPServer | None = None
         self._webhook_server = webhook_server
+        #: The replica's :class:`pycontroller.sharding.Sharding` with ``sharding=ShardingOptions(...)``.
+        self.sharding: Any = None
+        if sharding is not None:
+            from pycontroller.sharding import Sharding
+
+            self.sharding = Sharding(self.client, sharding, leader_election=leader_election, clock=clock)
+            for runnable in self.sharding.runnables():
+                self.add(runnable)
 
     # -- building -------------------------------------------------------------------------------
 
@@ -327,6 +337,8 @@ class Manager:
                 api_version, name = (f"{group}/{version}" if group else version), resource
             return self._kinds.informer_for(api_version, name, wait_for_crd=wait_for_crd)
         informer = self.factory.informer_for(group, version, resource)
+        if self.sharding is not None:  # a ring resource: only this shard's objects
+            self.sharding.configure_informer(informer)
         if self._started and not self._stopping_caches:
             self.factory.start()
         return informer
