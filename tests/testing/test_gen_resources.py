@@ -58,7 +58,9 @@ def test_the_fake_creates_each_sample_as_the_real_server_did(record: dict[str, A
     if key in _KNOWN:
         pytest.skip(_KNOWN[key])
     server = FakeAPIServer()
-    server.add_object({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": gen_resources.NAMESPACE}})
+    server.add_object(
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": gen_resources.NAMESPACE}}
+    )
     body = sample(*key, namespace=gen_resources.NAMESPACE if record["discovery"]["namespaced"] else None)
     created = gen_resources.normalized(server.add_object(body))
     assert created == record["sampleCreated"]
