@@ -291,9 +291,10 @@ class Manager:
 
     @property
     def rest_mapper(self) -> RESTMapper:
-        """The Manager's one :class:`~pycontroller.restmapper.RESTMapper` (discovery, read lazily)."""
+        """The Manager's one :class:`~pycontroller.restmapper.RESTMapper` (discovery, read lazily);
+        the same as ``mgr.client.rest_mapper``, so the client's kind look-ups share its answers."""
         if self._rest_mapper is None:
-            self._rest_mapper = RESTMapper(self.client)
+            self._rest_mapper = self.client.rest_mapper
         return self._rest_mapper
 
     def add(self, runnable: Any, *, need_leader_election: bool | None = None) -> None:
