@@ -27,6 +27,7 @@ from pycontroller.controllerutil import (
     OperationResult,
     add_finalizer,
     contains_finalizer,
+    create_or_patch,
     create_or_update,
     get_controller_of,
     has_controller_reference,
@@ -71,6 +72,7 @@ from pycontroller.predicate import (
 from pycontroller.reconcile import Result, TerminalError, requeue_on_conflict
 from pycontroller.record import EventBroadcaster, EventRecorder
 from pycontroller.restmapper import RESTMapper, RESTMapping
+from pycontroller.retry import RetryBackoff, retry_on_conflict
 
 __all__ = [
     "AlreadyExistsError",
@@ -108,6 +110,7 @@ __all__ = [
     "ResourceEventHandlerFuncs",
     "RestClient",
     "Result",
+    "RetryBackoff",
     "ServerError",
     "SharedIndexInformer",
     "SharedInformerFactory",
@@ -120,6 +123,7 @@ __all__ = [
     "annotations_changed",
     "configure_logging",
     "contains_finalizer",
+    "create_or_patch",
     "create_or_update",
     "enqueue_mapped",
     "enqueue_object",
@@ -136,6 +140,7 @@ __all__ = [
     "remove_finalizer",
     "requeue_on_conflict",
     "resource_version_changed",
+    "retry_on_conflict",
     "set_controller_reference",
     "set_owner_reference",
 ]

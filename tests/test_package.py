@@ -15,6 +15,12 @@ PUBLIC_MODULES = [
     "pycontroller.clock",
     "pycontroller.client",
     "pycontroller.workqueue",
+    "pycontroller.restmapper",
+    "pycontroller.conditions",
+    "pycontroller.retry",
+    "pycontroller.mergepatch",
+    "pycontroller.controllerutil",
+    "pycontroller.handler",
 ]
 ROOT = Path(__file__).resolve().parent.parent
 
