@@ -73,12 +73,14 @@ from pycontroller.reconcile import Result, TerminalError, requeue_on_conflict
 from pycontroller.record import EventBroadcaster, EventRecorder
 from pycontroller.restmapper import RESTMapper, RESTMapping
 from pycontroller.retry import RetryBackoff, retry_on_conflict
+from pycontroller.sync_client import BlockingCallOnLoopError, SyncClient
 
 __all__ = [
     "AlreadyExistsError",
     "AlreadyOwnedError",
     "ApiError",
     "BadRequestError",
+    "BlockingCallOnLoopError",
     "Clock",
     "ConfigError",
     "ConflictError",
@@ -115,6 +117,7 @@ __all__ = [
     "SharedIndexInformer",
     "SharedInformerFactory",
     "ShutDownError",
+    "SyncClient",
     "TerminalError",
     "TooManyRequestsError",
     "UnauthorizedError",

@@ -21,6 +21,7 @@ PUBLIC_MODULES = [
     "pycontroller.mergepatch",
     "pycontroller.controllerutil",
     "pycontroller.handler",
+    "pycontroller.sync_client",
 ]
 ROOT = Path(__file__).resolve().parent.parent
 
