@@ -46,15 +46,19 @@ from pycontroller.errors import (
     GoneError,
     InvalidError,
     InvalidObjectError,
+    MethodNotAllowedError,
     NoKindMatchError,
     NotFoundError,
     PyControllerError,
+    RequestEntityTooLargeError,
     ServerError,
     ShutDownError,
     TooManyRequestsError,
     UnauthorizedError,
+    UnsupportedMediaTypeError,
 )
 from pycontroller.handler import EventHandler, enqueue_mapped, enqueue_object, enqueue_owner
+from pycontroller.labels import SelectorError
 from pycontroller.leaderelection import LeaderElector, LeaseLock
 from pycontroller.log import configure_logging
 from pycontroller.manager import LeaderElectionLostError, Manager, ManagerAlreadyStartedError
@@ -102,6 +106,7 @@ __all__ = [
     "LoopClock",
     "Manager",
     "ManagerAlreadyStartedError",
+    "MethodNotAllowedError",
     "NoKindMatchError",
     "NotFoundError",
     "OperationResult",
@@ -109,10 +114,12 @@ __all__ = [
     "PyControllerError",
     "RESTMapper",
     "RESTMapping",
+    "RequestEntityTooLargeError",
     "ResourceEventHandlerFuncs",
     "RestClient",
     "Result",
     "RetryBackoff",
+    "SelectorError",
     "ServerError",
     "SharedIndexInformer",
     "SharedInformerFactory",
@@ -121,6 +128,7 @@ __all__ = [
     "TerminalError",
     "TooManyRequestsError",
     "UnauthorizedError",
+    "UnsupportedMediaTypeError",
     "add_finalizer",
     "and_",
     "annotations_changed",
