@@ -61,7 +61,12 @@ from pycontroller.handler import EventHandler, enqueue_mapped, enqueue_object, e
 from pycontroller.labels import SelectorError
 from pycontroller.leaderelection import LeaderElector, LeaseLock
 from pycontroller.log import configure_logging
-from pycontroller.manager import LeaderElectionLostError, Manager, ManagerAlreadyStartedError
+from pycontroller.manager import (
+    GracefulShutdownTimeoutError,
+    LeaderElectionLostError,
+    Manager,
+    ManagerAlreadyStartedError,
+)
 from pycontroller.predicate import (
     Predicate,
     and_,
@@ -96,6 +101,7 @@ __all__ = [
     "FilteringResourceEventHandler",
     "ForbiddenError",
     "GoneError",
+    "GracefulShutdownTimeoutError",
     "GroupVersionResource",
     "InvalidError",
     "InvalidObjectError",

@@ -22,6 +22,7 @@ PUBLIC_MODULES = [
     "pycontroller.controllerutil",
     "pycontroller.handler",
     "pycontroller.sync_client",
+    "pycontroller.webhook",
 ]
 ROOT = Path(__file__).resolve().parent.parent
 
