@@ -19,7 +19,7 @@ import re
 from typing import TYPE_CHECKING, Any
 
 import orjson
-import yaml
+import yaml  # type: ignore[import-untyped]
 from aiohttp import web
 
 from .conversion import check_types, convert, from_served
@@ -39,7 +39,7 @@ __all__ = ["FieldTracker", "apply", "apply_response", "decode_apply_body", "requ
 APPLY_MEDIA_TYPE = "application/apply-patch+yaml"
 
 
-class _GoYamlLoader(yaml.SafeLoader):
+class _GoYamlLoader(yaml.SafeLoader):  # type: ignore[misc]
     """YAML as go-yaml v2 reads it for sigs.k8s.io/yaml: y/n are booleans, timestamps stay strings."""
 
 
@@ -112,7 +112,7 @@ def decode_apply_body(data: bytes) -> dict[str, Any]:
         value = orjson.loads(data)
     except orjson.JSONDecodeError:
         try:
-            value = _stringify_keys(yaml.load(data, Loader=_GoYamlLoader))  # noqa: S506 - a safe loader
+            value = _stringify_keys(yaml.load(data, Loader=_GoYamlLoader))
         except yaml.YAMLError as exc:
             raise bad_request(_yaml_message(exc)) from None
     if value is None:
@@ -139,7 +139,11 @@ def _invalid_options(field: str, reason: str, detail: str) -> ApiFailure:
         422,
         "Invalid",
         f'PatchOptions.meta.k8s.io "" is invalid: {field}: {detail}',
-        {"group": "meta.k8s.io", "kind": "PatchOptions", "causes": [{"reason": reason, "message": detail, "field": field}]},
+        {
+            "group": "meta.k8s.io",
+            "kind": "PatchOptions",
+            "causes": [{"reason": reason, "message": detail, "field": field}],
+        },
     )
 
 
@@ -220,13 +224,17 @@ async def apply_response(
 ) -> web.StreamResponse:
     """Serve one apply patch: 201 with the object when it created it, else 200."""
     if request.content_length is not None and request.content_length > handlers.max_body_bytes:
-        raise web.HTTPRequestEntityTooLarge(max_size=handlers.max_body_bytes, actual_size=request.content_length)
+        raise web.HTTPRequestEntityTooLarge(
+            max_size=handlers.max_body_bytes, actual_size=request.content_length
+        )
     data = await request.read()
     if len(data) > handlers.max_body_bytes:
         raise web.HTTPRequestEntityTooLarge(max_size=handlers.max_body_bytes, actual_size=len(data))
     manager = request.query.get("fieldManager", "")
     if not manager:
-        raise _invalid_options("fieldManager", "FieldValueRequired", "Required value: is required for apply patch")
+        raise _invalid_options(
+            "fieldManager", "FieldValueRequired", "Required value: is required for apply patch"
+        )
     if len(manager) > 128:
         raise _invalid_options("fieldManager", "FieldValueTooLong", "Too long: must have at most 128 bytes")
     force = request.query.get("force", "").lower() in ("true", "1")
@@ -234,7 +242,15 @@ async def apply_response(
     assert route.name is not None
     with handlers._writing(request):
         stored, created = apply(
-            handlers.registry, table, route.namespace, route.name, config, manager, force, route.subresource, api_version
+            handlers.registry,
+            table,
+            route.namespace,
+            route.name,
+            config,
+            manager,
+            force,
+            route.subresource,
+            api_version,
         )
     return json_response(stored.bytes_for(api_version), 201 if created else 200)
 
@@ -271,7 +287,9 @@ def apply(
     if meta.get("managedFields") is not None:
         raise bad_request("metadata.managedFields must be nil")
     if meta.get("name") and meta["name"] != name:
-        raise bad_request(f"the name of the object ({meta['name']}) does not match the name on the URL ({name})")
+        raise bad_request(
+            f"the name of the object ({meta['name']}) does not match the name on the URL ({name})"
+        )
     stored = table.objects.get((namespace or "", name))
     if stored is None and subresource is not None:
         raise not_found(rdef.group, rdef.plural, name)
@@ -290,7 +308,9 @@ def apply(
     except Conflicts as exc:
         raise ApiFailure(409, "Conflict", str(exc), {"causes": exc.causes()}) from None
     except SmdError as exc:
-        raise ApiFailure(500, "InternalError", f"Internal error occurred: failed to create typed patch object: {exc}") from None
+        raise ApiFailure(
+            500, "InternalError", f"Internal error occurred: failed to create typed patch object: {exc}"
+        ) from None
     result = dict(result)
     result["metadata"] = {k: v for k, v in (result.get("metadata") or {}).items() if k != "managedFields"}
     result["metadata"]["name"] = name

@@ -16,7 +16,7 @@ that also has children marked with ``".": {}``. Everything here is synchronous a
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import orjson
@@ -69,14 +69,15 @@ def _sorted(elements: Any) -> list[PathElement]:
 
 
 def _json(value: Any) -> str:
-    return orjson.dumps(value).decode()
+    text: str = orjson.dumps(value).decode()
+    return text
 
 
 def element_to_string(pe: PathElement) -> str:
     """The FieldsV1 key of one element: ``f:name``, ``k:{...}``, ``v:value`` or ``i:index``."""
     kind, data = pe
     if kind == FIELD:
-        return "f:" + data
+        return "f:" + str(data)
     if kind == KEY:
         return "k:{" + ",".join(f"{_json(name)}:{_json(value)}" for name, value in data) + "}"
     if kind == VALUE:
@@ -325,6 +326,3 @@ def set_from_paths(paths: list[tuple[PathElement, ...]]) -> FieldSet:
     for path in paths:
         out.insert(path)
     return out
-
-
-Walker = Callable[..., Any]

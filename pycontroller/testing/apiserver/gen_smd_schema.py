@@ -85,10 +85,10 @@ def convert(openapi: dict[str, Any]) -> dict[str, Any]:
 
 
 def _fetch_from_envtest() -> dict[str, Any]:
-    from pycontroller.testing.envtest import EnvTest
-
     import ssl
     import urllib.request
+
+    from pycontroller.testing.envtest import EnvTest
 
     server = EnvTest()
     server.start_sync()

@@ -132,7 +132,9 @@ class Managed:
             if fields_type != "FieldsV1":
                 raise ValueError(f'invalid fieldsType "{fields_type}" in managed fields entry {i}')
             operation = entry.get("operation") or ""
-            key = _identifier(str(entry.get("manager") or ""), str(operation), str(entry.get("apiVersion") or ""))
+            key = _identifier(
+                str(entry.get("manager") or ""), str(operation), str(entry.get("apiVersion") or "")
+            )
             fields = FieldSet.from_fields(entry.get("fieldsV1") or {})
             out.entries[key] = Entry(fields, str(entry.get("apiVersion") or ""), operation == "Apply")
             out.times[key] = entry.get("time")
@@ -252,7 +254,9 @@ class FieldManager:
             del managed.entries[key]
         return managed, diff
 
-    def _structured_update(self, old: Any, new: Any, managed: Managed, workflow: str, api_version: str) -> None:
+    def _structured_update(
+        self, old: Any, new: Any, managed: Managed, workflow: str, api_version: str
+    ) -> None:
         managed, diff = self._update_sets(old, new, managed, workflow, True)
         current = managed.entries.get(workflow)
         fields = current.fields if current is not None else FieldSet()
@@ -365,7 +369,10 @@ class FieldManager:
             live_obj: dict[str, Any] = zero
             managed = Managed()
         else:
-            live_obj = {**live, "metadata": {k: v for k, v in live["metadata"].items() if k != "managedFields"}}
+            live_obj = {
+                **live,
+                "metadata": {k: v for k, v in live["metadata"].items() if k != "managedFields"},
+            }
             try:
                 managed = Managed.decode(live["metadata"].get("managedFields"))
             except ValueError as exc:

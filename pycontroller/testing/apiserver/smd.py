@@ -156,7 +156,9 @@ def _resolve(ref: Any) -> Type:
         out.atomic = bool(node.get("a"))
         if name is not None:
             zero = dict(_ZERO.get(name, {}))
-            for field in ("metadata", "spec", "status") + (() if name in _POINTER_TEMPLATES else ("template",)):
+            for field in ("metadata", "spec", "status") + (
+                () if name in _POINTER_TEMPLATES else ("template",)
+            ):
                 ftype = out.fields.get(field)
                 if isinstance(ftype, str) and ftype.startswith("#") and _is_struct(ftype):
                     zero.setdefault(field, {})
@@ -288,11 +290,15 @@ def item_element(t: Type, index: int, item: Any, path: tuple[PathElement, ...]) 
         return (KEY, tuple(fields))
     if t.rel in ("set", "map"):
         if isinstance(item, dict):
-            raise SmdError(path, f"element {index}: associative list without keys has an element that's a map type")
+            raise SmdError(
+                path, f"element {index}: associative list without keys has an element that's a map type"
+            )
         if isinstance(item, list):
             raise SmdError(path, f"element {index}: not supported: associative list with lists as elements")
         if item is None:
-            raise SmdError(path, f"element {index}: associative list without keys has an element that's an explicit null")
+            raise SmdError(
+                path, f"element {index}: associative list without keys has an element that's an explicit null"
+            )
         return (VALUE, item)
     return (INDEX, index)
 
@@ -376,7 +382,7 @@ class _Compare:
             self.out.added.insert(path)
         elif rhs is MISSING:
             self.out.removed.insert(path)
-        elif lhs != rhs or type(lhs) is not type(rhs) and not _same_number(lhs, rhs):
+        elif lhs != rhs or (type(lhs) is not type(rhs) and not _same_number(lhs, rhs)):
             self.out.modified.insert(path)
 
     def post(self, lhs: Any, rhs: Any, path: tuple[PathElement, ...]) -> None:
@@ -404,26 +410,26 @@ class _Compare:
             self.post(lhs, rhs, path)
             return
         if t.kind == "m":
-            left = lhs if isinstance(lhs, dict) else None
-            right = rhs if isinstance(rhs, dict) else None
+            lmap = lhs if isinstance(lhs, dict) else None
+            rmap = rhs if isinstance(rhs, dict) else None
             zero = t.zero if self.typed else {}
-            if t.atomic or (not left and not right and not (zero and (left is not None or right is not None))):
+            if t.atomic or (not lmap and not rmap and not (zero and (lmap is not None or rmap is not None))):
                 self.leaf(lhs, rhs, path)
                 return
-            keys = dict.fromkeys(left or ())
-            keys.update(dict.fromkeys(right or ()))
+            keys = dict.fromkeys(lmap or ())
+            keys.update(dict.fromkeys(rmap or ()))
             if zero:
                 keys.update(dict.fromkeys(zero))
             skip = self.skip_managed and len(path) == 1 and path[0] == (FIELD, "metadata")
             for key in keys:
                 if skip and key == "managedFields":
                     continue
-                lv = left.get(key, MISSING) if left is not None else MISSING
-                rv = right.get(key, MISSING) if right is not None else MISSING
+                lv = lmap.get(key, MISSING) if lmap is not None else MISSING
+                rv = rmap.get(key, MISSING) if rmap is not None else MISSING
                 if zero and key in zero:
-                    if lv is MISSING and left is not None:
+                    if lv is MISSING and lmap is not None:
                         lv = zero[key]
-                    if rv is MISSING and right is not None:
+                    if rv is MISSING and rmap is not None:
                         rv = zero[key]
                 if lv is MISSING and rv is MISSING:
                     continue
@@ -473,14 +479,14 @@ def _merge(lhs: Any, rhs: Any, t: Type, path: tuple[PathElement, ...]) -> Any:
                     out.append(merged)
         return out if out else MISSING
     if t.kind == "m":
-        left = lhs if isinstance(lhs, dict) else None
-        right = rhs if isinstance(rhs, dict) else None
-        if t.atomic or (not left and not right):
+        lmap = lhs if isinstance(lhs, dict) else None
+        rmap = rhs if isinstance(rhs, dict) else None
+        if t.atomic or (not lmap and not rmap):
             return rhs if rhs is not MISSING else lhs
         out_map: dict[str, Any] = {}
-        for key in dict.fromkeys([*(left or ()), *(right or ())]):
-            lv = left.get(key, MISSING) if left is not None else MISSING
-            rv = right.get(key, MISSING) if right is not None else MISSING
+        for key in dict.fromkeys([*(lmap or ()), *(rmap or ())]):
+            lv = lmap.get(key, MISSING) if lmap is not None else MISSING
+            rv = rmap.get(key, MISSING) if rmap is not None else MISSING
             merged = _merge(lv, rv, _field_type(t, key), (*path, (FIELD, key)))
             if merged is not MISSING:
                 out_map[key] = merged
