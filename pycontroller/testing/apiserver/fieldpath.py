@@ -9,7 +9,8 @@ A path is a tuple of path elements; an element is one of
 * ``(3, index)``: an item of an atomic-less list without keys, by position (``i:0``, ``[0]``).
 
 A :class:`FieldSet` is a trie: ``members`` are the elements that are in the set themselves,
-``children`` the elements under which deeper paths are in the set. The FieldsV1 encoding is the
+``children`` the elements under which deeper paths are in the set (never an empty set). Sets are
+built with :meth:`FieldSet.insert` and are immutable afterwards: the algebra shares subtrees. The FieldsV1 encoding is the
 real server's byte for byte: elements sorted (fields by name, then keys, values, indexes), a member
 that also has children marked with ``".": {}``. Everything here is synchronous and pure.
 """
@@ -144,7 +145,7 @@ def path_string(path: tuple[PathElement, ...]) -> str:
 
 
 class FieldSet:
-    """A set of field paths (a trie); operations return new sets and never mutate their inputs."""
+    """A set of field paths (a trie); built by :meth:`insert`, then treated as immutable."""
 
     __slots__ = ("children", "members")
 
@@ -166,19 +167,6 @@ class FieldSet:
             node = child
         node.members.add(path[-1])
 
-    def child(self, pe: PathElement) -> FieldSet:
-        """The subtree under ``pe``, created when missing (in place; for walkers building a set)."""
-        node = self.children.get(pe)
-        if node is None:
-            node = self.children[pe] = FieldSet()
-        return node
-
-    def prune_child(self, pe: PathElement) -> None:
-        """Drop the subtree under ``pe`` when it is empty (walkers call this after descending)."""
-        node = self.children.get(pe)
-        if node is not None and node.empty():
-            del self.children[pe]
-
     def copy(self) -> FieldSet:
         out = FieldSet()
         out.members = set(self.members)
@@ -188,7 +176,7 @@ class FieldSet:
     # -- queries ----------------------------------------------------------------------------------
 
     def empty(self) -> bool:
-        return not self.members and all(c.empty() for c in self.children.values())
+        return not self.members and not self.children  # children are never empty sets
 
     def has(self, path: tuple[PathElement, ...]) -> bool:
         node: FieldSet | None = self
@@ -222,11 +210,16 @@ class FieldSet:
     # -- algebra ----------------------------------------------------------------------------------
 
     def union(self, other: FieldSet) -> FieldSet:
+        if other.empty():
+            return self
+        if self.empty():
+            return other
         out = FieldSet()
         out.members = self.members | other.members
-        for pe in self.children.keys() | other.children.keys():
-            a, b = self.children.get(pe), other.children.get(pe)
-            out.children[pe] = a.union(b) if a is not None and b is not None else (a or b).copy()  # type: ignore[union-attr]
+        out.children = dict(self.children)
+        for pe, b in other.children.items():
+            a = out.children.get(pe)
+            out.children[pe] = b if a is None else a.union(b)
         return out
 
     def intersection(self, other: FieldSet) -> FieldSet:
@@ -242,12 +235,14 @@ class FieldSet:
 
     def difference(self, other: FieldSet) -> FieldSet:
         """Members of self not in other; subtrees are subtracted path by path."""
+        if other.empty() or self.empty():
+            return self
         out = FieldSet()
         out.members = self.members - other.members
         for pe, a in self.children.items():
             b = other.children.get(pe)
             if b is None:
-                out.children[pe] = a.copy()
+                out.children[pe] = a
             else:
                 rest = a.difference(b)
                 if not rest.empty():
@@ -256,6 +251,8 @@ class FieldSet:
 
     def recursive_difference(self, other: FieldSet) -> FieldSet:
         """Like :meth:`difference`, but a member of ``other`` also removes everything under it."""
+        if other.empty() or self.empty():
+            return self
         out = FieldSet()
         out.members = self.members - other.members
         for pe, a in self.children.items():
@@ -263,7 +260,7 @@ class FieldSet:
                 continue
             b = other.children.get(pe)
             if b is None:
-                out.children[pe] = a.copy()
+                out.children[pe] = a
             else:
                 rest = a.recursive_difference(b)
                 if not rest.empty():
