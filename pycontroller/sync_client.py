@@ -48,8 +48,9 @@ class BlockingCallOnLoopError(PyControllerError, RuntimeError):
 class SyncClient:
     """Blocking versions of the RestClient calls, run on ``loop`` (module doc).
 
-    ``loop`` defaults to the loop running where the SyncClient is made, else the loop the client
-    last sent a request on. Never suspends (it blocks); each call waits at most ``timeout``
+    ``client``: a RestClient, a kubernetes_asyncio ApiClient, or any client with the RestClient's
+    async methods (the Manager's cache-backed client). ``loop`` defaults to the loop running where
+    the SyncClient is made, else the loop the client last sent a request on. Never suspends (it blocks); each call waits at most ``timeout``
     seconds (None: as long as the request takes; the request has its own timeouts).
     """
 
@@ -74,7 +75,7 @@ class SyncClient:
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
         """The loop the calls run on. Raises ShutDownError when none is known or it closed."""
-        loop = self._loop or self.client.loop
+        loop = self._loop or getattr(self.client, "loop", None)
         if loop is None:
             raise ShutDownError(
                 "SyncClient has no event loop: make it inside the Manager's loop (mgr.client.sync in "
