@@ -315,13 +315,13 @@ class RestClient:
         """
         if isinstance(target, GroupVersionResource):
             return target
-        gvr = getattr(target, "gvr", None)
-        if isinstance(gvr, GroupVersionResource):
-            return gvr
         api_version: Any
         kind: Any
-        if isinstance(target, tuple) and len(target) == 2:
+        if target.__class__ is tuple and len(target) == 2:
             api_version, kind = target
+            mapping = self.rest_mapper.cached(api_version, kind)
+            if mapping is not None:
+                return mapping.gvr  # the hot path: one dictionary look-up
         elif isinstance(target, Mapping):
             api_version, kind = target.get("apiVersion"), target.get("kind")
             if not api_version or not kind:
@@ -329,6 +329,9 @@ class RestClient:
                     "the object needs apiVersion and kind to find its resource (or pass a GroupVersionResource)"
                 )
         else:
+            gvr = getattr(target, "gvr", None)  # a RESTMapping
+            if isinstance(gvr, GroupVersionResource):
+                return gvr
             raise TypeError(
                 "expected a GroupVersionResource, a RESTMapping, an (api_version, kind) pair or an "
                 f"object, got {type(target).__name__}"

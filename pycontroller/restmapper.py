@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import difflib
+import functools
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -87,9 +88,9 @@ class RESTMapping:
     verbs: tuple[str, ...] = ()
     categories: tuple[str, ...] = ()
 
-    @property
+    @functools.cached_property
     def gvr(self) -> GroupVersionResource:
-        """The resource as the client and the informers address it."""
+        """The resource as the client and the informers address it (made once per mapping)."""
         return GroupVersionResource(self.group, self.version, self.resource)
 
     @property
@@ -201,6 +202,8 @@ class RESTMapper:
         self._versions: dict[tuple[str, str], _GroupVersion] = {}
         self._groups: tuple[float, list[tuple[str, list[str]]]] | None = None
         self._inflight: dict[tuple[str, str], asyncio.Future[_GroupVersion]] = {}
+        # (group_version as asked, name as asked) -> mapping: the hot path's one dictionary look-up.
+        self._answers: dict[tuple[str, str], RESTMapping] = {}
         #: Discovery requests made so far (for tests and the hot-path benchmark).
         self.fetches = 0
 
@@ -212,8 +215,16 @@ class RESTMapper:
         Suspends when discovery has to be read. Raises NoKindMatchError when nothing matches
         after one refetch (within ``refresh_interval`` of the last fetch: from the cache).
         """
+        answer = self._answers.get((group_version, kind_or_resource))
+        if answer is not None:
+            return answer
         if not isinstance(kind_or_resource, str) or not kind_or_resource:
             raise TypeError(f"kind_or_resource must be a non-empty string, got {kind_or_resource!r}")
+        mapping = await self._resource_for(group_version, kind_or_resource)
+        self._answers[(group_version, kind_or_resource)] = mapping
+        return mapping
+
+    async def _resource_for(self, group_version: str, kind_or_resource: str) -> RESTMapping:
         group, version = parse_group_version(group_version)
         if version:
             return await self._resolve(group, version, kind_or_resource, group_version)
@@ -266,14 +277,21 @@ class RESTMapper:
 
     def cached(self, group_version: str, kind_or_resource: str) -> RESTMapping | None:
         """The mapping if discovery already told it, else None. Never suspends, never fetches."""
+        answer = self._answers.get((group_version, kind_or_resource))
+        if answer is not None:
+            return answer
         group, version = parse_group_version(group_version)
         entry = self._versions.get((group, version))
         if entry is None:
             return None
-        return entry.find(kind_or_resource)
+        found = entry.find(kind_or_resource)
+        if found is not None:
+            self._answers[(group_version, kind_or_resource)] = found
+        return found
 
     def reset(self) -> None:
         """Forget every answer; the next question reads discovery again. Never suspends."""
+        self._answers.clear()
         self._versions.clear()
         self._groups = None
 
@@ -325,6 +343,8 @@ class RESTMapper:
             raise
         finally:
             self._inflight.pop(key, None)
+        if key in self._versions:  # a refetch: answers about this group-version may have changed
+            self._answers = {k: m for k, m in self._answers.items() if (m.group, m.version) != key}
         self._versions[key] = entry
         future.set_result(entry)
         return entry
