@@ -148,12 +148,6 @@ class _GroupVersion:
             found = self.index.get(name.lower())
         return found
 
-    def names(self) -> list[str]:
-        words: list[str] = []
-        for m in self.mappings:
-            words.extend((m.kind, m.resource, *m.short_names))
-        return words
-
 
 def _mappings_from(doc: Mapping[str, Any], group: str, version: str) -> list[RESTMapping]:
     resources = [r for r in doc.get("resources") or () if isinstance(r, Mapping) and r.get("name")]
@@ -243,12 +237,12 @@ class RESTMapper:
             found = known.find(kind_or_resource)
             if found is not None:
                 return found
-        words: list[str] = []
+        mappings: list[RESTMapping] = []
         for g, v in candidates:
             cached = self._versions.get((g, v))
             if cached is not None:
-                words.extend(cached.names())
-        raise NoKindMatchError(group_version, kind_or_resource, _close(kind_or_resource, words))
+                mappings.extend(cached.mappings)
+        raise NoKindMatchError(group_version, kind_or_resource, _close_mappings(kind_or_resource, mappings))
 
     async def kind_for(self, gvr: GroupVersionResource) -> RESTMapping:
         """The mapping of a resource (its kind and scope). Suspends when discovery has to be read.
@@ -312,7 +306,7 @@ class RESTMapper:
             if found is not None:
                 return found
         if entry.served:
-            suggestions = _close(name, entry.names())
+            suggestions = _close_mappings(name, entry.mappings)
         else:
             suggestions = await self._close_group_versions(group, version)
         raise NoKindMatchError(asked, name, suggestions)
@@ -396,6 +390,20 @@ class RESTMapper:
         asked = f"{group}/{version}" if group else version
         same_group = [gv for gv in served if group and gv.startswith(group + "/")]
         return (same_group or _close(asked, served))[:3]
+
+
+def _close_mappings(name: str, mappings: list[RESTMapping]) -> list[str]:
+    """Up to three served resources whose kind, plural, singular or short name is close to ``name``,
+    each named once: by its kind when ``name`` looks like a kind (capitalised), else its plural."""
+    asked = name.lower()
+    scored: list[tuple[float, str]] = []
+    for m in mappings:
+        words = {m.kind.lower(), m.resource, m.singular_name, *m.short_names}
+        score = max(difflib.SequenceMatcher(None, asked, w).ratio() for w in words)
+        if score >= 0.6:
+            scored.append((score, m.kind if name[:1].isupper() else m.resource))
+    scored.sort(key=lambda pair: -pair[0])
+    return list(dict.fromkeys(label for _, label in scored))[:3]
 
 
 def _close(name: str, words: list[str]) -> list[str]:
