@@ -239,14 +239,31 @@ class SharedIndexInformer:
         return registration
 
     def remove_event_handler(self, registration: ResourceEventHandlerRegistration) -> None:
-        """Stop delivering to a handler (its buffered notifications are dropped). Idempotent."""
-        if registration in self._registrations:
-            self._registrations.remove(registration)
-        if registration in self._syncing:
-            self._syncing.remove(registration)
-        registration._stop()
+        """Stop delivering to a handler; returns at once. Never suspends; idempotent.
+
+        As client-go: notifications not yet delivered are dropped, a handler call already running
+        is NOT interrupted (it finishes on its own task; see :meth:`shut_down_event_handler` to
+        wait for it), and a registration of another informer (or one already removed) is ignored.
+        """
+        self._remove(registration)
+
+    async def shut_down_event_handler(self, registration: ResourceEventHandlerRegistration) -> None:
+        """Remove a handler like :meth:`remove_event_handler`, then wait until a handler call
+        that was running has finished. Suspends only while such a call runs. A registration of
+        another informer is ignored (returns at once)."""
+        task = self._remove(registration)
+        if task is not None:
+            await asyncio.gather(task, return_exceptions=True)
+
+    def _remove(self, registration: ResourceEventHandlerRegistration) -> asyncio.Task[None] | None:
+        if not any(r is registration for r in self._registrations):
+            return None  # another informer's, or already removed: nothing of ours to stop
+        self._registrations = [r for r in self._registrations if r is not registration]
+        self._syncing = [r for r in self._syncing if r is not registration]
+        task = registration._stop(cancel=False)
         if self._loop is not None:
             self._schedule_resync()
+        return task
 
     @property
     def registrations(self) -> list[ResourceEventHandlerRegistration]:
