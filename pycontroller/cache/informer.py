@@ -445,7 +445,7 @@ class SharedIndexInformer:
         registrations = self._registrations
         for delta_type, obj in deltas:
             if delta_type is DELETED:
-                indexer.delete_by_key(key)
+                indexer._delete(key, obj)
                 if registrations:
                     notification: tuple[int, Any, Any] = (DELETE, obj, None)
                     for r in registrations:
