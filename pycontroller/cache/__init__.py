@@ -9,6 +9,7 @@ The flow, one resource at a time::
 * :mod:`~pycontroller.cache.keys`: object keys (``"ns/name"``), tombstones, the namespace index.
 * :mod:`~pycontroller.cache.store`: :class:`Indexer`, the thread-safe indexed store.
 * :mod:`~pycontroller.cache.delta_fifo`: :class:`DeltaFIFO`, per-key change lists.
+* :mod:`~pycontroller.cache.real_fifo`: :class:`RealFIFO`, every change in order (the default).
 * :mod:`~pycontroller.cache.reflector`: :class:`Reflector`, list + watch into a store.
 * :mod:`~pycontroller.cache.informer` / :mod:`~pycontroller.cache.factory`: shared informers.
 * :mod:`~pycontroller.cache.listers`: :class:`Lister`, namespaced reads with label selectors.
@@ -35,6 +36,7 @@ __all__ = [
     "InformerCollector",
     "Lister",
     "NamespaceLister",
+    "RealFIFO",
     "Reflector",
     "ResourceEventHandler",
     "ResourceEventHandlerFuncs",
@@ -60,6 +62,7 @@ _LAZY = {
     "DeltaFIFO": "delta_fifo",
     "DeltaType": "delta_fifo",
     "Deltas": "delta_fifo",
+    "RealFIFO": "real_fifo",
     "Reflector": "reflector",
     "Lister": "listers",
     "NamespaceLister": "listers",

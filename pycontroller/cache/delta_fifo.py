@@ -65,6 +65,10 @@ class DeltaType(enum.StrEnum):
     REPLACED = "Replaced"
     #: A periodic resync of an object from the cache (nothing changed).
     SYNC = "Sync"
+    #: A whole list at once (RealFIFO only): the object is a ``ReplacedAllInfo``.
+    REPLACED_ALL = "ReplacedAll"
+    #: A resync of everything cached at once (RealFIFO only): the object is a ``SyncAllInfo``.
+    SYNC_ALL = "SyncAll"
 
 
 ADDED = DeltaType.ADDED
