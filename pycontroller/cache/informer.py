@@ -470,7 +470,7 @@ class SharedIndexInformer:
 
     async def _process_loop_in_order(self, fifo: RealFIFO) -> None:
         items = fifo._items
-        pop = fifo.pop_batch_nowait
+        pop = fifo._drain_keyed
         process = self._process_batch
         synced_event = self._synced_event
         while True:
@@ -485,21 +485,21 @@ class SharedIndexInformer:
                 synced_event.set()
             await asyncio.sleep(0)
 
-    def _process_batch(self, deltas: Deltas, is_in_initial_list: bool) -> None:
+    def _process_batch(self, deltas: Deltas, keys: list[str | None], is_in_initial_list: bool) -> None:
         """Apply a batch of in-order deltas to the cache under one lock, notifying handlers in
         order (client-go's processDeltasInBatch). A delta that cannot be applied (a broken index
         function) is logged, counted and skipped; the others go on."""
         indexer = self.indexer
-        key_func = self._key_func
+        apply_one = self._apply_one
         with indexer._lock:
-            for delta_type, obj in deltas:
+            for (delta_type, obj), key in zip(deltas, keys, strict=True):
                 try:
-                    if delta_type is _REPLACED_ALL:
+                    if key is not None:
+                        apply_one(key, delta_type, obj, is_in_initial_list)
+                    elif delta_type is _REPLACED_ALL:
                         self._replace_all(obj, is_in_initial_list)
-                    elif delta_type is _SYNC_ALL:
-                        self._sync_all()
                     else:
-                        self._apply_one(key_func(obj), delta_type, obj, is_in_initial_list)
+                        self._sync_all()
                 except Exception:
                     self.process_errors += 1
                     log.exception("%s: dropping a %s delta that could not be processed", self.name, delta_type)

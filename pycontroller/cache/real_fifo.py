@@ -92,8 +92,10 @@ class RealFIFO:
         self._key_func = key_func
         self._transformer = transformer
         self.batch_size = batch_size
-        # Invariant: deltas in the order the writes happened; never merged.
+        # Invariant: deltas in the order the writes happened; never merged. _keys runs in lockstep
+        # with _items: the key of each delta (computed once, at the write), None for atomic ones.
         self._items: deque[Delta] = deque()
+        self._keys: deque[str | None] = deque()
         self._populated = False
         self._initial_population_count = 0
         self._synced = False
@@ -138,11 +140,12 @@ class RealFIFO:
         self._append(DELETED, obj)
 
     def _append(self, delta_type: DeltaType, obj: Any) -> None:
-        self.key_of(obj)  # may raise: nothing changed yet
+        key = self.key_of(obj)  # may raise: nothing changed yet
         transformer = self._transformer
         if transformer is not None and obj.__class__ is not DeletedFinalStateUnknown:
             obj = transformer(obj)
         self._items.append(_new_delta(Delta, (delta_type, obj)))
+        self._keys.append(key)
         if not self._populated:
             self._populated = True
             self._check_synced()
@@ -160,6 +163,7 @@ class RealFIFO:
         if transformer is not None:
             objs = [transformer(obj) for obj in objs]
         self._items.append(_new_delta(Delta, (REPLACED_ALL, ReplacedAllInfo(resource_version, objs))))
+        self._keys.append(None)
         if not self._populated:
             self._populated = True
             self._initial_population_count = len(self._items)
@@ -171,6 +175,7 @@ class RealFIFO:
     def resync(self) -> None:
         """Queue one SyncAll delta. Never suspends."""
         self._items.append(_new_delta(Delta, (SYNC_ALL, _SYNC_ALL_INFO)))
+        self._keys.append(None)
         if self._waiters:
             self._wake_one()
 
@@ -186,38 +191,44 @@ class RealFIFO:
             if self.on_synced is not None:
                 self.on_synced()
 
-    def _take_batch(self) -> tuple[Deltas, bool]:
-        """Remove the next batch (module docs): (deltas, is_in_initial_list). Not empty."""
+    def _take_batch(self) -> tuple[Deltas, list[str | None], bool]:
+        """Remove the next batch (module docs): (deltas, their keys, is_in_initial_list). Not empty."""
         items = self._items
+        keys = self._keys
         is_in_initial_list = not self._synced
         first = items.popleft()
+        first_key = keys.popleft()
         batch = [first]
-        if first[0] in _BATCHABLE and self.batch_size > 1:
+        batch_keys = [first_key]
+        if first_key is not None and self.batch_size > 1:
             limit = self.batch_size
             initial = self._initial_population_count
             if initial > 0:
                 limit = min(limit, initial)
-            key_of = self.key_of
-            try:
-                seen = {key_of(first[1])}
-            except InvalidObjectError:
-                seen = None
-            while seen is not None and items and len(batch) < limit:
-                delta = items[0]
-                if delta[0] not in _BATCHABLE:
-                    break
-                try:
-                    key = key_of(delta[1])
-                except InvalidObjectError:
-                    break
-                if key in seen:
-                    break  # a second change of one key waits for the next batch: order per key
+            seen = {first_key}
+            while items and len(batch) < limit:
+                key = keys[0]
+                if key is None or key in seen:
+                    break  # an atomic delta goes alone; a key's second change waits: order per key
                 seen.add(key)
                 batch.append(items.popleft())
+                batch_keys.append(keys.popleft())
         count = self._initial_population_count
         if count > 0:
             self._initial_population_count = max(0, count - len(batch))
-        return batch, is_in_initial_list
+        return batch, batch_keys, is_in_initial_list
+
+    def _drain_keyed(self, process: Callable[[Deltas, list[str | None], bool], object]) -> int:
+        """The informer's fast path: take the next batch and ``process(deltas, keys,
+        is_in_initial_list)`` it; returns how many deltas (0 when empty). Never suspends."""
+        if not self._items:
+            return 0
+        batch, keys, is_in_initial_list = self._take_batch()
+        try:
+            process(batch, keys, is_in_initial_list)
+        finally:
+            self._check_synced()
+        return len(batch)
 
     def pop_batch_nowait(self, process: Callable[[Deltas, bool], object]) -> int:
         """Take the next batch and ``process(deltas, is_in_initial_list)`` it; returns how many
@@ -227,7 +238,7 @@ class RealFIFO:
         """
         if not self._items:
             return 0
-        batch, is_in_initial_list = self._take_batch()
+        batch, _, is_in_initial_list = self._take_batch()
         try:
             process(batch, is_in_initial_list)
         finally:
@@ -242,7 +253,7 @@ class RealFIFO:
             if self._closed:
                 raise ShutDownError("RealFIFO is closed")
             await self.wait()
-        batch, is_in_initial_list = self._take_batch()
+        batch, _, is_in_initial_list = self._take_batch()
         try:
             result = process(batch, is_in_initial_list)
             if result is not None and inspect.isawaitable(result):
@@ -262,6 +273,7 @@ class RealFIFO:
             await self.wait()
         is_in_initial_list = not self._synced
         deltas = [self._items.popleft()]
+        self._keys.popleft()
         if self._initial_population_count > 0:
             self._initial_population_count -= 1
         try:
