@@ -47,6 +47,7 @@ __all__ = [
     "drop_managed_fields",
     "meta_namespace_index_func",
     "meta_namespace_key_func",
+    "new_informer",
     "split_meta_namespace_key",
 ]
 
@@ -73,6 +74,7 @@ _LAZY = {
     "SharedIndexInformer": "informer",
     "SharedInformerFactory": "factory",
     "drop_managed_fields": "informer",
+    "new_informer": "informer",
     "CacheMutationDetector": "mutation",
     "InformerCollector": "metrics",
 }

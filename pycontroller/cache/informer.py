@@ -61,6 +61,7 @@ __all__ = [
     "ReflectorLike",
     "SharedIndexInformer",
     "drop_managed_fields",
+    "new_informer",
 ]
 
 log = logging.getLogger("pycontroller.cache.informer")
@@ -94,6 +95,45 @@ def drop_managed_fields(obj: Any) -> Any:
     if meta is not None and meta.__class__ is dict:
         meta.pop("managedFields", None)
     return obj
+
+
+def new_informer(
+    client: Any,
+    gvr: GroupVersionResource,
+    handler: ResourceEventHandler,
+    *,
+    resync_period: float = 0.0,
+    key_func: KeyFunc | None = None,
+    indexers: Mapping[str, IndexFunc] | None = None,
+    transform: Callable[[Any], Any] | None = None,
+    in_order: bool | None = None,
+    **options: Any,
+) -> tuple[Indexer, SharedIndexInformer]:
+    """A plain, unshared informer with ONE handler: (its cache, the informer to run).
+
+    client-go's ``NewInformerWithOptions`` / ``NewIndexerInformer``: nothing is shared with other
+    users (use a :class:`~pycontroller.cache.factory.SharedInformerFactory` for that); ``handler``
+    hears every change and, every ``resync_period`` seconds (0: never), an update for every cached
+    object. ``key_func`` keys the cache (default ``namespace/name``); ``indexers`` add indexes
+    (besides the namespace one); ``transform`` shapes each object before it is cached (see
+    :meth:`SharedIndexInformer.set_transform`); ``in_order`` picks the queue (default in order).
+    Other keyword ``options`` are SharedIndexInformer's (``namespace``, ``label_selector``,
+    ``field_selector``, ``clock``, ``reflector_options``...). Never suspends: run it with
+    ``informer.start()`` or ``await informer.run()``, stop it with ``await informer.stop()``.
+    """
+    informer = SharedIndexInformer(
+        client,
+        gvr,
+        resync_period=resync_period,
+        indexers=indexers,
+        in_order=in_order,
+        key_func=key_func,
+        **options,
+    )
+    if transform is not None:
+        informer.set_transform(transform)
+    informer.add_event_handler(handler, resync_period)
+    return informer.indexer, informer
 
 
 def _tombstone_aware(key_func: KeyFunc) -> KeyFunc:
@@ -502,7 +542,9 @@ class SharedIndexInformer:
                         self._sync_all()
                 except Exception:
                     self.process_errors += 1
-                    log.exception("%s: dropping a %s delta that could not be processed", self.name, delta_type)
+                    log.exception(
+                        "%s: dropping a %s delta that could not be processed", self.name, delta_type
+                    )
 
     def _apply_one(self, key: str, delta_type: DeltaType, obj: Any, is_in_initial_list: bool) -> None:
         indexer = self.indexer
@@ -543,9 +585,7 @@ class SharedIndexInformer:
         keyed = [(key_func(obj), obj) for obj in info.objects]
         listed = {key for key, _ in keyed}
         current = indexer._items
-        deletions = [
-            DeletedFinalStateUnknown(key, old) for key, old in current.items() if key not in listed
-        ]
+        deletions = [DeletedFinalStateUnknown(key, old) for key, old in current.items() if key not in listed]
         replacements = [(current.get(key), obj) for key, obj in keyed]
         indexer.replace(info.objects, info.resource_version)  # may raise: nothing changed, nobody told
         if self.mutation_detector is not None:

@@ -263,3 +263,30 @@ async def test_a_custom_key_function_keys_the_cache_and_tombstones_keep_theirs(s
             assert recorder.events[-1] == ("delete", "tombstone:u-1") and len(informer.indexer) == 0
         finally:
             await informer.stop()
+
+
+async def test_new_informer_is_a_plain_informer_with_one_handler_a_key_function_and_a_transform() -> None:
+    from pycontroller.cache.informer import new_informer
+
+    slot = ReflectorSlot()
+    recorder = Recorder()
+    store, informer = new_informer(
+        None,
+        GVR,
+        recorder,
+        key_func=lambda obj: f"by-name:{obj['metadata']['name']}",
+        transform=lambda obj: {**obj, "slim": True},
+        reflector_factory=slot,
+        clock=FakeClock(),
+    )
+    try:
+        assert store is informer.indexer and informer.in_order
+        assert [r.handler for r in informer.registrations] == [recorder]
+        await started(informer, slot)
+        slot.store.replace([cm("a", "1"), cm("b", "1")], "1")
+        await eventually(informer.has_synced)
+        await eventually(lambda: len(recorder.events) == 2)
+        assert sorted(store.list_keys()) == ["by-name:a", "by-name:b"]
+        assert all(o["slim"] for o in store.list())
+    finally:
+        await informer.stop()
