@@ -26,10 +26,11 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import copy
 import logging
 import random
 import threading
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from pycontroller.client import RestClient
@@ -38,6 +39,7 @@ from pycontroller.errors import (
     AlreadyExistsError,
     ApiError,
     NotFoundError,
+    ShutDownError,
 )
 from pycontroller.record.correlator import EventCorrelator
 from pycontroller.record.recorder import EventRecorder
@@ -158,6 +160,9 @@ class EventBroadcaster:
         self._shut_down = False
         self._log_level: int | None = None
         self._logger = log
+        # More sinks (start_recording_to_sink), each a broadcaster of its own: queue, writer,
+        # correlator caches. Guarded by _lock.
+        self._extra: list[EventBroadcaster] = []
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -188,6 +193,10 @@ class EventBroadcaster:
         Idempotent. Events recorded afterwards are dropped and counted.
         """
         self._shut_down = True
+        with self._lock:
+            extras, self._extra = self._extra, []
+        for extra in extras:
+            await extra.shutdown(timeout)
         writer = self._writer
         if writer is None:
             with self._lock:
@@ -205,6 +214,45 @@ class EventBroadcaster:
         with self._lock:
             self.dropped += len(self._queue)
             self._queue.clear()
+
+    def start_recording_to_sink(
+        self, sink: EventSink, *, correlator: EventCorrelator | None = None
+    ) -> Callable[[], Awaitable[None]]:
+        """Also write every event recorded from now on to ``sink``, with its OWN correlator
+        (aggregation, counting and spam-filter caches), queue and writer: client-go's
+        ``StartRecordingToSink``, which may be called once per sink. Returns an async stop function
+        that detaches the sink and flushes it like :meth:`shutdown`. Must be called from a running
+        event loop; :meth:`shutdown` stops these sinks too. ``sink`` has ``create``/``patch`` (an
+        :class:`EventSink`; a RestClient or ApiClient is wrapped in a :class:`RestEventSink`).
+        """
+        if self._shut_down:
+            raise ShutDownError("the event broadcaster is shut down")
+        extra = type(self)(  # the same kind of broadcaster (core/v1 or events.k8s.io/v1 Events)
+            sink,
+            clock=self.clock,
+            max_queued=self._max_queued,
+            max_tries=self._max_tries,
+            sleep_duration=self._sleep_duration,
+            correlator=correlator,
+            rng=self._rng,
+        )
+        extra.start()
+        with self._lock:
+            self._extra.append(extra)
+
+        async def stop() -> None:
+            with self._lock:
+                if extra in self._extra:
+                    self._extra.remove(extra)
+            await extra.shutdown()
+
+        return stop
+
+    @property
+    def sinks(self) -> list[EventBroadcaster]:
+        """The writers of the sinks added by :meth:`start_recording_to_sink` (their counters)."""
+        with self._lock:
+            return list(self._extra)
 
     def start_logging(
         self, logger: logging.Logger | None = None, level: int = logging.INFO
@@ -236,7 +284,15 @@ class EventBroadcaster:
         return self.new_event_name(object_name, self.clock.wall())
 
     def action(self, event: Event) -> None:
-        """Queue ``event`` for writing, or drop it when the queue is full. Never blocks; thread-safe."""
+        """Queue ``event`` for writing, or drop it when the queue is full. Never blocks; thread-safe.
+
+        Every sink added with :meth:`start_recording_to_sink` gets its own copy.
+        """
+        if self._extra:
+            with self._lock:
+                extras = list(self._extra)
+            for extra in extras:
+                extra.action(copy.deepcopy(event))
         if self._log_level is not None:
             self._logger.log(
                 self._log_level,
