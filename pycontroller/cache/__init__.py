@@ -2,7 +2,7 @@
 
 The flow, one resource at a time::
 
-    API server --list+watch--> Reflector --> DeltaFIFO --pop--> SharedIndexInformer
+    API server --list+watch--> Reflector --> RealFIFO (or DeltaFIFO) --pop--> SharedIndexInformer
                                                                   |-- Indexer (thread-safe cache) <-- Lister
                                                                   '-- one buffer + task per event handler
 

@@ -2,14 +2,17 @@
 
 The flow (client-go's ``sharedIndexInformer``)::
 
-    Reflector --add/update/delete/replace--> DeltaFIFO --pop--> _process_deltas
+    Reflector --add/update/delete/replace--> RealFIFO  --batches--> _process_batch  (in order: default)
+                                         or  DeltaFIFO --keys-----> _process_deltas (in_order=False)
                                                                    |-- Indexer (the cache)
                                                                    '-- every handler's buffer --> its task
 
-``_process_deltas`` applies each popped change to the indexer, then notifies handlers: an object the
-cache did not hold is an add, one it held is an update, a delete is a delete. An update whose old and
-new objects carry the same resourceVersion is a resync (a Sync delta, or a relist that found the
-object unchanged): it goes only to the handlers whose own resync period is due, as in client-go.
+Both apply each change to the indexer, then notify handlers: an object the cache did not hold is an
+add, one it held is an update, a delete is a delete. An update whose old and new objects carry the
+same resourceVersion is a resync (a Sync, or a relist that found the object unchanged): it goes only
+to the handlers whose own resync period is due, as in client-go. With the RealFIFO a relist
+(``ReplacedAll``) replaces the whole cache in one step before handlers hear of it, and changes are
+applied in batches of distinct keys under one store lock (see :mod:`pycontroller.cache.real_fifo`).
 
 Handlers (see :mod:`pycontroller.cache.handlers`) may be added at any time; one added while the
 informer runs first receives the current cache as adds with ``is_in_initial_list=True``. Each
