@@ -53,6 +53,7 @@ from typing import Any
 from pycontroller import metrics as _metrics
 from pycontroller.cache.factory import SharedInformerFactory
 from pycontroller.cache.metrics import InformerCollector
+from pycontroller.cache.options import CacheOptions
 from pycontroller.client import RestClient
 from pycontroller.config import load_configuration, new_api_client, pod_namespace
 from pycontroller.errors import ConfigError, PyControllerError
@@ -130,7 +131,9 @@ class Manager:
     ``graceful_shutdown_timeout`` (30 s), ``cache_sync_timeout`` (120 s), leader election
     (``leader_election=True`` with ``leader_election_id``, ``leader_election_namespace`` (defaults to the
     pod's namespace), ``lease_duration``/``renew_deadline``/``retry_period`` (15/10/2 s),
-    ``leader_election_release_on_cancel``, ``identity``), ``handle_signals`` (True).
+    ``leader_election_release_on_cancel``, ``identity``), ``handle_signals`` (True), ``cache`` (a
+    :class:`~pycontroller.cache.options.CacheOptions`: namespaces, selectors and transforms per
+    resource; by default every informer drops ``metadata.managedFields``).
     """
 
     def __init__(
@@ -159,6 +162,7 @@ class Manager:
         metrics_registry: Any = None,
         informer_factory: Any = None,
         clock: Any = None,
+        cache: CacheOptions | None = None,
     ) -> None:
         for what, value in (
             ("graceful_shutdown_timeout", graceful_shutdown_timeout),
@@ -193,6 +197,10 @@ class Manager:
         self.graceful_shutdown_timeout = float(graceful_shutdown_timeout)
         self.cache_sync_timeout = float(cache_sync_timeout)
         self._factory = informer_factory
+        # Cache scope and transforms per resource (CacheOptions; validated when informers are made).
+        if cache is not None and not isinstance(cache, CacheOptions):
+            raise ConfigError(f"Manager cache= must be a CacheOptions, got {type(cache).__name__}")
+        self.cache_options = cache
         self._informer_collector: InformerCollector | None = None
         self._registry = metrics_registry if metrics_registry is not None else _metrics.registry
         self._handle_signals = handle_signals
@@ -235,16 +243,22 @@ class Manager:
         """The shared informer factory (the Manager's cache), created on first use."""
         if self._factory is None:
             self._factory = SharedInformerFactory(
-                self.client, namespace=self.namespace, resync_period=self.resync_period
+                self.client,
+                namespace=self.namespace,
+                resync_period=self.resync_period,
+                cache_options=self.cache_options,
             )
         return self._factory
 
-    def informer_for(self, group: str, version: str, resource: str) -> Any:
+    def informer_for(self, group: str, version: str, resource: str, **options: Any) -> Any:
         """The shared informer for a resource (``group`` "" for core). Never suspends.
 
-        Informers asked for after start are started by the Manager's cache as well.
+        Informers asked for after start are started by the Manager's cache as well. ``options``
+        are those of :meth:`SharedInformerFactory.informer_for` (``namespaces``,
+        ``label_selector``, ``field_selector``, ``transform``, ``metadata_only``, ``kind``...);
+        left out, the Manager's ``cache=`` :class:`CacheOptions` decide.
         """
-        informer = self.factory.informer_for(group, version, resource)
+        informer = self.factory.informer_for(group, version, resource, **options)
         if self._started and not self._stopping_caches:
             self.factory.start()
         return informer
