@@ -214,6 +214,48 @@ class SharedInformerFactory:
             informer.set_transform(options.transform)
         return informer
 
+    def new_informer(
+        self,
+        gvr: GroupVersionResource,
+        *,
+        resync_period: float | None = None,
+        indexers: Mapping[str, IndexFunc] | None = None,
+        kind: str | None = None,
+        **options: Any,
+    ) -> SharedIndexInformer:
+        """An informer with this factory's settings that the factory does NOT own (see :meth:`adopt`).
+
+        For informers whose resource is known only later (the Manager's, asked for by kind, or
+        waiting for a CRD): its ``gvr`` may be set before it starts. ``kind`` and ``options``
+        (those of :meth:`informer_for`) choose its cache options now: ``(group, Kind)`` keys of
+        ``by_object`` apply, and so do ``(group, resource)`` keys when ``gvr`` names the resource
+        already. Never suspends.
+        """
+        explicit = ByObject(**{k: v for k, v in options.items() if k != "metadata_only"})
+        resolved = self.cache_options.resolve(
+            gvr.group,
+            gvr.resource,
+            kind=kind,
+            namespace=self.namespace,
+            explicit=explicit if explicit != ByObject() else None,
+            metadata_only=bool(options.get("metadata_only", False)),
+        )
+        informer = self._make(gvr, resolved, resync_period, indexers)
+        self._options[id(informer)] = resolved
+        return informer
+
+    def adopt(self, informer: SharedIndexInformer) -> SharedIndexInformer:
+        """Own ``informer`` (from :meth:`new_informer`) under its ``gvr``, unless one is there already.
+
+        Returns the informer the factory now has for that resource (``informer`` or the older one).
+        Never suspends; ``start()`` starts it.
+        """
+        if self._shut_down:
+            raise ShutDownError("the informer factory has been shut down")
+        options = self._options.get(id(informer))
+        table = self._metadata_informers if options is not None and options.metadata_only else self._informers
+        return table.setdefault(informer.gvr, informer)
+
     @property
     def informers(self) -> dict[GroupVersionResource, SharedIndexInformer]:
         """Every (full-object) informer made so far (a copy)."""
@@ -276,7 +318,7 @@ def _multi_namespace_informer(
     def reflector_factory(fifo: Any) -> MultiNamespaceReflector:
         return MultiNamespaceReflector(
             client,
-            gvr,
+            informer.gvr,  # not ``gvr``: an informer asked for by kind gets its resource at start
             fifo,
             informer.indexer,
             namespaces,
