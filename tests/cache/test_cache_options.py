@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -361,3 +362,27 @@ def test_the_manager_passes_its_cache_options_to_its_factory(no_server: RestClie
 )
 def test_field_selectors_parse_like_client_go(text: str, terms: list[tuple[str, str, str]]) -> None:
     assert parse_field_selector(text) == terms
+
+
+async def test_the_manager_applies_kind_keyed_options_to_an_informer_asked_for_by_kind(
+    api_client: Any, rest_client: RestClient, namespace: str, namespaces: list[str]
+) -> None:
+    other = namespaces[0]
+    options = CacheOptions(
+        by_object={("", "Secret"): ByObject(label_selector="app=x")}, default_namespaces=[namespace]
+    )
+    mgr = Manager(api_client, cache=options, metrics_bind_address="0", handle_signals=False)
+    secrets = mgr.informer_for("v1", "Secret")
+    configmaps = mgr.informer_for("v1", "ConfigMap")
+    for ns in (namespace, other):
+        for app in ("x", "y"):
+            await rest_client.create(SECRETS, {"metadata": {"name": f"s-{app}", "labels": {"app": app}}}, ns)
+            await rest_client.create(CONFIGMAPS, configmap(f"c-{app}", ns, app=app), ns)
+    run = asyncio.create_task(mgr.run())
+    try:
+        await eventually(lambda: secrets.has_synced() and configmaps.has_synced(), timeout=30)
+        assert secrets.indexer.list_keys() == [f"{namespace}/s-x"]
+        assert sorted(configmaps.indexer.list_keys()) == [f"{namespace}/c-x", f"{namespace}/c-y"]
+    finally:
+        mgr.request_shutdown()
+        await asyncio.wait_for(run, 30)
