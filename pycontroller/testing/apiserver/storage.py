@@ -151,8 +151,6 @@ class Table:
         self.watchers: set[Watcher] = set()
         self._sorted: list[Key] | None = None
         self._snapshots: OrderedDict[int, list[Stored]] = OrderedDict()
-        # the last unpaginated, unfiltered list body: ((rv, apiVersion, namespace), bytes)
-        self.list_cache: tuple[tuple[int, str, str | None], bytes] | None = None
 
     def commit(self, event: Event) -> None:
         """Apply ``event`` to the live state, record it, and fan it out to the watchers."""
