@@ -18,6 +18,7 @@ from pycontroller.cache import (
     SharedIndexInformer,
     SharedInformerFactory,
 )
+from pycontroller.cache.options import ByObject, CacheOptions
 from pycontroller.client import GroupVersionResource, RestClient
 from pycontroller.clock import Clock, LoopClock
 from pycontroller.config import load_configuration, new_api_client
@@ -90,6 +91,8 @@ __all__ = [
     "ApiError",
     "BadRequestError",
     "BlockingCallOnLoopError",
+    "ByObject",
+    "CacheOptions",
     "Clock",
     "ConfigError",
     "ConflictError",

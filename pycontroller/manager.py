@@ -67,6 +67,7 @@ from typing import Any
 from pycontroller import metrics as _metrics
 from pycontroller.cache.factory import SharedInformerFactory
 from pycontroller.cache.metrics import InformerCollector
+from pycontroller.cache.options import CacheOptions
 from pycontroller.client import GroupVersionResource, RestClient
 from pycontroller.clock import default_clock
 from pycontroller.config import load_configuration, new_api_client, pod_namespace
@@ -187,7 +188,8 @@ class Manager:
     pod's namespace), ``lease_duration``/``renew_deadline``/``retry_period`` (15/10/2 s),
     ``leader_election_release_on_cancel``, ``identity``), ``handle_signals`` (True), ``webhook_server``
     (see :attr:`webhook_server`), ``sharding`` (a :class:`pycontroller.sharding.ShardingOptions`: see
-    docs/sharding.md).
+    docs/sharding.md), ``cache`` (a :class:`~pycontroller.cache.options.CacheOptions`: namespaces,
+    selectors and transforms per resource; by default every informer drops ``metadata.managedFields``).
     """
 
     def __init__(
@@ -218,6 +220,7 @@ class Manager:
         clock: Any = None,
         webhook_server: Any = None,
         sharding: Any = None,
+        cache: CacheOptions | None = None,
     ) -> None:
         for what, value in (
             ("graceful_shutdown_timeout", graceful_shutdown_timeout),
@@ -252,6 +255,10 @@ class Manager:
         self.graceful_shutdown_timeout = float(graceful_shutdown_timeout)
         self.cache_sync_timeout = float(cache_sync_timeout)
         self._factory = informer_factory
+        # Cache scope and transforms per resource (CacheOptions; validated when informers are made).
+        if cache is not None and not isinstance(cache, CacheOptions):
+            raise ConfigError(f"Manager cache= must be a CacheOptions, got {type(cache).__name__}")
+        self.cache_options = cache
         self._informer_collector: InformerCollector | None = None
         self._registry = metrics_registry if metrics_registry is not None else _metrics.registry
         self._handle_signals = handle_signals
@@ -303,7 +310,10 @@ class Manager:
         """The shared informer factory (the Manager's cache), created on first use."""
         if self._factory is None:
             self._factory = SharedInformerFactory(
-                self.client, namespace=self.namespace, resync_period=self.resync_period
+                self.client,
+                namespace=self.namespace,
+                resync_period=self.resync_period,
+                cache_options=self.cache_options,
             )
         return self._factory
 
@@ -314,6 +324,7 @@ class Manager:
         resource: str | None = None,
         *,
         wait_for_crd: bool = False,
+        **options: Any,
     ) -> Any:
         """The shared informer of a resource. Never suspends.
 
@@ -323,7 +334,10 @@ class Manager:
         resource is checked against discovery when the caches start: one that is not served fails
         :meth:`run` with NoKindMatchError at once, unless ``wait_for_crd=True``, which waits for
         its CRD (logged once) and then starts the informer (see :mod:`pycontroller.kind_informers`).
-        Informers asked for after start are started by the Manager's cache as well.
+        Informers asked for after start are started by the Manager's cache as well. ``options``
+        are those of :meth:`SharedInformerFactory.informer_for` (``namespaces``, ``label_selector``,
+        ``field_selector``, ``transform``, ``metadata_only``); left out, the Manager's ``cache=``
+        :class:`CacheOptions` decide (``(group, Kind)`` keys apply to informers asked for by kind).
         """
         if isinstance(group, GroupVersionResource):
             gvr = group
@@ -335,8 +349,8 @@ class Manager:
                 api_version, name = group, version
             else:
                 api_version, name = (f"{group}/{version}" if group else version), resource
-            return self._kinds.informer_for(api_version, name, wait_for_crd=wait_for_crd)
-        informer = self.factory.informer_for(group, version, resource)
+            return self._kinds.informer_for(api_version, name, wait_for_crd=wait_for_crd, **options)
+        informer = self.factory.informer_for(group, version, resource, **options)
         if self.sharding is not None:  # a ring resource: only this shard's objects
             self.sharding.configure_informer(informer)
         if self._started and not self._stopping_caches:

@@ -21,6 +21,7 @@ from . import discovery
 from .apply import apply_response, request_manager
 from .faults import Faults
 from .listwatch import ListWatchSupport, flag
+from .partial import partial_request
 from .routing import Route, parse_route
 from .scale import get_for_scale, read_scale, write_scale
 from .selectors import parse_filter
@@ -218,7 +219,12 @@ class Handlers(ListWatchSupport):
         if route.subresource == "scale":
             stored = get_for_scale(self.registry, table, route.namespace, route.name)
             return json_response(orjson.dumps(read_scale(table, stored)))
+        partial = partial_request(request.headers.get("Accept", ""))
+        if partial is not None:  # metadata only: a PartialObjectMetadata (or a 406)
+            partial.require(table.rdef, False)
         stored = self.registry.get(table, route.namespace, route.name)
+        if partial is not None:
+            return json_response(partial.item(stored.obj))
         printer = self.printer_for(request, table, av)
         if printer is not None:
             meta = {"resourceVersion": stored.obj["metadata"]["resourceVersion"]}
