@@ -10,9 +10,20 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-__all__ = ["EnvTest", "FakeAPIServer", "FakeClock", "FakeTimer"]
+__all__ = [
+    "CRDInstallError",
+    "CRDNotEstablishedError",
+    "EnvTest",
+    "FakeAPIServer",
+    "FakeClock",
+    "FakeTimer",
+    "ResourceClashError",
+]
 
 _LAZY = {
+    "CRDInstallError": "pycontroller.testing.crd_install",
+    "CRDNotEstablishedError": "pycontroller.testing.crd_install",
+    "ResourceClashError": "pycontroller.testing.apiserver",
     "EnvTest": "pycontroller.testing.envtest",
     "FakeAPIServer": "pycontroller.testing.apiserver",
     "FakeClock": "pycontroller.testing.fake_clock",

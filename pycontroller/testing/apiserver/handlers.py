@@ -25,8 +25,15 @@ from .partial import partial_request
 from .routing import Route, parse_route
 from .scale import get_for_scale, read_scale, write_scale
 from .selectors import parse_filter
-from .status import ApiFailure, bad_request, json_response, resource_not_found, status_body
+from .status import ApiFailure, bad_request, json_response, not_found, resource_not_found, status_body
 from .storage import Table
+from .virtual import (
+    KUBELET_SUBRESOURCES,
+    component_statuses,
+    create_virtual,
+    kubelet_failure,
+    post_subresource,
+)
 from .watch import WatchControl, Watcher
 
 if TYPE_CHECKING:
@@ -50,6 +57,12 @@ _WRITE_OPTIONS = {
     "delete": "DeleteOptions",
     "deletecollection": "DeleteOptions",
 }
+
+
+def _not_allowed() -> ApiFailure:
+    return ApiFailure(
+        405, "MethodNotAllowed", "the server does not allow this method on the requested resource"
+    )
 
 
 class Handlers(ListWatchSupport):
@@ -113,16 +126,26 @@ class Handlers(ListWatchSupport):
             raise resource_not_found()
         if route.namespace is None and table.rdef.namespaced and route.name is not None:
             raise resource_not_found()  # a namespaced object needs its namespace in the path
-        if route.subresource is not None and not (
-            (route.subresource == "status" and table.rdef.has_status(route.version))
-            or (route.subresource == "finalize" and table.rdef.plural == "namespaces")
-            or (route.subresource == "scale" and table.rdef.scale is not None)
-        ):
-            raise resource_not_found()
-        if route.subresource is not None and route.verb not in ("get", "update", "patch"):
-            raise ApiFailure(
-                405, "MethodNotAllowed", "the server does not allow this method on the requested resource"
-            )
+        rdef = table.rdef
+        if route.subresource is None:
+            if route.verb not in rdef.verbs:
+                raise _not_allowed()
+        else:
+            sub = rdef.subresource(route.subresource, route.version)
+            if sub is None:
+                raise resource_not_found()
+            if route.verb not in sub.verbs:
+                raise _not_allowed()
+            if route.subresource in KUBELET_SUBRESOURCES:
+                raise kubelet_failure(rdef.plural, route.subresource)
+        if not rdef.stored and route.verb == "list":  # componentstatuses: computed, never stored
+            body = {
+                "kind": rdef.list_kind,
+                "apiVersion": api_version,
+                "metadata": {},
+                "items": component_statuses(),
+            }
+            return json_response(orjson.dumps(body))
         verb_handler = getattr(self, "_" + route.verb)
         dry_run = request.query.getall("dryRun", [])
         if dry_run and route.verb in _WRITE_OPTIONS:
@@ -222,6 +245,11 @@ class Handlers(ListWatchSupport):
         partial = partial_request(request.headers.get("Accept", ""))
         if partial is not None:  # metadata only: a PartialObjectMetadata (or a 406)
             partial.require(table.rdef, False)
+        if not table.rdef.stored:  # componentstatuses
+            item = next((c for c in component_statuses() if c["metadata"]["name"] == route.name), None)
+            if item is None:
+                raise not_found(table.rdef.group, table.rdef.plural, route.name)
+            return json_response(orjson.dumps({"kind": table.rdef.kind, "apiVersion": av, **item}))
         stored = self.registry.get(table, route.namespace, route.name)
         if partial is not None:
             return json_response(partial.item(stored.obj))
@@ -238,6 +266,17 @@ class Handlers(ListWatchSupport):
             )
         self._require_json(request)
         body = await self._body(request, table.rdef.kind)
+        if route.subresource is not None:
+            assert route.name is not None
+            with self._writing(request):
+                answer = post_subresource(
+                    self.registry, table, route.namespace, route.name, route.subresource, body
+                )
+            return json_response(orjson.dumps(answer), 201)
+        if not table.rdef.stored:
+            with self._writing(request):
+                answer = create_virtual(self.registry, table, route.namespace, body, av)
+            return json_response(orjson.dumps(answer), 201)
         with self._writing(request):
             stored = self.registry.create(table, route.namespace, body, av)
         return json_response(stored.bytes_for(av), 201)
