@@ -34,7 +34,14 @@ if TYPE_CHECKING:
     from .routing import Route
     from .storage import Stored, Table
 
-__all__ = ["FieldTracker", "apply", "apply_response", "decode_apply_body", "request_manager"]
+__all__ = [
+    "FieldTracker",
+    "apply",
+    "apply_response",
+    "check_patch_options",
+    "decode_apply_body",
+    "request_manager",
+]
 
 APPLY_MEDIA_TYPE = "application/apply-patch+yaml"
 
@@ -132,6 +139,14 @@ def request_manager(request: web.Request) -> str:
     if given:
         return given
     return manager_from_user_agent(request.headers.get("User-Agent", ""))
+
+
+def check_patch_options(request: web.Request, patch_type: str) -> None:
+    """422 for ``force`` on a patch that is not an apply, as the real PatchOptions validation says."""
+    if patch_type != "apply" and "force" in request.query:
+        raise _invalid_options(
+            "force", "FieldValueForbidden", "Forbidden: may not be specified for non-apply patch"
+        )
 
 
 def _invalid_options(field: str, reason: str, detail: str) -> ApiFailure:
@@ -275,10 +290,12 @@ def apply(
             f"Specified patch version: {given_version}, expected: {api_version}"
         )
     if config.get("kind") != rdef.kind:
-        given_kind = config.get("kind") or ""
-        raise bad_request(
-            f'{given_kind} in version "{api_version.rpartition("/")[2]}" cannot be handled as a {rdef.kind}: '
-            "unexpected kind"
+        # the real server fails typing the configuration as the resource's kind (a 500)
+        raise ApiFailure(
+            500,
+            "InternalError",
+            f"failed to merge config: expected objects of the same type, but got {rdef.kind} and "
+            f"{config.get('kind') or '(no kind)'}",
         )
     meta = config.get("metadata")
     if meta is not None and not isinstance(meta, dict):
@@ -286,7 +303,11 @@ def apply(
     meta = meta or {}
     if meta.get("managedFields") is not None:
         raise bad_request("metadata.managedFields must be nil")
-    if meta.get("name") and meta["name"] != name:
+    if not meta.get("name"):
+        raise bad_request(
+            f"the name of the object ({name} based on URL) was undeterminable: name must be provided"
+        )
+    if meta["name"] != name:
         raise bad_request(
             f"the name of the object ({meta['name']}) does not match the name on the URL ({name})"
         )

@@ -60,8 +60,12 @@ class FakeAPIServer:
     Like envtest there are no controllers: no garbage collection, no namespace cleanup (a deleted
     namespace stays Terminating until ``namespaces/<name>/finalize`` empties spec.finalizers), no
     Deployment or Pod status changes. CRD structural schemas are applied (pruning, defaults, the
-    common validations); CEL rules and conversion webhooks are not. Also not emulated:
-    server-side apply, managedFields, protobuf, admission webhooks.
+    common validations); CEL rules and conversion webhooks are not. Every write records
+    ``metadata.managedFields`` as kube-apiserver 1.20 does (manager from ``fieldManager`` or the
+    User-Agent; writes without HTTP, such as :meth:`add_object`, use ``kube-apiserver``), and
+    server-side apply (``application/apply-patch+yaml``) merges by field ownership with the real
+    conflicts; see :mod:`pycontroller.testing.apiserver.apply`. Not emulated: protobuf, admission
+    webhooks.
 
     After :meth:`stop` the URL refuses connections; the server can be started again with its state.
     """

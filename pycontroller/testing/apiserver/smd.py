@@ -94,7 +94,7 @@ class SmdError(ValueError):
 class Type:
     """A resolved type: ``kind`` is "s" (scalar), "u" (untyped), "l" (list) or "m" (map/struct)."""
 
-    __slots__ = ("atomic", "elem", "fields", "key_defaults", "keys", "kind", "rel", "zero")
+    __slots__ = ("_types", "atomic", "elem", "fields", "key_defaults", "keys", "kind", "rel", "zero")
 
     def __init__(self, kind: str) -> None:
         self.kind = kind
@@ -105,6 +105,20 @@ class Type:
         self.keys: list[str] = []
         self.key_defaults: dict[str, Any] = {}
         self.zero: dict[str, Any] = {}
+        self._types: dict[str, Type] = {}
+
+    def field(self, name: str) -> Type:
+        """The type of field ``name`` (the element type for names that are not fields)."""
+        found = self._types.get(name)
+        if found is None:
+            ref = self.fields.get(name)
+            if ref is None:
+                found = _resolve(self.elem) if self.elem is not None else _UNTYPED
+            else:
+                found = _resolve(ref)
+            if len(self._types) < 1024:
+                self._types[name] = found
+        return found
 
 
 _SCALAR = Type("s")
@@ -253,10 +267,7 @@ _DEDUCED_MAP.elem = "u"
 
 
 def _field_type(t: Type, name: str) -> Type:
-    ref = t.fields.get(name)
-    if ref is None:
-        return _resolve(t.elem) if t.elem is not None else _UNTYPED
-    return _resolve(ref)
+    return t.field(name)
 
 
 def _freeze(value: Any) -> Any:
