@@ -400,3 +400,23 @@ async def test_force_is_only_for_apply(rest_client: RestClient, namespace: str) 
             "field": "force",
         }
     ]
+
+
+async def test_keyed_list_items_are_checked_and_ports_default_their_protocol(
+    rest_client: RestClient, namespace: str
+) -> None:
+    body = deployment("d", namespace)
+    container = body["spec"]["template"]["spec"]["containers"][0]
+    container["ports"] = [{"containerPort": 80}]
+    created = await apply(rest_client, DEPLOYMENTS.path(namespace, "d"), body)
+    ports = fields_of(created, "applier", "Apply")["f:spec"]["f:template"]["f:spec"]["f:containers"]
+    assert ports['k:{"name":"web"}']["f:ports"] == {
+        'k:{"containerPort":80,"protocol":"TCP"}': {".": {}, "f:containerPort": {}}
+    }
+    body["spec"]["template"]["spec"]["containers"] = [dict(container), dict(container)]
+    with pytest.raises(ApiError) as caught:
+        await apply(rest_client, DEPLOYMENTS.path(namespace, "d"), body)
+    assert caught.value.status == 500
+    assert caught.value.body["message"] == (
+        'failed to create typed patch object: .spec.template.spec.containers: duplicate entries for key [name="web"]'
+    )

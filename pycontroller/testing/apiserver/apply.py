@@ -329,9 +329,7 @@ def apply(
     except Conflicts as exc:
         raise ApiFailure(409, "Conflict", str(exc), {"causes": exc.causes()}) from None
     except SmdError as exc:
-        raise ApiFailure(
-            500, "InternalError", f"Internal error occurred: failed to create typed patch object: {exc}"
-        ) from None
+        raise ApiFailure(500, "", f"failed to create typed patch object: {exc}") from None
     result = dict(result)
     result["metadata"] = {k: v for k, v in (result.get("metadata") or {}).items() if k != "managedFields"}
     result["metadata"]["name"] = name

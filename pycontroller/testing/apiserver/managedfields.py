@@ -383,11 +383,11 @@ class FieldManager:
             self._tracked_update(zero, live_obj, managed, "before-first-apply", api_version)
         key = _identifier(manager, "Apply", api_version)
         former = managed.copy()
+        applied = to_field_set(config, self.t)  # types the configuration first, like the real server
         merged = merge(live_obj, config, self.t)
         if merged is MISSING:
             merged = {}
         last = managed.entries.get(key)
-        applied = to_field_set(config, self.t)
         managed.entries[key] = Entry(applied, api_version, True)
         if last is not None and not last.fields.empty():
             merged = self._prune(merged, managed, last.fields)

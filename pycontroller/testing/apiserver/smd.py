@@ -158,8 +158,8 @@ def _resolve(ref: Any) -> Type:
     if isinstance(node, list) and node[0] == "l":
         out = Type("l")
         out.elem, out.rel, out.keys = node[1], node[2], list(node[3])
-        if len(node) > 4:
-            out.key_defaults = node[4]
+        if "protocol" in out.keys:
+            out.key_defaults = {"protocol": "TCP"}  # as kube-apiserver 1.20 keys container/service ports
     elif isinstance(node, list):
         out = Type("m")
         out.elem = node[1]
@@ -319,7 +319,8 @@ def _items(t: Type, items: list[Any], path: tuple[PathElement, ...], side: str) 
     for i, item in enumerate(items):
         pe = item_element(t, i, item, path)
         if pe in out:
-            raise SmdError(path, f"{side}: duplicate entries for key {path_string((pe,))}")
+            prefix = f"{side}: " if side else ""
+            raise SmdError(path, f"{prefix}duplicate entries for key {path_string((pe,))}")
         out[pe] = item
     return out
 
