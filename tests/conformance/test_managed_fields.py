@@ -397,3 +397,20 @@ async def test_at_most_ten_update_managers_are_kept(rest_client: RestClient, nam
     names = sorted(m for m, _ in managers(obj))
     assert names == ["ancient-changes"] + [f"m{i:02d}" for i in range(3, 12)]
     assert fields_of(obj, "ancient-changes") == {"f:data": {".": {}, "f:k00": {}, "f:k01": {}, "f:k02": {}}}
+
+
+async def test_scale_writes_leave_managed_fields_alone(rest_client: RestClient, namespace: str) -> None:
+    created = await rest_client.request(
+        "POST",
+        DEPLOYMENTS.path(namespace),
+        body=deployment("d", namespace),
+        query={"fieldManager": "creator"},
+    )
+    scale = await rest_client.request("GET", DEPLOYMENTS.path(namespace, "d", "scale"))
+    scale["spec"]["replicas"] = 4
+    await rest_client.request(
+        "PUT", DEPLOYMENTS.path(namespace, "d", "scale"), body=scale, query={"fieldManager": "hpa"}
+    )
+    scaled = await rest_client.get(DEPLOYMENTS, "d", namespace=namespace)
+    assert scaled["spec"]["replicas"] == 4
+    assert scaled["metadata"]["managedFields"] == created["metadata"]["managedFields"]

@@ -194,6 +194,10 @@ class FieldTracker:
         self._managers[key] = found
         return found
 
+    def keep(self, old: dict[str, Any]) -> None:
+        """The next write keeps ``old``'s managedFields (the 1.20 scale subresource records none)."""
+        self.pending = old["metadata"].get("managedFields")
+
     def record(
         self,
         rdef: ResourceDef,
