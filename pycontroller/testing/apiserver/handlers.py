@@ -18,7 +18,7 @@ import orjson
 from aiohttp import web
 
 from . import discovery
-from .apply import apply_response, request_manager
+from .apply import apply_response, check_patch_options, request_manager
 from .faults import Faults
 from .listwatch import ListWatchSupport, flag
 from .partial import partial_request
@@ -311,6 +311,7 @@ class Handlers(ListWatchSupport):
                 "UnsupportedMediaType",
                 f"the body of the request was in an unknown format - accepted media types include: {accepted}",
             )
+        check_patch_options(request, patch_type)
         if patch_type == "apply" and route.subresource != "scale":
             return await apply_response(self, request, route, table, av)
         try:

@@ -80,9 +80,13 @@ class FakeAPIServer:
     kube-controller-manager's garbage collector and namespace controller do (see
     :mod:`.garbage_collector`): dependents of deleted owners go (background, foreground with
     ``blockOwnerDeletion``, orphaning), and deleted namespaces are emptied and finalized; it works
-    right after the request that triggered it, so wait for its effect as you would on a cluster. CRD structural schemas are applied (pruning, defaults, the
-    common validations); CEL rules and conversion webhooks are not. Also not emulated:
-    server-side apply, managedFields, protobuf, admission webhooks.
+    right after the request that triggered it, so wait for its effect as you would on a cluster.
+    CRD structural schemas are applied (pruning, defaults, the common validations); CEL rules are
+    not. Every write records ``metadata.managedFields`` as kube-apiserver 1.20 does (manager from
+    ``fieldManager`` or the User-Agent; writes without HTTP, such as :meth:`add_object`, use
+    ``kube-apiserver``), and server-side apply (``application/apply-patch+yaml``) merges by field
+    ownership with the real conflicts; see :mod:`pycontroller.testing.apiserver.apply`. Not
+    emulated: protobuf.
 
     After :meth:`stop` the URL refuses connections; the server can be started again with its state.
     """
