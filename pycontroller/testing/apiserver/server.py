@@ -16,6 +16,7 @@ from .handlers import Handlers
 from .registry import Registry
 from .status import ApiFailure
 from .watch import WatchControl
+from .webhooks import WebhookCaller
 
 __all__ = ["FakeAPIServer"]
 
@@ -60,8 +61,10 @@ class FakeAPIServer:
     Like envtest there are no controllers: no garbage collection, no namespace cleanup (a deleted
     namespace stays Terminating until ``namespaces/<name>/finalize`` empties spec.finalizers), no
     Deployment or Pod status changes. CRD structural schemas are applied (pruning, defaults, the
-    common validations); CEL rules and conversion webhooks are not. Also not emulated:
-    server-side apply, managedFields, protobuf, admission webhooks.
+    common validations); CEL rules are not. Admission webhooks (Validating/MutatingWebhookConfigurations)
+    and CRD conversion webhooks are called like the real server does (see :mod:`.webhooks`;
+    ``webhook_services`` maps service references to local URLs). Also not emulated: server-side
+    apply, managedFields, protobuf.
 
     After :meth:`stop` the URL refuses connections; the server can be started again with its state.
     """
@@ -87,6 +90,7 @@ class FakeAPIServer:
         self.control.queue_limit = watch_queue_limit
         self.handlers = Handlers(self.registry, self.faults, self.control)
         self.handlers.max_body_bytes = max_body_bytes
+        self.handlers.webhooks = WebhookCaller(self.registry)
         self._runner: web.AppRunner | None = None
         self._history_size = history_size
 
@@ -173,6 +177,16 @@ class FakeAPIServer:
         )
         os.replace(partial, target)  # atomic: a reader never sees half a kubeconfig
         return target
+
+    @property
+    def webhook_services(self) -> dict[tuple[str, str], str]:
+        """Where webhook ``clientConfig.service`` references go: ``(namespace, name)`` -> base URL.
+
+        For example ``server.webhook_services[("default", "foo-webhook")] = "https://127.0.0.1:9443"``
+        (the service's ``path`` is appended). See :mod:`.webhooks` for how webhooks are called.
+        """
+        assert self.handlers.webhooks is not None
+        return self.handlers.webhooks.services
 
     # -- knobs --------------------------------------------------------------------------------------------
 
