@@ -491,3 +491,60 @@ async def test_a_service_reference_is_called_through_the_mapped_local_url(
     with pytest.raises(ApiError, match="is not mapped to a local URL") as failed:
         await rest_client.create(CONFIGMAPS, configmap("x", ns))
     assert failed.value.status == 500
+
+
+async def test_a_webhook_answering_another_uid_fails_the_request(
+    rest_client: RestClient, labelled: str, webhook_server: WebhookServer
+) -> None:
+    ns = labelled
+    path = webhook_server.add_validator("v1", "ConfigMap", lambda r: None)
+    route = webhook_server._routes[path]
+    honest = route.reviewer
+    lying = {"on": False}
+
+    class WrongUid:
+        async def review(self, body: bytes) -> bytes:
+            answer: bytes = await honest.review(body)
+            if not lying["on"]:
+                return answer
+            review = orjson.loads(answer)
+            review["response"]["uid"] = "not-the-request-uid"
+            return orjson.dumps(review)
+
+    route.reviewer = WrongUid()
+    async with installed(rest_client, webhook_server, ns, probe_configmap(rest_client, ns)):
+        lying["on"] = True
+        with pytest.raises(ApiError) as failed:
+            await rest_client.create(CONFIGMAPS, configmap("u", ns))
+        assert failed.value.status == 500
+        assert 'failed calling webhook "vconfigmap-v1.core.pycontroller.io"' in failed.value.message
+        with pytest.raises(NotFoundError):
+            await rest_client.get(CONFIGMAPS, "u", ns)
+
+
+async def test_dry_run_writes_are_reviewed_as_dry_run_and_replace_is_mutated(
+    rest_client: RestClient, labelled: str, webhook_server: WebhookServer
+) -> None:
+    ns = labelled
+    seen: list[AdmissionRequest] = []
+
+    def mutate(request: AdmissionRequest) -> dict[str, Any]:
+        seen.append(request)
+        obj = request.object
+        assert obj is not None
+        obj.setdefault("data", {})["stamp"] = request.operation.lower()
+        return obj
+
+    webhook_server.add_mutator("v1", "ConfigMap", mutate)
+    async with installed(rest_client, webhook_server, ns, probe_configmap(rest_client, ns)):
+        answer = await rest_client.request(
+            "POST", CONFIGMAPS.path(ns), query={"dryRun": "All"}, body=configmap("d", ns)
+        )
+        assert answer["data"] == {"stamp": "create"} and seen[-1].dry_run is True
+        with pytest.raises(NotFoundError):
+            await rest_client.get(CONFIGMAPS, "d", ns)
+        created = await rest_client.create(CONFIGMAPS, configmap("d", ns))
+        assert seen[-1].dry_run is False
+        replaced = await rest_client.replace(CONFIGMAPS, {**created, "data": {"k": "v"}})
+        assert replaced["data"] == {"k": "v", "stamp": "update"}
+        assert seen[-1].old_object is not None and seen[-1].old_object["data"] == {"stamp": "create"}
