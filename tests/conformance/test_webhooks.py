@@ -548,3 +548,23 @@ async def test_dry_run_writes_are_reviewed_as_dry_run_and_replace_is_mutated(
         replaced = await rest_client.replace(CONFIGMAPS, {**created, "data": {"k": "v"}})
         assert replaced["data"] == {"k": "v", "stamp": "update"}
         assert seen[-1].old_object is not None and seen[-1].old_object["data"] == {"stamp": "create"}
+
+
+async def test_generate_name_is_stored_under_the_name_validating_webhooks_saw(
+    rest_client: RestClient, labelled: str, webhook_server: WebhookServer
+) -> None:
+    ns = labelled
+    names: list[str] = []
+
+    def validate(request: AdmissionRequest) -> None:
+        assert request.object is not None
+        names.append(request.object["metadata"]["name"])
+
+    webhook_server.add_validator("v1", "ConfigMap", validate)
+    async with installed(rest_client, webhook_server, ns, probe_configmap(rest_client, ns)):
+        names.clear()
+        body = configmap("", ns)
+        body["metadata"] = {"generateName": "gen-", "namespace": ns}
+        created = await rest_client.create(CONFIGMAPS, body)
+    assert created["metadata"]["name"].startswith("gen-")
+    assert names == [created["metadata"]["name"]]

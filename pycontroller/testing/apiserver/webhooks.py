@@ -371,6 +371,10 @@ class WebhookCaller:
                 body_storage = (await self._convert(conv, table, [obj], storage_av))[0]
         expected_rv = old.obj["metadata"]["resourceVersion"] if old is not None else None
         candidate = self._registry_write(route, table, body_storage, write_av, expected_rv, dry=True)
+        if not (body_storage.get("metadata") or {}).get("name"):
+            # generateName: store under the name the validating webhooks are shown
+            body_storage = {**body_storage, "metadata": {**body_storage.get("metadata", {})}}
+            body_storage["metadata"]["name"] = candidate.obj["metadata"]["name"]
         final = await self._at(candidate.obj, av, table, conv)
         if conv is not None:
             for other in rdef.versions:
