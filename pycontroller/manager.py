@@ -681,6 +681,19 @@ class Manager:
             self._webhook_server = WebhookServer(cert_dir=cert_dir)
         return self._webhook_server
 
+    @webhook_server.setter
+    def webhook_server(self, server: Any) -> None:
+        """Use ``server`` (a WebhookServer) instead of the default; only before the Manager runs and
+        before webhooks were registered on another server."""
+        if self._started:
+            raise ManagerAlreadyStartedError("cannot replace the webhook server: the Manager has started")
+        if self._webhook_server is not None and self._webhook_server is not server:
+            if getattr(self._webhook_server, "registrations", None) or getattr(
+                self._webhook_server, "paths", None
+            ):
+                raise ValueError("webhooks are already registered on the Manager's webhook server")
+        self._webhook_server = server
+
     def add_validator(
         self, api_version: str, kind: str, fn: Any, path: str | None = None, **options: Any
     ) -> str:

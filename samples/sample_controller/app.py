@@ -296,6 +296,11 @@ async def run_embedded(args: Any) -> int:
             await RestClient.wrap(api_client).create(FOOS, foo)
             reporter.say("created Foo default/example-foo from artifacts/example-foo.yaml")
             mgr = new_manager(args, api_client)
+            if args.webhooks:  # --webhooks: see webhooks.py
+                from .webhooks import enable_webhooks
+
+                server = await enable_webhooks(mgr, api_client, embedded=True)
+                reporter.say(f"webhooks served at {server.url}: Foo validation, v1alpha1 <-> v1 conversion")
             add_sample_controller(mgr, api_client, workers=args.workers)
             mgr.add(
                 new_simulated_deployment_controller(api_client, mgr.informer_for("apps", "v1", "deployments"))
@@ -316,6 +321,10 @@ async def run_cluster(args: Any) -> int:
         await client.api_client.close()  # the Manager never ran, so it will not close it
         raise
     add_sample_controller(mgr, client, workers=args.workers, status_subresource=status_subresource)
+    if args.webhooks:  # --webhooks: see webhooks.py
+        from .webhooks import enable_webhooks
+
+        await enable_webhooks(mgr, client, embedded=False)
     converged = watch_convergence(mgr, None) if args.once else None
     return await _run_manager(mgr, args, converged)
 

@@ -15,6 +15,7 @@ flag                            environment variable                          de
 ``--embedded``                  ``SAMPLE_CONTROLLER_EMBEDDED``                off
 ``--once``                      ``SAMPLE_CONTROLLER_ONCE``                    off
 ``--timeout SECONDS``           ``SAMPLE_CONTROLLER_TIMEOUT``                 60
+``--webhooks``                  ``SAMPLE_CONTROLLER_WEBHOOKS``                off
 ==============================  ============================================  ==========================
 
 Booleans read from the environment accept 1/true/yes/on and 0/false/no/off. A bad value, from a
@@ -150,6 +151,13 @@ def build_parser(prog: str = "python -m samples.sample_controller") -> argparse.
         metavar="SECONDS",
         help="With --once: how long to wait for convergence (default 60). [$SAMPLE_CONTROLLER_TIMEOUT]",
     )
+    parser.add_argument(
+        "--webhooks",
+        action="store_true",
+        default=None,
+        help="Also serve the Foo validating webhook and the v1alpha1<->v1 conversion webhook on :9443 "
+        "(see webhooks.py). [$SAMPLE_CONTROLLER_WEBHOOKS]",
+    )
     return parser
 
 
@@ -172,6 +180,7 @@ def _from_env(parser: argparse.ArgumentParser, args: argparse.Namespace, env: di
         "embedded": "bool",
         "once": "bool",
         "timeout": _seconds,
+        "webhooks": "bool",
     }
     for dest, convert in conversions.items():
         if getattr(args, dest) is not None:
@@ -226,6 +235,7 @@ def parse_args(argv: Sequence[str] | None = None, env: dict[str, str] | None = N
     args.embedded = bool(args.embedded)
     args.once = bool(args.once)
     args.leader_elect = bool(args.leader_elect)
+    args.webhooks = bool(args.webhooks)
     if args.workers is None:
         args.workers = 2
     if args.timeout is None:

@@ -38,6 +38,7 @@ from .watch import WatchControl, Watcher
 
 if TYPE_CHECKING:
     from .registry import Registry
+    from .webhooks import WebhookCaller
 
 __all__ = ["Handlers"]
 
@@ -76,6 +77,7 @@ class Handlers(ListWatchSupport):
         self.max_body_bytes = 3 * 1024 * 1024
         self.too_large_wait = 3.0
         self.address = "127.0.0.1:0"
+        self.webhooks: WebhookCaller | None = None  # admission and conversion webhooks (.webhooks)
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         try:
@@ -146,7 +148,6 @@ class Handlers(ListWatchSupport):
                 "items": component_statuses(),
             }
             return json_response(orjson.dumps(body))
-        verb_handler = getattr(self, "_" + route.verb)
         dry_run = request.query.getall("dryRun", [])
         if dry_run and route.verb in _WRITE_OPTIONS:
             if any(v != "All" for v in dry_run):
@@ -157,6 +158,9 @@ class Handlers(ListWatchSupport):
                     f'{_WRITE_OPTIONS[route.verb]}.meta.k8s.io "" is invalid: dryRun: Unsupported value: '
                     f'[]string{{{values}}}: supported values: "All"',
                 )
+        if self.webhooks is not None and self.webhooks.wants(route, table):
+            return await self.webhooks.handle(self, request, route, table, api_version)
+        verb_handler = getattr(self, "_" + route.verb)
         result: web.StreamResponse = await verb_handler(request, route, table, api_version)
         return result
 
