@@ -102,7 +102,11 @@ class Replica:
                 monitor.leave(self.name, key, rv)
 
         self.controller = self.manager.sharding.controller(
-            f"cm-{self.name}", reconcile, self.informer, max_concurrent_reconciles=2
+            f"cm-{self.name}",
+            reconcile,
+            self.informer,
+            max_concurrent_reconciles=2,
+            skip_name_validation=True,
         )
         self.manager.add(self.controller)
         self.task: asyncio.Task[None] | None = None
