@@ -41,6 +41,27 @@ def rss_bytes() -> int:
     return pages * os.sysconf("SC_PAGE_SIZE")
 
 
+def deep_size(obj: Any) -> int:
+    """Bytes held by a decoded JSON value (dicts, lists, strings, numbers), counted once each."""
+    import sys
+
+    seen: set[int] = set()
+    stack = [obj]
+    total = 0
+    while stack:
+        o = stack.pop()
+        if id(o) in seen:
+            continue
+        seen.add(id(o))
+        total += sys.getsizeof(o)
+        if isinstance(o, dict):
+            stack.extend(o.keys())
+            stack.extend(o.values())
+        elif isinstance(o, list):
+            stack.extend(o)
+    return total
+
+
 def burn(ms: float) -> None:
     """About ``ms`` milliseconds of pure-Python CPU work."""
     end = time.perf_counter() + ms / 1000
@@ -95,10 +116,16 @@ async def main(args: argparse.Namespace) -> None:
 
     async def stats() -> None:
         path = Path(args.stats)
+        sized = (-1, 0)
         while True:
+            cached = len(informer.indexer.list_keys())
+            if cached != sized[0]:
+                sized = (cached, deep_size(informer.indexer.list()))
             data: dict[str, Any] = {
                 "name": args.name,
-                "cached": len(informer.indexer.list_keys()),
+                "cached": cached,
+                "cache_bytes": sized[1],
+                "ring": len(mgr.sharding.sharder.ring.shards),
                 "reconciles": reconciles,
                 "rss": rss_bytes(),
                 "rss_baseline": baseline,
