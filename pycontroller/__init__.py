@@ -37,20 +37,31 @@ from pycontroller.controllerutil import (
 from pycontroller.errors import (
     AlreadyExistsError,
     ApiError,
+    BadRequestError,
     ConfigError,
     ConflictError,
     DecodeError,
+    ForbiddenError,
     GoneError,
+    InvalidError,
     InvalidObjectError,
+    NoKindMatchError,
     NotFoundError,
     PyControllerError,
+    ServerError,
     ShutDownError,
     TooManyRequestsError,
+    UnauthorizedError,
 )
 from pycontroller.handler import EventHandler, enqueue_mapped, enqueue_object, enqueue_owner
 from pycontroller.leaderelection import LeaderElector, LeaseLock
 from pycontroller.log import configure_logging
-from pycontroller.manager import LeaderElectionLostError, Manager, ManagerAlreadyStartedError
+from pycontroller.manager import (
+    GracefulShutdownTimeoutError,
+    LeaderElectionLostError,
+    Manager,
+    ManagerAlreadyStartedError,
+)
 from pycontroller.predicate import (
     Predicate,
     and_,
@@ -64,11 +75,13 @@ from pycontroller.predicate import (
 )
 from pycontroller.reconcile import Result, TerminalError, requeue_on_conflict
 from pycontroller.record import EventBroadcaster, EventRecorder
+from pycontroller.restmapper import RESTMapper, RESTMapping
 
 __all__ = [
     "AlreadyExistsError",
     "AlreadyOwnedError",
     "ApiError",
+    "BadRequestError",
     "Clock",
     "ConfigError",
     "ConflictError",
@@ -78,8 +91,11 @@ __all__ = [
     "EventHandler",
     "EventRecorder",
     "FilteringResourceEventHandler",
+    "ForbiddenError",
     "GoneError",
+    "GracefulShutdownTimeoutError",
     "GroupVersionResource",
+    "InvalidError",
     "InvalidObjectError",
     "LeaderElectionLostError",
     "LeaderElector",
@@ -88,18 +104,23 @@ __all__ = [
     "LoopClock",
     "Manager",
     "ManagerAlreadyStartedError",
+    "NoKindMatchError",
     "NotFoundError",
     "OperationResult",
     "Predicate",
     "PyControllerError",
+    "RESTMapper",
+    "RESTMapping",
     "ResourceEventHandlerFuncs",
     "RestClient",
     "Result",
+    "ServerError",
     "SharedIndexInformer",
     "SharedInformerFactory",
     "ShutDownError",
     "TerminalError",
     "TooManyRequestsError",
+    "UnauthorizedError",
     "add_finalizer",
     "and_",
     "annotations_changed",

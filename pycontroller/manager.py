@@ -25,21 +25,35 @@ Start order (controller-runtime's)::
     3. runnables that need no leader (need_leader_election=False)
     4. leader-elected runnables (controllers by default): at once, or while holding the Lease
 
-Stop runs the same list backwards: leader-elected runnables are asked to stop (in-flight reconciles
-finish), then the others, all within ``graceful_shutdown_timeout`` (stragglers are cancelled and an
-error logged), then the lease is released, the caches stopped, the HTTP servers closed and an owned
-client closed. SIGINT/SIGTERM call :meth:`Manager.request_shutdown`; a second signal exits the process
-at once with status 1.
+Stop has ONE deadline (controller-runtime's single shutdown context)::
 
-``await mgr.run()`` returns after a requested shutdown. It raises the error of a runnable that
-failed, ``TimeoutError`` when the caches do not sync within ``cache_sync_timeout``, and
-:class:`LeaderElectionLostError` when the Lease is lost (leader-elected runnables are cancelled at
-once; the process should exit non-zero and be restarted, as controller-runtime's does).
+    1. at once, every runnable, leader-elected or not, is asked to stop: controllers take no new
+       key from that instant (in-flight reconciles go on); leader-elected runnables not started yet
+       (still campaigning) never start
+    2. the Manager waits for all of them together, until ``graceful_shutdown_timeout`` after the
+       stop began (one budget for the whole stop, not one per group)
+    3. at the deadline the stragglers are cancelled (their in-flight reconciles get CancelledError)
+       and ``run()`` will raise :class:`GracefulShutdownTimeoutError` naming them and their keys
+    4. then the lease is released (when leading and ``leader_election_release_on_cancel``), the
+       caches stopped, the HTTP servers closed and an owned client closed
+
+``graceful_shutdown_timeout=0`` disables the grace period: everything is cancelled at once and
+that is not an error (controller-runtime's ``time.Duration(0)``). SIGINT/SIGTERM call
+:meth:`Manager.request_shutdown`; a second signal exits the process at once with status 1.
+
+``await mgr.run()`` returns after a requested shutdown that finished in time. It raises the error
+of a runnable that failed, ``TimeoutError`` when the caches do not sync within
+``cache_sync_timeout``, :class:`LeaderElectionLostError` when the Lease is lost (leader-elected
+runnables are cancelled at once; the process should exit non-zero and be restarted, as
+controller-runtime's does), and :class:`GracefulShutdownTimeoutError` when runnables outlived the
+grace period. When a runnable failed AND the stop overran, the runnable's error is raised with a
+note about the overrun (and the overrun is logged).
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
 import logging
 import math
@@ -53,12 +67,20 @@ from typing import Any
 from pycontroller import metrics as _metrics
 from pycontroller.cache.factory import SharedInformerFactory
 from pycontroller.cache.metrics import InformerCollector
-from pycontroller.client import RestClient
+from pycontroller.client import GroupVersionResource, RestClient
+from pycontroller.clock import default_clock
 from pycontroller.config import load_configuration, new_api_client, pod_namespace
 from pycontroller.errors import ConfigError, PyControllerError
 from pycontroller.healthz import Check, Checks, HTTPServer, metrics_app, parse_bind_address, probes_app
+from pycontroller.kind_informers import KindInformers
+from pycontroller.restmapper import RESTMapper
 
-__all__ = ["LeaderElectionLostError", "Manager", "ManagerAlreadyStartedError"]
+__all__ = [
+    "GracefulShutdownTimeoutError",
+    "LeaderElectionLostError",
+    "Manager",
+    "ManagerAlreadyStartedError",
+]
 
 log = logging.getLogger("pycontroller.manager")
 
@@ -69,6 +91,28 @@ class ManagerAlreadyStartedError(PyControllerError, RuntimeError):
 
 class LeaderElectionLostError(PyControllerError):
     """The Manager lost its Lease; its leader-elected runnables were stopped."""
+
+
+class GracefulShutdownTimeoutError(PyControllerError, TimeoutError):
+    """Runnables still running when the shutdown's grace period ended; they were cancelled.
+
+    ``runnables`` names them (sorted); ``keys`` maps each controller among them to the keys it was
+    reconciling when cancelled (sorted); ``timeout`` is the grace period in seconds. Raised by
+    :meth:`Manager.run` so the process exits non-zero, as controller-runtime's manager does.
+    """
+
+    def __init__(self, timeout: float, runnables: list[str], keys: dict[str, list[str]]) -> None:
+        self.timeout = timeout
+        self.runnables = runnables
+        self.keys = keys
+        parts = []
+        for name in runnables:
+            in_flight = keys.get(name)
+            parts.append(f"{name} (reconciling {', '.join(in_flight)})" if in_flight else name)
+        super().__init__(
+            f"failed waiting for all runnables to end within grace period of {timeout:g}s; "
+            f"cancelled: {'; '.join(parts)}"
+        )
 
 
 class _Runnable:
@@ -114,6 +158,17 @@ class _Runnable:
         else:
             self.task.cancel()
 
+    def in_flight(self) -> list[str]:
+        """What the runnable is working on (a Controller's keys being reconciled), sorted."""
+        keys = getattr(self.obj, "in_flight_keys", None)
+        if not callable(keys):
+            return []
+        try:
+            return sorted(str(k) for k in keys())
+        except Exception:  # an introspection hook must not break the stop; say so
+            log.exception("%s.in_flight_keys() failed", self.name)
+            return []
+
 
 class Manager:
     """Runs controllers and other runnables against one API server (see the module doc).
@@ -130,8 +185,9 @@ class Manager:
     ``graceful_shutdown_timeout`` (30 s), ``cache_sync_timeout`` (120 s), leader election
     (``leader_election=True`` with ``leader_election_id``, ``leader_election_namespace`` (defaults to the
     pod's namespace), ``lease_duration``/``renew_deadline``/``retry_period`` (15/10/2 s),
-    ``leader_election_release_on_cancel``, ``identity``), ``handle_signals`` (True), ``sharding``
-    (a :class:`pycontroller.sharding.ShardingOptions`: see docs/sharding.md).
+    ``leader_election_release_on_cancel``, ``identity``), ``handle_signals`` (True), ``webhook_server``
+    (see :attr:`webhook_server`), ``sharding`` (a :class:`pycontroller.sharding.ShardingOptions`: see
+    docs/sharding.md).
     """
 
     def __init__(
@@ -160,6 +216,7 @@ class Manager:
         metrics_registry: Any = None,
         informer_factory: Any = None,
         clock: Any = None,
+        webhook_server: Any = None,
         sharding: Any = None,
     ) -> None:
         for what, value in (
@@ -229,6 +286,7 @@ class Manager:
         self._runnables_started: asyncio.Event | None = None
         self._metrics_server: HTTPServer | None = None
         self._probe_server: HTTPServer | None = None
+        self._webhook_server = webhook_server
         #: The replica's :class:`pycontroller.sharding.Sharding` with ``sharding=ShardingOptions(...)``.
         self.sharding: Any = None
         if sharding is not None:
@@ -249,11 +307,35 @@ class Manager:
             )
         return self._factory
 
-    def informer_for(self, group: str, version: str, resource: str) -> Any:
-        """The shared informer for a resource (``group`` "" for core). Never suspends.
+    def informer_for(
+        self,
+        group: str | GroupVersionResource,
+        version: str | None = None,
+        resource: str | None = None,
+        *,
+        wait_for_crd: bool = False,
+    ) -> Any:
+        """The shared informer of a resource. Never suspends.
 
+        ``informer_for("apps/v1", "Deployment")``: an api_version and a kind (or a plural, singular
+        or short name), resolved through :attr:`rest_mapper`; ``informer_for("apps", "v1",
+        "deployments")`` or ``informer_for(gvr)``: a resource (group "" for core). Either way the
+        resource is checked against discovery when the caches start: one that is not served fails
+        :meth:`run` with NoKindMatchError at once, unless ``wait_for_crd=True``, which waits for
+        its CRD (logged once) and then starts the informer (see :mod:`pycontroller.kind_informers`).
         Informers asked for after start are started by the Manager's cache as well.
         """
+        if isinstance(group, GroupVersionResource):
+            gvr = group
+            group, version, resource = gvr.group, gvr.version, gvr.resource
+        if version is None:
+            raise TypeError("informer_for takes (api_version, kind), (group, version, resource) or a GVR")
+        if resource is None or wait_for_crd:
+            if resource is None:  # (api_version, kind)
+                api_version, name = group, version
+            else:
+                api_version, name = (f"{group}/{version}" if group else version), resource
+            return self._kinds.informer_for(api_version, name, wait_for_crd=wait_for_crd)
         informer = self.factory.informer_for(group, version, resource)
         if self.sharding is not None:  # a ring resource: only this shard's objects
             self.sharding.configure_informer(informer)
@@ -262,6 +344,23 @@ class Manager:
         return informer
 
     _stopping_caches = False
+    _rest_mapper: RESTMapper | None = None
+
+    @functools.cached_property
+    def _kinds(self) -> KindInformers:
+        return KindInformers(
+            lambda: self.factory,
+            lambda: self.rest_mapper,
+            lambda: self._clock or default_clock(),
+            lambda: self.cache_sync_timeout,
+        )
+
+    @property
+    def rest_mapper(self) -> RESTMapper:
+        """The Manager's one :class:`~pycontroller.restmapper.RESTMapper` (discovery, read lazily)."""
+        if self._rest_mapper is None:
+            self._rest_mapper = RESTMapper(self.client)
+        return self._rest_mapper
 
     def add(self, runnable: Any, *, need_leader_election: bool | None = None) -> None:
         """Add a Controller, an object with ``async run()`` (and optionally ``stop()``), or an async function.
@@ -330,6 +429,7 @@ class Manager:
         failure: BaseException | None = None
         try:
             await self._start_http()
+            await self._start_webhooks()
             await self._start_caches(shutdown)
             for r in others:
                 r.start()
@@ -342,23 +442,26 @@ class Manager:
         except BaseException as exc:
             failure = exc
         finally:
-            for r in leaders:  # leader-elected first, in reverse of start
-                r.stop()
-            await self._wait_stopped(leaders)
+            # One deadline for the whole stop; every runnable is asked to stop at once, so none
+            # takes new work while another one drains (see the module doc).
+            self._stopping_runnables = True
+            overrun = await self._stop_runnables(leaders + others)
             if elector_task is not None:
                 elector_task.cancel()
                 await asyncio.gather(elector_task, return_exceptions=True)
-            for r in others:
-                r.stop()
-            await self._wait_stopped(others)
             await self._stop_caches()
+            await self._stop_webhooks()
             await self._stop_http()
             self._remove_signal_handlers(installed)
             if self._owns_client:
                 await self.client.api_client.close()
             log.info("Manager stopped")
         if failure is not None:
+            if overrun is not None:
+                failure.add_note(f"and while stopping: {overrun}")
             raise failure
+        if overrun is not None:
+            raise overrun
 
     async def _wait(
         self, shutdown: asyncio.Event, elector_task: asyncio.Task[Any] | None
@@ -399,21 +502,50 @@ class Manager:
         finally:
             waiter.cancel()
 
-    async def _wait_stopped(self, runnables: list[_Runnable]) -> None:
-        tasks = [r.task for r in runnables if r.task is not None]
+    _stopping_runnables = False
+
+    async def _stop_runnables(self, runnables: list[_Runnable]) -> GracefulShutdownTimeoutError | None:
+        """Ask every runnable to stop now; wait for all within one grace period; cancel the rest.
+
+        Leader-elected ones are asked first (the list's order), but nobody waits between the asks.
+        Returns the overrun error (None when everything ended in time, or with no grace period).
+        """
+        log.info("Stopping and waiting for runnables", extra={"count": len(runnables)})
+        for r in runnables:
+            r.stop()
+        tasks = {r.task for r in runnables if r.task is not None and not r.task.done()}
         if not tasks:
-            return
-        _, pending = await asyncio.wait(tasks, timeout=self.graceful_shutdown_timeout or None)
-        if pending:
-            names = sorted(r.name for r in runnables if r.task in pending)
-            log.error(
-                "Failed waiting for all runnables to end within grace period of %ss; cancelling %s",
-                self.graceful_shutdown_timeout,
-                ", ".join(names),
-            )
-            for task in pending:
-                task.cancel()
-            await asyncio.gather(*pending, return_exceptions=True)
+            return None
+        timeout = self.graceful_shutdown_timeout
+        clock = self._clock if self._clock is not None else default_clock()
+        expired: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+        def expire() -> None:
+            if not expired.done():
+                expired.set_result(None)
+
+        handle = clock.call_at(clock.now() + timeout, expire)
+        try:
+            pending: set[asyncio.Task[Any]] = set(tasks)
+            while pending and not expired.done():
+                await asyncio.wait(pending | {expired}, return_when=asyncio.FIRST_COMPLETED)
+                pending = {t for t in pending if not t.done()}
+        finally:
+            handle.cancel()
+            expired.cancel()
+        if not pending:
+            return None
+        late = [r for r in runnables if r.task in pending]
+        names = sorted(r.name for r in late)
+        keys = {r.name: r.in_flight() for r in late}
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        if timeout == 0:  # graceful shutdown disabled: cancelling is the plan, not a failure
+            return None
+        error = GracefulShutdownTimeoutError(timeout, names, {n: k for n, k in keys.items() if k})
+        log.error("%s", error)
+        return error
 
     async def _start_http(self) -> None:
         if self._metrics_address is not None:
@@ -436,6 +568,7 @@ class Manager:
         if self._factory is None:  # no informer was ever asked for: nothing to sync
             self._caches_synced = True
             return
+        await self._kinds.resolve()  # unserved resources fail here, not after the sync timeout
         self.factory.start()
         # The cache's own metrics (objects, handler backlogs, reflector counters) while it runs.
         if isinstance(self.factory, SharedInformerFactory):
@@ -466,6 +599,7 @@ class Manager:
             self._informer_collector = None
         if self._factory is not None:
             try:
+                await self._kinds.stop()
                 await self._factory.shutdown()
             except Exception:  # stopping goes on; the failure is reported, not swallowed
                 log.exception("Stopping the caches failed")
@@ -478,6 +612,8 @@ class Manager:
         lease_duration, renew_deadline, retry_period = self._le_durations
 
         async def lead() -> None:
+            if self._stopping_runnables:  # elected while stopping: start nothing new
+                return
             log.info("Became leader, starting leader-elected runnables", extra={"identity": self.identity})
             for r in leaders:
                 r.start()
@@ -508,6 +644,62 @@ class Manager:
         )
         self._healthz.add("leaderElection", self.elector.check)
         return asyncio.create_task(self.elector.run(), name="leader-election")
+
+    # -- webhooks (pycontroller.webhook) --------------------------------------------------------
+
+    @property
+    def webhook_server(self) -> Any:
+        """The Manager's :class:`~pycontroller.webhook.WebhookServer`, created on first use.
+
+        Pass ``webhook_server=WebhookServer(...)`` to the Manager to choose host, port and
+        certificates; the default serves port 9443 with ``tls.crt``/``tls.key`` from
+        controller-runtime's default directory ``<tmp>/k8s-webhook-server/serving-certs``. When
+        used, it starts before the caches and stops after the controllers and the caches, and
+        ``/readyz`` gets a ``webhook`` check that passes once it answers TLS. Never suspends.
+        """
+        if self._webhook_server is None:
+            import tempfile
+
+            from pycontroller.webhook import WebhookServer
+
+            cert_dir = os.path.join(tempfile.gettempdir(), "k8s-webhook-server", "serving-certs")
+            self._webhook_server = WebhookServer(cert_dir=cert_dir)
+        return self._webhook_server
+
+    def add_validator(
+        self, api_version: str, kind: str, fn: Any, path: str | None = None, **options: Any
+    ) -> str:
+        """Serve validator ``fn`` on :attr:`webhook_server`; returns its path (``WebhookServer.add_validator``)."""
+        result: str = self.webhook_server.add_validator(api_version, kind, fn, path, **options)
+        return result
+
+    def add_mutator(
+        self, api_version: str, kind: str, fn: Any, path: str | None = None, **options: Any
+    ) -> str:
+        """Serve mutator ``fn`` on :attr:`webhook_server`; returns its path (``WebhookServer.add_mutator``)."""
+        result: str = self.webhook_server.add_mutator(api_version, kind, fn, path, **options)
+        return result
+
+    def add_conversion(self, group: str, kind: str, hub_version: str, spokes: Any) -> str:
+        """Serve a hub-and-spoke conversion on :attr:`webhook_server`; returns ``/convert``."""
+        result: str = self.webhook_server.add_conversion(group, kind, hub_version, spokes)
+        return result
+
+    async def _start_webhooks(self) -> None:
+        server = self._webhook_server
+        if server is None:
+            return
+        if "webhook" not in self._readyz.names():
+            self._readyz.add("webhook", server.started_check)
+        if not server.serving:
+            await server.start()
+
+    async def _stop_webhooks(self) -> None:
+        if self._webhook_server is not None:
+            try:
+                await self._webhook_server.stop()
+            except Exception:  # stopping goes on; the failure is reported, not swallowed
+                log.exception("Stopping the webhook server failed")
 
     # -- signals --------------------------------------------------------------------------------
 

@@ -15,6 +15,7 @@ PUBLIC_MODULES = [
     "pycontroller.clock",
     "pycontroller.client",
     "pycontroller.workqueue",
+    "pycontroller.webhook",
 ]
 ROOT = Path(__file__).resolve().parent.parent
 
