@@ -112,6 +112,16 @@ def add_sample_controller(
     mgr: Any, client: Any, *, workers: int = 2, status_subresource: bool = True, recorder: Any = None
 ) -> SampleController:
     """Build the sample-controller on ``mgr``'s shared informers (30 s resync) and add it to ``mgr``."""
+    if getattr(mgr, "sharding", None) is not None:  # --shard: see sharded.py
+        from .sharded import add_sharded_sample_controller
+
+        return add_sharded_sample_controller(
+            mgr,
+            client,
+            recorder if recorder is not None else new_recorder(mgr, client),
+            workers=workers,
+            status_subresource=status_subresource,
+        )
     deployments = mgr.informer_for(DEPLOYMENTS.group, DEPLOYMENTS.version, DEPLOYMENTS.resource)
     foos = mgr.informer_for(FOOS.group, FOOS.version, FOOS.resource)
     controller = SampleController(
@@ -238,6 +248,10 @@ def new_manager(args: Any, api_client: Any = None, *, leader_election_id: str = 
         "leader_election_namespace": args.leader_election_namespace,
         "resync_period": 30.0,
     }
+    if getattr(args, "shard", False):
+        from .sharded import sharding_options
+
+        kwargs["sharding"] = sharding_options(args.leader_election_namespace)
     if api_client is not None:
         kwargs["api_client"] = api_client
     else:
