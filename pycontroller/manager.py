@@ -57,6 +57,7 @@ from pycontroller.client import RestClient
 from pycontroller.config import load_configuration, new_api_client, pod_namespace
 from pycontroller.errors import ConfigError, PyControllerError
 from pycontroller.healthz import Check, Checks, HTTPServer, metrics_app, parse_bind_address, probes_app
+from pycontroller.manager_services import ManagerServices
 
 __all__ = ["LeaderElectionLostError", "Manager", "ManagerAlreadyStartedError"]
 
@@ -115,7 +116,7 @@ class _Runnable:
             self.task.cancel()
 
 
-class Manager:
+class Manager(ManagerServices):
     """Runs controllers and other runnables against one API server (see the module doc).
 
     The API server comes from ``api_client`` (a kubernetes_asyncio ApiClient or a RestClient, which the
@@ -187,7 +188,7 @@ class Manager:
             raise ConfigError(
                 "master= overrides a loaded configuration; with api_client, set its host instead"
             )
-        self.client = RestClient.wrap(api_client)
+        self._rest = RestClient.wrap(api_client)
         self.namespace = namespace
         self.resync_period = float(resync_period)
         self.graceful_shutdown_timeout = float(graceful_shutdown_timeout)
@@ -227,6 +228,7 @@ class Manager:
         self._runnables_started: asyncio.Event | None = None
         self._metrics_server: HTTPServer | None = None
         self._probe_server: HTTPServer | None = None
+        self._init_services()
 
     # -- building -------------------------------------------------------------------------------
 
@@ -235,7 +237,7 @@ class Manager:
         """The shared informer factory (the Manager's cache), created on first use."""
         if self._factory is None:
             self._factory = SharedInformerFactory(
-                self.client, namespace=self.namespace, resync_period=self.resync_period
+                self._rest, namespace=self.namespace, resync_period=self.resync_period
             )
         return self._factory
 
@@ -414,6 +416,7 @@ class Manager:
                 self._probe_address, probes_app(self._healthz, self._readyz), what="health probe"
             )
             await self._probe_server.start()
+        self._log_bound_addresses()
 
     async def _stop_http(self) -> None:
         for server in (self._probe_server, self._metrics_server):
@@ -462,7 +465,7 @@ class Manager:
         from pycontroller.leaderelection import LeaderElector, LeaseLock
 
         assert self._le_id is not None and self._le_namespace is not None
-        lock = LeaseLock(self.client, namespace=self._le_namespace, name=self._le_id, identity=self.identity)
+        lock = LeaseLock(self._rest, namespace=self._le_namespace, name=self._le_id, identity=self.identity)
         lease_duration, renew_deadline, retry_period = self._le_durations
 
         async def lead() -> None:
