@@ -37,15 +37,21 @@ from pycontroller.controllerutil import (
 from pycontroller.errors import (
     AlreadyExistsError,
     ApiError,
+    BadRequestError,
     ConfigError,
     ConflictError,
     DecodeError,
+    ForbiddenError,
     GoneError,
+    InvalidError,
     InvalidObjectError,
+    NoKindMatchError,
     NotFoundError,
     PyControllerError,
+    ServerError,
     ShutDownError,
     TooManyRequestsError,
+    UnauthorizedError,
 )
 from pycontroller.handler import EventHandler, enqueue_mapped, enqueue_object, enqueue_owner
 from pycontroller.leaderelection import LeaderElector, LeaseLock
@@ -64,11 +70,13 @@ from pycontroller.predicate import (
 )
 from pycontroller.reconcile import Result, TerminalError, requeue_on_conflict
 from pycontroller.record import EventBroadcaster, EventRecorder
+from pycontroller.restmapper import RESTMapper, RESTMapping
 
 __all__ = [
     "AlreadyExistsError",
     "AlreadyOwnedError",
     "ApiError",
+    "BadRequestError",
     "Clock",
     "ConfigError",
     "ConflictError",
@@ -78,8 +86,10 @@ __all__ = [
     "EventHandler",
     "EventRecorder",
     "FilteringResourceEventHandler",
+    "ForbiddenError",
     "GoneError",
     "GroupVersionResource",
+    "InvalidError",
     "InvalidObjectError",
     "LeaderElectionLostError",
     "LeaderElector",
@@ -88,18 +98,23 @@ __all__ = [
     "LoopClock",
     "Manager",
     "ManagerAlreadyStartedError",
+    "NoKindMatchError",
     "NotFoundError",
     "OperationResult",
     "Predicate",
     "PyControllerError",
+    "RESTMapper",
+    "RESTMapping",
     "ResourceEventHandlerFuncs",
     "RestClient",
     "Result",
+    "ServerError",
     "SharedIndexInformer",
     "SharedInformerFactory",
     "ShutDownError",
     "TerminalError",
     "TooManyRequestsError",
+    "UnauthorizedError",
     "add_finalizer",
     "and_",
     "annotations_changed",

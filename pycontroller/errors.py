@@ -7,6 +7,7 @@ operator can catch "anything pycontroller refused" in one clause. The tree::
     ├── ConfigError               a bad kubeconfig, flag, option or duration
     ├── InvalidObjectError        an object without metadata, name, or of the wrong shape (also ValueError)
     ├── DecodeError               bytes from the API server that are not the JSON we expect
+    ├── NoKindMatchError          discovery serves no such kind/resource (also LookupError)
     ├── ApiError                  the API server answered with a non-2xx status (carries the Status)
     │   ├── BadRequestError       400
     │   ├── UnauthorizedError     401
@@ -39,6 +40,7 @@ __all__ = [
     "GoneError",
     "InvalidError",
     "InvalidObjectError",
+    "NoKindMatchError",
     "NotFoundError",
     "PyControllerError",
     "ServerError",
@@ -70,6 +72,27 @@ class DecodeError(PyControllerError):
     def __init__(self, message: str, *, snippet: str = "") -> None:
         super().__init__(message if not snippet else f"{message}: {snippet!r}")
         self.snippet = snippet
+
+
+class NoKindMatchError(PyControllerError, LookupError):
+    """Discovery does not serve the kind or resource asked for (controller-runtime's NoKindMatchError).
+
+    ``group_version`` and ``name`` are what was asked for (``name`` is a kind, plural, singular or
+    short name); ``suggestions`` lists close matches the server does serve (maybe empty). The message
+    names them and asks whether the CustomResourceDefinition is installed: the usual cause is a typo
+    or a CRD not applied yet.
+    """
+
+    def __init__(self, group_version: str, name: str, suggestions: list[str] | None = None) -> None:
+        self.group_version = group_version
+        self.name = name
+        self.suggestions: list[str] = list(suggestions or ())
+        where = f"in version {group_version!r}" if group_version else "in any served group"
+        message = f"no matches for kind or resource {name!r} {where}"
+        if self.suggestions:
+            message += "; did you mean " + " or ".join(repr(s) for s in self.suggestions) + "?"
+        message += " (is the CustomResourceDefinition installed?)"
+        super().__init__(message)
 
 
 class ShutDownError(PyControllerError):

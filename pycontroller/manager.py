@@ -58,6 +58,7 @@ from pycontroller.config import load_configuration, new_api_client, pod_namespac
 from pycontroller.errors import ConfigError, PyControllerError
 from pycontroller.healthz import Check, Checks, HTTPServer, metrics_app, parse_bind_address, probes_app
 from pycontroller.manager_services import ManagerServices
+from pycontroller.restmapper import RESTMapper
 
 __all__ = ["LeaderElectionLostError", "Manager", "ManagerAlreadyStartedError"]
 
@@ -252,6 +253,14 @@ class Manager(ManagerServices):
         return informer
 
     _stopping_caches = False
+    _rest_mapper: RESTMapper | None = None
+
+    @property
+    def rest_mapper(self) -> RESTMapper:
+        """The Manager's one :class:`~pycontroller.restmapper.RESTMapper` (discovery, read lazily)."""
+        if self._rest_mapper is None:
+            self._rest_mapper = RESTMapper(self._rest)
+        return self._rest_mapper
 
     def add(self, runnable: Any, *, need_leader_election: bool | None = None) -> None:
         """Add a Controller, an object with ``async run()`` (and optionally ``stop()``), or an async function.
