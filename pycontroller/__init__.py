@@ -11,6 +11,7 @@ informers, listers), :mod:`pycontroller.leaderelection` (leader election on a Le
 server, envtest launcher, fake clock, pytest fixtures; never imported by the library itself).
 """
 
+from pycontroller.builder import Builder, BuilderError
 from pycontroller.cache import (
     FilteringResourceEventHandler,
     Lister,
@@ -18,6 +19,7 @@ from pycontroller.cache import (
     SharedIndexInformer,
     SharedInformerFactory,
 )
+from pycontroller.cached_client import CachedClient, CacheNotStartedError
 from pycontroller.client import GroupVersionResource, RestClient
 from pycontroller.clock import Clock, LoopClock
 from pycontroller.config import load_configuration, new_api_client
@@ -53,6 +55,7 @@ from pycontroller.errors import (
     TooManyRequestsError,
     UnauthorizedError,
 )
+from pycontroller.finalizer import FinalizerError, Finalizers
 from pycontroller.handler import EventHandler, enqueue_mapped, enqueue_object, enqueue_owner
 from pycontroller.leaderelection import LeaderElector, LeaseLock
 from pycontroller.log import configure_logging
@@ -77,6 +80,10 @@ __all__ = [
     "AlreadyOwnedError",
     "ApiError",
     "BadRequestError",
+    "Builder",
+    "BuilderError",
+    "CacheNotStartedError",
+    "CachedClient",
     "Clock",
     "ConfigError",
     "ConflictError",
@@ -86,6 +93,8 @@ __all__ = [
     "EventHandler",
     "EventRecorder",
     "FilteringResourceEventHandler",
+    "FinalizerError",
+    "Finalizers",
     "ForbiddenError",
     "GoneError",
     "GroupVersionResource",

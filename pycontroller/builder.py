@@ -157,7 +157,9 @@ class Builder:
                     f"got {type(handler).__name__}"
                 )
             handler = enqueue_mapped(handler)
-        self._watches.append(_Watch(api_version, kind, "watches", handler, _predicates(predicates, "watches()")))
+        self._watches.append(
+            _Watch(api_version, kind, "watches", handler, _predicates(predicates, "watches()"))
+        )
         return self
 
     def with_event_filter(self, predicate: Predicate) -> Builder:
@@ -338,6 +340,10 @@ class _BuiltController:
         self._watches = watches
         self._filters = filters
         self._stopped = False
+        self.watching = asyncio.Event()  # kinds resolved and watches added
+        starting = getattr(runtime.mgr, "_starting", None)
+        if starting is not None:
+            starting.append(self.watching)
 
     async def _resolve(self) -> None:
         mgr = self.runtime.mgr
@@ -346,7 +352,9 @@ class _BuiltController:
         for_mapping = await mapper.resource_for(for_.api_version, for_.kind)
         self.runtime.mapping = for_mapping
         for watch in self._watches:
-            mapping = for_mapping if watch is for_ else await mapper.resource_for(watch.api_version, watch.kind)
+            mapping = (
+                for_mapping if watch is for_ else await mapper.resource_for(watch.api_version, watch.kind)
+            )
             informer = mgr.informer_for(mapping.group, mapping.version, mapping.resource)
             handler: EventHandler
             if watch.role == "for":
@@ -366,6 +374,7 @@ class _BuiltController:
 
     async def run(self) -> None:
         await self._resolve()
+        self.watching.set()
         if self._stopped:
             self.controller.stop()
         await self.controller.run()

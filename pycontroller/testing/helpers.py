@@ -1,7 +1,7 @@
 """Helpers for tests of operators: wait for a condition, run a Manager for the length of a block.
 
 ``await eventually(assertion)`` calls ``assertion()`` (a plain or an async function) until it stops
-raising and does not return ``False``, and returns what it returned; after ``timeout`` seconds it
+raising and returns ``None`` or a truthy value, and returns that; after ``timeout`` seconds it
 raises ``AssertionError`` carrying the last failure. It waits on a condition with a deadline,
 never "sleeps to let things settle"::
 
@@ -41,8 +41,8 @@ async def eventually(
 ) -> T:
     """Call ``assertion`` every ``interval`` seconds until it passes; return its result.
 
-    It passes when it returns without raising and its result is not ``False`` (``None`` passes, so
-    plain ``assert`` statements work). Any ``Exception`` it raises counts as "not yet". After
+    It passes when it returns without raising, and returns ``None`` (so plain ``assert``
+    statements work) or something truthy (so predicates work: ``False``, ``0``, ``[]`` mean "not yet"). Any ``Exception`` it raises counts as "not yet". After
     ``timeout`` seconds (the event loop's clock) an ``AssertionError`` names ``what`` (or the
     function) and shows the last failure, which is also its ``__cause__``. Suspends.
     """
@@ -63,9 +63,9 @@ async def eventually(
         except Exception as exc:
             last = exc
         else:
-            if result is not False:
+            if result is None or result:
                 return result
-            last = AssertionError(f"{_name(assertion)} returned False")
+            last = AssertionError(f"{_name(assertion)} returned {result!r}")
         if loop.time() >= deadline:
             label = what or _name(assertion)
             raise AssertionError(
