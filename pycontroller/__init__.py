@@ -20,6 +20,7 @@ from pycontroller.cache import (
     SharedInformerFactory,
 )
 from pycontroller.cached_client import CachedClient, CacheNotStartedError
+from pycontroller.cli import current_manager
 from pycontroller.client import GroupVersionResource, RestClient
 from pycontroller.clock import Clock, LoopClock
 from pycontroller.config import load_configuration, new_api_client
@@ -130,6 +131,7 @@ __all__ = [
     "configure_logging",
     "contains_finalizer",
     "create_or_update",
+    "current_manager",
     "enqueue_mapped",
     "enqueue_object",
     "enqueue_owner",

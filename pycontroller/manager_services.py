@@ -202,6 +202,12 @@ class ManagerServices:
 
         return Builder(self, name)
 
+    def _user_runnable_count(self) -> int:
+        """How many runnables the user added (the Manager's own event writer and election marker
+        not counted)."""
+        runnables = getattr(self, "_runnables", ())
+        return sum(1 for r in runnables if not isinstance(r.obj, _EventWriter | _ElectedSignal))
+
     # -- start-up -------------------------------------------------------------------------------
 
     def _log_bound_addresses(self) -> None:
