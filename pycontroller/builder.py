@@ -22,10 +22,10 @@ What it wires, in controller-runtime's way:
 * ``watches``: events of any kind through your :class:`~pycontroller.handler.EventHandler` (a plain
   function of the object returning keys is taken as ``enqueue_mapped(fn)``).
 * ``with_event_filter``: predicates applied to every watch; ``predicates=`` to one.
-* Kinds are resolved by the Manager's RESTMapper (``mgr.rest_mapper``) when the controller starts,
-  and every informer is the Manager's shared one (``mgr.informer_for``), so two controllers
-  watching Deployments share one watch. A kind the server does not serve makes ``mgr.run()`` raise
-  :class:`~pycontroller.errors.NoKindMatchError`.
+* Every informer is the Manager's shared one (``mgr.informer_for(api_version, kind)``), so two
+  controllers watching Deployments share one watch; kinds are resolved by the Manager's RESTMapper
+  when its caches start, and a kind the server does not serve makes ``mgr.run()`` raise
+  :class:`~pycontroller.errors.NoKindMatchError` at once.
 * ``with_finalizer(name, cleanup)``: a :class:`~pycontroller.finalizer.Finalizers` step runs before
   your reconcile: the name is added to live objects of the ``for_`` kind (one write), and for an
   object being deleted ``cleanup(obj)`` runs, then the name is removed; your reconcile is not
@@ -236,7 +236,25 @@ class Builder:
             raise
         runtime.controller = controller
         self._completed = True
-        self._mgr.add(_BuiltController(runtime, [self._for, *self._watches], tuple(self._filters)))
+        filters = tuple(self._filters)
+        for watch in (self._for, *self._watches):
+            # The Manager's shared informer: resolved by its RESTMapper when the caches start (an
+            # unknown kind fails Manager.run() with NoKindMatchError there).
+            informer = self._mgr.informer_for(watch.api_version, watch.kind)
+            handler: EventHandler
+            if watch.role == "for":
+                runtime.informer = informer
+                handler = enqueue_object()
+            elif watch.role == "owns":
+                # The owner kind's scope comes from the RESTMapper too (namespaced owner: "ns/name").
+                handler = enqueue_owner(
+                    self._for.api_version, self._for.kind, only_controller=watch.only_controller
+                )
+            else:
+                assert watch.handler is not None
+                handler = watch.handler
+            controller.watch(informer, handler, predicates=(*filters, *watch.predicates))
+        self._mgr.add(controller)
         return controller
 
 
@@ -259,7 +277,6 @@ class _Runtime:
         self.finalizers = finalizers
         self.by_key = by_key
         self.by_object = by_object
-        self.mapping: Any = None
         self.informer: Any = None
         self.controller: Controller | None = None
         self._recorder: Any = None
@@ -279,7 +296,7 @@ class _Runtime:
             if cached is not None and self.finalizers and self._finalizers_apply(cached):
                 try:
                     result, _ = await self.finalizers.reconcile(
-                        self.mgr.get_api_reader(), self.mapping.gvr, cached, recorder=self.recorder()
+                        self.mgr.get_api_reader(), self.informer.gvr, cached, recorder=self.recorder()
                     )
                 except ConflictError:
                     return Result(requeue=True)  # the cache was behind: retry after the backoff
@@ -326,59 +343,3 @@ def _adapt(fn: Callable[..., Any], args: Callable[[str, Any], tuple[Any, ...]]) 
         return await asyncio.get_running_loop().run_in_executor(None, ctx.run, fn, *args(key, obj))
 
     return in_thread
-
-
-class _BuiltController:
-    """The Manager runnable of a built controller: resolve kinds, watch, then run the Controller."""
-
-    def __init__(self, runtime: _Runtime, watches: list[_Watch], filters: tuple[Predicate, ...]) -> None:
-        assert runtime.controller is not None
-        self.runtime = runtime
-        self.controller = runtime.controller
-        self.name = self.controller.name
-        self.need_leader_election = self.controller.need_leader_election
-        self._watches = watches
-        self._filters = filters
-        self._stopped = False
-        self.watching = asyncio.Event()  # kinds resolved and watches added
-        starting = getattr(runtime.mgr, "_starting", None)
-        if starting is not None:
-            starting.append(self.watching)
-
-    async def _resolve(self) -> None:
-        mgr = self.runtime.mgr
-        mapper = mgr.rest_mapper
-        for_ = self.runtime.for_
-        for_mapping = await mapper.resource_for(for_.api_version, for_.kind)
-        self.runtime.mapping = for_mapping
-        for watch in self._watches:
-            mapping = (
-                for_mapping if watch is for_ else await mapper.resource_for(watch.api_version, watch.kind)
-            )
-            informer = mgr.informer_for(mapping.group, mapping.version, mapping.resource)
-            handler: EventHandler
-            if watch.role == "for":
-                self.runtime.informer = informer
-                handler = enqueue_object()
-            elif watch.role == "owns":
-                handler = enqueue_owner(
-                    for_mapping.api_version,
-                    for_mapping.kind,
-                    only_controller=watch.only_controller,
-                    cluster_scoped=not for_mapping.namespaced,
-                )
-            else:
-                assert watch.handler is not None
-                handler = watch.handler
-            self.controller.watch(informer, handler, predicates=(*self._filters, *watch.predicates))
-
-    async def run(self) -> None:
-        await self._resolve()
-        self.watching.set()
-        if self._stopped:
-            self.controller.stop()
-        await self.controller.run()
-
-    def stop(self) -> None:
-        self._stopped = True
-        self.controller.stop()

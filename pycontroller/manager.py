@@ -40,6 +40,7 @@ once; the process should exit non-zero and be restarted, as controller-runtime's
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
 import logging
 import math
@@ -53,10 +54,12 @@ from typing import Any
 from pycontroller import metrics as _metrics
 from pycontroller.cache.factory import SharedInformerFactory
 from pycontroller.cache.metrics import InformerCollector
-from pycontroller.client import RestClient
+from pycontroller.client import GroupVersionResource, RestClient
+from pycontroller.clock import default_clock
 from pycontroller.config import load_configuration, new_api_client, pod_namespace
 from pycontroller.errors import ConfigError, PyControllerError
 from pycontroller.healthz import Check, Checks, HTTPServer, metrics_app, parse_bind_address, probes_app
+from pycontroller.kind_informers import KindInformers
 from pycontroller.manager_services import ManagerServices
 from pycontroller.restmapper import RESTMapper
 
@@ -242,11 +245,35 @@ class Manager(ManagerServices):
             )
         return self._factory
 
-    def informer_for(self, group: str, version: str, resource: str) -> Any:
-        """The shared informer for a resource (``group`` "" for core). Never suspends.
+    def informer_for(
+        self,
+        group: str | GroupVersionResource,
+        version: str | None = None,
+        resource: str | None = None,
+        *,
+        wait_for_crd: bool = False,
+    ) -> Any:
+        """The shared informer of a resource. Never suspends.
 
+        ``informer_for("apps/v1", "Deployment")``: an api_version and a kind (or a plural, singular
+        or short name), resolved through :attr:`rest_mapper`; ``informer_for("apps", "v1",
+        "deployments")`` or ``informer_for(gvr)``: a resource (group "" for core). Either way the
+        resource is checked against discovery when the caches start: one that is not served fails
+        :meth:`run` with NoKindMatchError at once, unless ``wait_for_crd=True``, which waits for
+        its CRD (logged once) and then starts the informer (see :mod:`pycontroller.kind_informers`).
         Informers asked for after start are started by the Manager's cache as well.
         """
+        if isinstance(group, GroupVersionResource):
+            gvr = group
+            group, version, resource = gvr.group, gvr.version, gvr.resource
+        if version is None:
+            raise TypeError("informer_for takes (api_version, kind), (group, version, resource) or a GVR")
+        if resource is None or wait_for_crd:
+            if resource is None:  # (api_version, kind)
+                api_version, name = group, version
+            else:
+                api_version, name = (f"{group}/{version}" if group else version), resource
+            return self._kinds.informer_for(api_version, name, wait_for_crd=wait_for_crd)
         informer = self.factory.informer_for(group, version, resource)
         if self._started and not self._stopping_caches:
             self.factory.start()
@@ -254,6 +281,15 @@ class Manager(ManagerServices):
 
     _stopping_caches = False
     _rest_mapper: RESTMapper | None = None
+
+    @functools.cached_property
+    def _kinds(self) -> KindInformers:
+        return KindInformers(
+            lambda: self.factory,
+            lambda: self.rest_mapper,
+            lambda: self._clock or default_clock(),
+            lambda: self.cache_sync_timeout,
+        )
 
     @property
     def rest_mapper(self) -> RESTMapper:
@@ -436,6 +472,7 @@ class Manager(ManagerServices):
         if self._factory is None:  # no informer was ever asked for: nothing to sync
             self._caches_synced = True
             return
+        await self._kinds.resolve()  # unserved resources fail here, not after the sync timeout
         self.factory.start()
         # The cache's own metrics (objects, handler backlogs, reflector counters) while it runs.
         if isinstance(self.factory, SharedInformerFactory):
@@ -466,6 +503,7 @@ class Manager(ManagerServices):
             self._informer_collector = None
         if self._factory is not None:
             try:
+                await self._kinds.stop()
                 await self._factory.shutdown()
             except Exception:  # stopping goes on; the failure is reported, not swallowed
                 log.exception("Stopping the caches failed")

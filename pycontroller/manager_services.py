@@ -107,8 +107,6 @@ class ManagerServices:
         self._elected_event = asyncio.Event()
         self._broadcaster: EventBroadcaster | None = None
         self._broadcaster_lock = threading.Lock()
-        # Set once each built controller resolved its kinds and started watching (wait_until_ready).
-        self._starting: list[asyncio.Event] = []
         self.client = CachedClient(
             self._rest,
             lambda gvr: self.informer_for(gvr.group, gvr.version, gvr.resource),
@@ -148,8 +146,7 @@ class ManagerServices:
         return self._elected_event
 
     async def wait_until_ready(self, timeout: float | None = None) -> None:
-        """Suspend until the Manager's caches have synced, with leader election it leads, and the
-        controllers made by :class:`~pycontroller.builder.Builder` have resolved their kinds.
+        """Suspend until the Manager's caches have synced and, with leader election, it leads.
 
         ``timeout`` (seconds, None: no limit) raises ``TimeoutError``. Call it while ``run()`` runs
         (in another task); it does not notice a Manager that failed or stopped before becoming
@@ -160,8 +157,6 @@ class ManagerServices:
             await self._synced_event.wait()
             if self._leader_election:
                 await self._elected_event.wait()
-            for started in list(self._starting):  # built controllers watching (pycontroller.builder)
-                await started.wait()
 
         await asyncio.wait_for(ready(), timeout)
 

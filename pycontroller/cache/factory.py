@@ -89,22 +89,46 @@ class SharedInformerFactory:
             gvr = GroupVersionResource(group, version, resource)
         informer = self._informers.get(gvr)
         if informer is None:
-            informer = SharedIndexInformer(
-                self.client,
-                gvr,
-                namespace=self.namespace,
-                resync_period=self.resync_period if resync_period is None else resync_period,
-                indexers=indexers,
-                tweak_list_options=self.tweak_list_options,
-                clock=self._clock,
-                reflector_options=self.reflector_options,
-            )
+            informer = self.new_informer(gvr, resync_period=resync_period, indexers=indexers)
             self._informers[gvr] = informer
         elif indexers:
             missing = {k: v for k, v in indexers.items() if k not in informer.indexer.get_indexers()}
             if missing:
                 informer.add_indexers(missing)
         return informer
+
+    def new_informer(
+        self,
+        gvr: GroupVersionResource,
+        *,
+        resync_period: float | None = None,
+        indexers: Mapping[str, IndexFunc] | None = None,
+    ) -> SharedIndexInformer:
+        """An informer with this factory's settings that the factory does NOT own (see :meth:`adopt`).
+
+        For informers whose resource is known only later (the Manager's, asked for by kind, or
+        waiting for a CRD): its ``gvr`` may be set before it starts. Never suspends.
+        """
+        return SharedIndexInformer(
+            self.client,
+            gvr,
+            namespace=self.namespace,
+            resync_period=self.resync_period if resync_period is None else resync_period,
+            indexers=indexers,
+            tweak_list_options=self.tweak_list_options,
+            clock=self._clock,
+            reflector_options=self.reflector_options,
+        )
+
+    def adopt(self, informer: SharedIndexInformer) -> SharedIndexInformer:
+        """Own ``informer`` (from :meth:`new_informer`) under its ``gvr``, unless one is there already.
+
+        Returns the informer the factory now has for that resource (``informer`` or the older one).
+        Never suspends; ``start()`` starts it.
+        """
+        if self._shut_down:
+            raise ShutDownError("the informer factory has been shut down")
+        return self._informers.setdefault(informer.gvr, informer)
 
     @property
     def informers(self) -> dict[GroupVersionResource, SharedIndexInformer]:
