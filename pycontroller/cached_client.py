@@ -27,7 +27,7 @@ from typing import Any
 import orjson
 
 from pycontroller.cache.listers import Lister, not_found
-from pycontroller.client import GroupVersionResource, RestClient
+from pycontroller.client import GroupVersionResource, RestClient, Target
 from pycontroller.errors import PyControllerError
 
 __all__ = ["CacheNotStartedError", "CachedClient", "parse_field_selector"]
@@ -98,30 +98,29 @@ class CachedClient(RestClient):
         sync_timeout: float | None = 120.0,
     ) -> None:
         super().__init__(rest.api_client)
+        self._rest_mapper = rest.rest_mapper  # one mapper: the Manager's
         self._informer_for = informer_for
         self._is_started = is_started
         self.sync_timeout = sync_timeout
 
-    async def _synced_informer(self, gvr: GroupVersionResource, verb: str) -> Any:
-        if not isinstance(gvr, GroupVersionResource):
-            raise TypeError(
-                f"CachedClient.{verb}() takes a GroupVersionResource first, got {type(gvr).__name__}"
-            )
+    async def _synced_informer(self, target: Target, verb: str) -> tuple[GroupVersionResource, Any]:
         if not self._is_started():
             raise CacheNotStartedError(
-                f"cannot {verb} {gvr} from the cache: the Manager is not running yet; read inside a "
+                f"cannot {verb} {target} from the cache: the Manager is not running yet; read inside a "
                 "reconcile, after `await mgr.wait_until_ready()`, or use mgr.get_api_reader()"
             )
+        gvr = await self.resource(target)
         informer = self._informer_for(gvr)
         if not informer.has_synced():
             if not await informer.wait_for_sync(self.sync_timeout):
                 raise TimeoutError(f"the cache of {gvr} did not sync within {self.sync_timeout}s")
-        return informer
+        return gvr, informer
 
-    async def get(self, gvr: GroupVersionResource, name: str, namespace: str | None = None) -> dict[str, Any]:
-        """A copy of the cached object; NotFoundError when the cache has none. Suspends only on the
-        first read of ``gvr`` (informer start and sync)."""
-        informer = await self._synced_informer(gvr, "get")
+    async def get(self, target: Target, name: str, namespace: str | None = None) -> dict[str, Any]:
+        """A copy of the cached object; NotFoundError when the cache has none. ``target`` as for
+        :meth:`RestClient.get` (a GroupVersionResource, an ``(api_version, kind)`` pair...).
+        Suspends only on the first read of a resource (informer start and sync)."""
+        gvr, informer = await self._synced_informer(target, "get")
         key = f"{namespace}/{name}" if namespace else name
         obj = informer.indexer.get_by_key(key)
         if obj is None:
@@ -130,19 +129,27 @@ class CachedClient(RestClient):
         return result
 
     async def list(
-        self, gvr: GroupVersionResource, namespace: str | None = None, **query: Any
+        self,
+        target: Target,
+        namespace: str | None = None,
+        *,
+        label_selector: Any = None,
+        field_selector: str | Mapping[str, str] | None = None,
+        **query: Any,
     ) -> dict[str, Any]:
         """A list (``{"metadata": {"resourceVersion"}, "items": [...]}``) of cached objects, copied.
 
-        Filters: ``labelSelector``/``label_selector``, ``fieldSelector``/``field_selector``,
-        ``limit``. Other options raise ``ValueError`` (a cache cannot honour ``continue`` or
-        ``resourceVersion``). Suspends only on the first read of ``gvr``.
+        Filters: ``label_selector`` (or ``labelSelector=``), ``field_selector`` (or
+        ``fieldSelector=``; a string or a mapping of exact matches), ``limit``. Other options raise
+        ``ValueError`` (a cache cannot honour ``continue`` or ``resourceVersion``). Suspends only on
+        the first read of a resource.
         """
-        label_selector = query.pop("labelSelector", None) or query.pop("label_selector", None)
-        field_selector = query.pop("fieldSelector", None) or query.pop("field_selector", None)
+        label_selector = label_selector if label_selector is not None else query.pop("labelSelector", None)
+        if field_selector is None:
+            field_selector = query.pop("fieldSelector", None)
+        if isinstance(field_selector, Mapping):
+            field_selector = ",".join(f"{k}={v}" for k, v in field_selector.items())
         limit = query.pop("limit", None)
-        for ignored in ("labelSelector", "label_selector", "fieldSelector", "field_selector"):
-            query.pop(ignored, None)
         if query:
             raise ValueError(
                 f"CachedClient.list() cannot serve {', '.join(sorted(query))} from a cache; "
@@ -151,7 +158,7 @@ class CachedClient(RestClient):
         if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
             raise ValueError(f"limit must be a whole number >= 0, got {limit!r}")
         terms = parse_field_selector(field_selector) if field_selector else []
-        informer = await self._synced_informer(gvr, "list")
+        gvr, informer = await self._synced_informer(target, "list")
         lister = Lister(informer.indexer)
         objs = (lister.namespace(namespace) if namespace else lister).list(label_selector)
         if terms:

@@ -103,8 +103,9 @@ class ApiError(PyControllerError):
     """The API server answered with an error ``Status``.
 
     Attributes: ``status`` (the HTTP code), ``reason`` (the Status reason, e.g. ``"NotFound"``),
-    ``message`` (the Status message), ``details`` (the Status details dict or ``{}``) and ``body``
-    (the whole decoded Status, or ``{}`` when the body was not a Status).
+    ``message`` (the Status message), ``details`` (the Status details dict or ``{}``), ``causes``
+    (``details.causes``) and ``body`` (the whole decoded Status, or ``{}`` when the body was not a
+    Status).
     """
 
     def __init__(
@@ -122,6 +123,13 @@ class ApiError(PyControllerError):
         self.details: dict[str, Any] = details or {}
         self.body: dict[str, Any] = body or {}
         super().__init__(f"{status} {reason}: {message}" if message else f"{status} {reason}")
+
+    @property
+    def causes(self) -> list[dict[str, Any]]:
+        """The Status's ``details.causes``: one ``{"reason", "message", "field"}`` dict per problem
+        (a 422's invalid fields, an apply conflict's contested fields); ``[]`` when none."""
+        causes = self.details.get("causes")
+        return [c for c in causes if isinstance(c, dict)] if isinstance(causes, list) else []
 
 
 class BadRequestError(ApiError):

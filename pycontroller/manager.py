@@ -293,9 +293,11 @@ class Manager(ManagerServices):
 
     @property
     def rest_mapper(self) -> RESTMapper:
-        """The Manager's one :class:`~pycontroller.restmapper.RESTMapper` (discovery, read lazily)."""
+        """The Manager's one :class:`~pycontroller.restmapper.RESTMapper` (discovery, read lazily);
+        the same as ``mgr.client.rest_mapper`` and ``mgr.get_api_reader().rest_mapper``, so the clients'
+        kind look-ups share its answers."""
         if self._rest_mapper is None:
-            self._rest_mapper = RESTMapper(self._rest)
+            self._rest_mapper = self._rest.rest_mapper
         return self._rest_mapper
 
     def add(self, runnable: Any, *, need_leader_election: bool | None = None) -> None:

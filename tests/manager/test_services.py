@@ -41,10 +41,13 @@ async def test_client_reads_come_from_the_cache_started_on_first_read(
         got["data"]["v"] = "changed"
         assert informer.indexer.get_by_key(f"{namespace}/a")["data"] == {"v": "1"}
 
-        listed = await mgr.client.list(CONFIGMAPS, namespace, labelSelector="app=web")
+        by_kind = await mgr.client.get(("v1", "ConfigMap"), "b", namespace)  # a kind, through the mapper
+        assert by_kind["data"] == {"v": "2"}
+        assert len(mgr.factory.informers) == 1  # the same shared informer
+        listed = await mgr.client.list(CONFIGMAPS, namespace, label_selector="app=web")
         assert [o["metadata"]["name"] for o in listed["items"]] == ["a"]
         assert listed["metadata"]["resourceVersion"]
-        by_field = await mgr.client.list(CONFIGMAPS, namespace, field_selector="metadata.name!=a")
+        by_field = await mgr.client.list(CONFIGMAPS, namespace, fieldSelector="metadata.name!=a")
         assert "a" not in [o["metadata"]["name"] for o in by_field["items"]]
         assert "b" in [o["metadata"]["name"] for o in by_field["items"]]
         assert len((await mgr.client.list(CONFIGMAPS, namespace, limit=1))["items"]) == 1
