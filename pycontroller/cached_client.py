@@ -7,8 +7,9 @@ from the Manager's shared informers, everything else (``create``, ``replace``, `
 * The first read of a resource creates its shared informer, starts it (the Manager must be running,
   else :class:`CacheNotStartedError`) and waits until it has synced (at most the Manager's
   ``cache_sync_timeout``, then ``TimeoutError``). Later reads of it never suspend for I/O.
-* Objects returned are deep copies (as controller-runtime's cache reader returns): change them and
-  write them back freely; the cache is untouched.
+* Objects returned are deep copies (as controller-runtime's cache reader returns), with their
+  ``apiVersion`` and ``kind`` set: change them and write them back (``client.replace(obj)``)
+  freely; the cache is untouched.
 * ``list`` filters with ``labelSelector`` / ``label_selector`` (any selector the listers accept)
   and ``fieldSelector`` / ``field_selector`` (``field=value``, ``field==value`` or ``field!=value``
   terms, joined by commas, on any dotted field path: ``metadata.name``, ``spec.nodeName``...),
@@ -102,8 +103,9 @@ class CachedClient(RestClient):
         self._informer_for = informer_for
         self._is_started = is_started
         self.sync_timeout = sync_timeout
+        self._kinds: dict[GroupVersionResource, str] = {}
 
-    async def _synced_informer(self, target: Target, verb: str) -> tuple[GroupVersionResource, Any]:
+    async def _synced_informer(self, target: Target, verb: str) -> tuple[GroupVersionResource, Any, str]:
         if not self._is_started():
             raise CacheNotStartedError(
                 f"cannot {verb} {target} from the cache: the Manager is not running yet; read inside a "
@@ -114,19 +116,21 @@ class CachedClient(RestClient):
         if not informer.has_synced():
             if not await informer.wait_for_sync(self.sync_timeout):
                 raise TimeoutError(f"the cache of {gvr} did not sync within {self.sync_timeout}s")
-        return gvr, informer
+        kind = self._kinds.get(gvr)
+        if kind is None:  # listed objects carry no kind: learn it once, like the cache's scheme
+            kind = self._kinds[gvr] = (await self.rest_mapper.kind_for(gvr)).kind
+        return gvr, informer, kind
 
     async def get(self, target: Target, name: str, namespace: str | None = None) -> dict[str, Any]:
         """A copy of the cached object; NotFoundError when the cache has none. ``target`` as for
         :meth:`RestClient.get` (a GroupVersionResource, an ``(api_version, kind)`` pair...).
         Suspends only on the first read of a resource (informer start and sync)."""
-        gvr, informer = await self._synced_informer(target, "get")
+        gvr, informer, kind = await self._synced_informer(target, "get")
         key = f"{namespace}/{name}" if namespace else name
         obj = informer.indexer.get_by_key(key)
         if obj is None:
             raise not_found(_resource_name(gvr), name)
-        result: dict[str, Any] = _copy(obj)
-        return result
+        return _typed(_copy(obj), gvr, kind)
 
     async def list(
         self,
@@ -158,7 +162,7 @@ class CachedClient(RestClient):
         if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
             raise ValueError(f"limit must be a whole number >= 0, got {limit!r}")
         terms = parse_field_selector(field_selector) if field_selector else []
-        gvr, informer = await self._synced_informer(target, "list")
+        gvr, informer, kind = await self._synced_informer(target, "list")
         lister = Lister(informer.indexer)
         objs = (lister.namespace(namespace) if namespace else lister).list(label_selector)
         if terms:
@@ -168,12 +172,21 @@ class CachedClient(RestClient):
             objs = objs[:limit]
         return {
             "apiVersion": gvr.api_version,
+            "kind": f"{kind}List",
             "metadata": {"resourceVersion": informer.last_sync_resource_version()},
-            "items": [_copy(o) for o in objs],
+            "items": [_typed(_copy(o), gvr, kind) for o in objs],
         }
 
     def __repr__(self) -> str:
         return f"<CachedClient {self.host}>"
+
+
+def _typed(obj: dict[str, Any], gvr: GroupVersionResource, kind: str) -> dict[str, Any]:
+    # Objects from a list carry no apiVersion/kind; controller-runtime's cache sets them, so an
+    # object read here can be written back with client.replace(obj).
+    obj.setdefault("apiVersion", gvr.api_version)
+    obj.setdefault("kind", kind)
+    return obj
 
 
 def _resource_name(gvr: GroupVersionResource) -> str:

@@ -35,6 +35,7 @@ async def test_client_reads_come_from_the_cache_started_on_first_read(
         assert CONFIGMAPS not in mgr.factory.informers  # nothing asked for it yet
         got = await mgr.client.get(CONFIGMAPS, "a", namespace)
         assert got["data"] == {"v": "1"}
+        assert (got["apiVersion"], got["kind"]) == ("v1", "ConfigMap")  # typed, so replace(got) works
         informer = mgr.factory.informers[CONFIGMAPS]
         assert informer.has_synced()
         # a copy: changing it leaves the cache alone
