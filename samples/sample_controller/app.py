@@ -98,14 +98,9 @@ async def status_subresource_installed(client: Any) -> bool:
     return "foos/status" in names
 
 
-def new_recorder(mgr: Any, client: Any, component: str = CONTROLLER_AGENT_NAME) -> Any:
-    """An EventRecorder for ``component`` (the Manager's when it offers one)."""
-    get = getattr(mgr, "get_event_recorder", None)
-    if get is not None:
-        return get(component)
-    from samples.events import new_recorder as recorder_for
-
-    return recorder_for(mgr, client, component)
+def new_recorder(mgr: Any, client: Any = None, component: str = CONTROLLER_AGENT_NAME) -> Any:
+    """An EventRecorder for ``component``: the Manager's (one broadcaster, run and flushed by it)."""
+    return mgr.get_event_recorder_for(component)
 
 
 def add_sample_controller(
