@@ -1,4 +1,6 @@
-"""Test support: an in-memory Kubernetes API server, an envtest launcher, a fake clock, pytest fixtures.
+"""Test support: an in-memory Kubernetes API server, an envtest launcher, a fake clock, pytest fixtures,
+and the helpers :func:`eventually` (wait for an assertion to pass) and :func:`running` (run a Manager
+for the length of an ``async with`` block).
 
 The library never imports this package; tests, samples and users' test suites do. Names are
 imported lazily so ``import pycontroller.testing`` stays cheap and a missing optional piece only
@@ -18,6 +20,8 @@ __all__ = [
     "FakeClock",
     "FakeTimer",
     "ResourceClashError",
+    "eventually",
+    "running",
 ]
 
 _LAZY = {
@@ -28,6 +32,8 @@ _LAZY = {
     "FakeAPIServer": "pycontroller.testing.apiserver",
     "FakeClock": "pycontroller.testing.fake_clock",
     "FakeTimer": "pycontroller.testing.fake_clock",
+    "eventually": "pycontroller.testing.helpers",
+    "running": "pycontroller.testing.helpers",
 }
 
 

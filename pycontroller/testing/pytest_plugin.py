@@ -35,6 +35,12 @@ Installed with pycontroller, so the fixtures are available in any test suite wit
     file's folder, then from the working directory), or ``[]``. Override the fixture in a
     ``conftest.py`` to give every test the same CRDs. On the shared envtest server they are
     created or updated by each test that asks, and stay installed.
+``manager``
+    A :class:`pycontroller.Manager` on ``api_server``, not started (``async with running(manager):``
+    runs it), its cache limited to the ``namespace`` fixture's namespace, no metrics or probe
+    server, no signal handlers. Its ApiClient is closed after the test.
+``client``
+    ``manager.client``: reads from the Manager's cache (while it runs), writes to ``api_server``.
 
 Markers: ``envtest`` (set on every envtest case), ``fake_only(reason=...)`` and ``crds(*sources)``. In pytest-asyncio's
 strict mode mark async tests with ``@pytest.mark.asyncio`` as usual; the fixtures work in both modes.
@@ -66,11 +72,13 @@ except ImportError:  # pragma: no cover - without pytest-asyncio only the sync f
 __all__ = [
     "api_client",
     "api_server",
+    "client",
     "crds",
     "envtest_server",
     "fake_api_server",
     "fake_clock",
     "kubeconfig",
+    "manager",
     "namespace",
     "rest_client",
 ]
@@ -218,3 +226,25 @@ if pytest_asyncio is not None:
                 await rest_client.request("DELETE", f"/api/v1/namespaces/{name}")
             except ApiError:
                 pass  # already gone, or the server is down: nothing to clean
+
+    @pytest_asyncio.fixture(loop_scope="function")
+    async def manager(api_server: Any, namespace: str) -> AsyncIterator[Any]:
+        """A Manager on ``api_server`` caching ``namespace`` only; run it with ``running(manager)``."""
+        from pycontroller.manager import Manager
+
+        api_client = api_server.new_client()
+        try:
+            yield Manager(
+                api_client=api_client,
+                namespace=namespace,
+                metrics_bind_address="0",
+                health_probe_bind_address="0",
+                handle_signals=False,
+            )
+        finally:
+            await api_client.close()
+
+    @pytest.fixture
+    def client(manager: Any) -> Any:
+        """The ``manager`` fixture's cache-backed client (reads need the Manager running)."""
+        return manager.client

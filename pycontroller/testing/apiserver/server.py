@@ -23,6 +23,7 @@ from .registry import Registry
 from .resources import ResourceDef, SubresourceDef
 from .status import ApiFailure
 from .watch import WatchControl
+from .webhooks import WebhookCaller
 
 __all__ = ["FakeAPIServer", "ResourceClashError"]
 
@@ -80,9 +81,15 @@ class FakeAPIServer:
     kube-controller-manager's garbage collector and namespace controller do (see
     :mod:`.garbage_collector`): dependents of deleted owners go (background, foreground with
     ``blockOwnerDeletion``, orphaning), and deleted namespaces are emptied and finalized; it works
-    right after the request that triggered it, so wait for its effect as you would on a cluster. CRD structural schemas are applied (pruning, defaults, the
-    common validations); CEL rules and conversion webhooks are not. Also not emulated:
-    server-side apply, managedFields, protobuf, admission webhooks.
+    right after the request that triggered it, so wait for its effect as you would on a cluster.
+    CRD structural schemas are applied (pruning, defaults, the common validations); CEL rules are
+    not. Admission webhooks (Validating/MutatingWebhookConfigurations) and CRD conversion webhooks
+    are called like the real server does (see :mod:`.webhooks`; ``webhook_services`` maps service
+    references to local URLs). Every write records ``metadata.managedFields`` as kube-apiserver 1.20 does (manager from
+    ``fieldManager`` or the User-Agent; writes without HTTP, such as :meth:`add_object`, use
+    ``kube-apiserver``), and server-side apply (``application/apply-patch+yaml``) merges by field
+    ownership with the real conflicts; see :mod:`pycontroller.testing.apiserver.apply`. Not
+    emulated: protobuf.
 
     After :meth:`stop` the URL refuses connections; the server can be started again with its state.
     """
@@ -110,6 +117,7 @@ class FakeAPIServer:
         self.control.queue_limit = watch_queue_limit
         self.handlers = Handlers(self.registry, self.faults, self.control)
         self.handlers.max_body_bytes = max_body_bytes
+        self.handlers.webhooks = WebhookCaller(self.registry)
         self._runner: web.AppRunner | None = None
         self._history_size = history_size
         self.garbage_collector = GarbageCollector(self.registry) if garbage_collector else None
@@ -200,6 +208,16 @@ class FakeAPIServer:
         )
         os.replace(partial, target)  # atomic: a reader never sees half a kubeconfig
         return target
+
+    @property
+    def webhook_services(self) -> dict[tuple[str, str], str]:
+        """Where webhook ``clientConfig.service`` references go: ``(namespace, name)`` -> base URL.
+
+        For example ``server.webhook_services[("default", "foo-webhook")] = "https://127.0.0.1:9443"``
+        (the service's ``path`` is appended). See :mod:`.webhooks` for how webhooks are called.
+        """
+        assert self.handlers.webhooks is not None
+        return self.handlers.webhooks.services
 
     # -- knobs --------------------------------------------------------------------------------------------
 
