@@ -74,6 +74,10 @@ class FakeAPIServer:
       far behind and is ended cleanly, like the real server does (the client re-watches).
     * ``max_body_bytes`` (constructor): larger request bodies get 413 (the real limit, 3 MiB).
     * :meth:`add_object` / :meth:`get_object` / :meth:`delete_object`: objects without HTTP.
+    * ``crds`` (constructor) and :meth:`install_crds`: CRD files, directories or dicts installed
+      (Established and served) before the server is handed out.
+    * :meth:`register_resource`: serve one more resource (an aggregated API, say).
+    * ``garbage_collector`` (constructor) and :meth:`collect_garbage`: see below.
 
     Like envtest there are no controllers by default: no garbage collection, no namespace cleanup (a
     deleted namespace stays Terminating until ``namespaces/<name>/finalize`` empties
