@@ -53,6 +53,7 @@ note about the overrun (and the overrun is logged).
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
 import logging
 import math
@@ -66,11 +67,15 @@ from typing import Any
 from pycontroller import metrics as _metrics
 from pycontroller.cache.factory import SharedInformerFactory
 from pycontroller.cache.metrics import InformerCollector
-from pycontroller.client import RestClient
+from pycontroller.cache.options import CacheOptions
+from pycontroller.client import GroupVersionResource, RestClient
 from pycontroller.clock import default_clock
 from pycontroller.config import load_configuration, new_api_client, pod_namespace
 from pycontroller.errors import ConfigError, PyControllerError
 from pycontroller.healthz import Check, Checks, HTTPServer, metrics_app, parse_bind_address, probes_app
+from pycontroller.kind_informers import KindInformers
+from pycontroller.manager_services import ManagerServices
+from pycontroller.restmapper import RESTMapper
 
 __all__ = [
     "GracefulShutdownTimeoutError",
@@ -167,7 +172,7 @@ class _Runnable:
             return []
 
 
-class Manager:
+class Manager(ManagerServices):
     """Runs controllers and other runnables against one API server (see the module doc).
 
     The API server comes from ``api_client`` (a kubernetes_asyncio ApiClient or a RestClient, which the
@@ -182,7 +187,10 @@ class Manager:
     ``graceful_shutdown_timeout`` (30 s), ``cache_sync_timeout`` (120 s), leader election
     (``leader_election=True`` with ``leader_election_id``, ``leader_election_namespace`` (defaults to the
     pod's namespace), ``lease_duration``/``renew_deadline``/``retry_period`` (15/10/2 s),
-    ``leader_election_release_on_cancel``, ``identity``), ``handle_signals`` (True).
+    ``leader_election_release_on_cancel``, ``identity``), ``handle_signals`` (True), ``webhook_server``
+    (see :attr:`webhook_server`), ``sharding`` (a :class:`pycontroller.sharding.ShardingOptions`: see
+    docs/sharding.md), ``cache`` (a :class:`~pycontroller.cache.options.CacheOptions`: namespaces,
+    selectors and transforms per resource; by default every informer drops ``metadata.managedFields``).
     """
 
     def __init__(
@@ -211,6 +219,9 @@ class Manager:
         metrics_registry: Any = None,
         informer_factory: Any = None,
         clock: Any = None,
+        webhook_server: Any = None,
+        sharding: Any = None,
+        cache: CacheOptions | None = None,
     ) -> None:
         for what, value in (
             ("graceful_shutdown_timeout", graceful_shutdown_timeout),
@@ -239,12 +250,16 @@ class Manager:
             raise ConfigError(
                 "master= overrides a loaded configuration; with api_client, set its host instead"
             )
-        self.client = RestClient.wrap(api_client)
+        self._rest = RestClient.wrap(api_client)
         self.namespace = namespace
         self.resync_period = float(resync_period)
         self.graceful_shutdown_timeout = float(graceful_shutdown_timeout)
         self.cache_sync_timeout = float(cache_sync_timeout)
         self._factory = informer_factory
+        # Cache scope and transforms per resource (CacheOptions; validated when informers are made).
+        if cache is not None and not isinstance(cache, CacheOptions):
+            raise ConfigError(f"Manager cache= must be a CacheOptions, got {type(cache).__name__}")
+        self.cache_options = cache
         self._informer_collector: InformerCollector | None = None
         self._registry = metrics_registry if metrics_registry is not None else _metrics.registry
         self._handle_signals = handle_signals
@@ -279,6 +294,16 @@ class Manager:
         self._runnables_started: asyncio.Event | None = None
         self._metrics_server: HTTPServer | None = None
         self._probe_server: HTTPServer | None = None
+        self._webhook_server = webhook_server
+        #: The replica's :class:`pycontroller.sharding.Sharding` with ``sharding=ShardingOptions(...)``.
+        self.sharding: Any = None
+        if sharding is not None:
+            from pycontroller.sharding import Sharding
+
+            self.sharding = Sharding(self._rest, sharding, leader_election=leader_election, clock=clock)
+            for runnable in self.sharding.runnables():
+                self.add(runnable)
+        self._init_services()
 
     # -- building -------------------------------------------------------------------------------
 
@@ -287,21 +312,73 @@ class Manager:
         """The shared informer factory (the Manager's cache), created on first use."""
         if self._factory is None:
             self._factory = SharedInformerFactory(
-                self.client, namespace=self.namespace, resync_period=self.resync_period
+                self._rest,
+                namespace=self.namespace,
+                resync_period=self.resync_period,
+                cache_options=self.cache_options,
             )
         return self._factory
 
-    def informer_for(self, group: str, version: str, resource: str) -> Any:
-        """The shared informer for a resource (``group`` "" for core). Never suspends.
+    def informer_for(
+        self,
+        group: str | GroupVersionResource,
+        version: str | None = None,
+        resource: str | None = None,
+        *,
+        wait_for_crd: bool = False,
+        **options: Any,
+    ) -> Any:
+        """The shared informer of a resource. Never suspends.
 
-        Informers asked for after start are started by the Manager's cache as well.
+        ``informer_for("apps/v1", "Deployment")``: an api_version and a kind (or a plural, singular
+        or short name), resolved through :attr:`rest_mapper`; ``informer_for("apps", "v1",
+        "deployments")`` or ``informer_for(gvr)``: a resource (group "" for core). Either way the
+        resource is checked against discovery when the caches start: one that is not served fails
+        :meth:`run` with NoKindMatchError at once, unless ``wait_for_crd=True``, which waits for
+        its CRD (logged once) and then starts the informer (see :mod:`pycontroller.kind_informers`).
+        Informers asked for after start are started by the Manager's cache as well. ``options``
+        are those of :meth:`SharedInformerFactory.informer_for` (``namespaces``, ``label_selector``,
+        ``field_selector``, ``transform``, ``metadata_only``); left out, the Manager's ``cache=``
+        :class:`CacheOptions` decide (``(group, Kind)`` keys apply to informers asked for by kind).
         """
-        informer = self.factory.informer_for(group, version, resource)
+        if isinstance(group, GroupVersionResource):
+            gvr = group
+            group, version, resource = gvr.group, gvr.version, gvr.resource
+        if version is None:
+            raise TypeError("informer_for takes (api_version, kind), (group, version, resource) or a GVR")
+        if resource is None or wait_for_crd:
+            if resource is None:  # (api_version, kind)
+                api_version, name = group, version
+            else:
+                api_version, name = (f"{group}/{version}" if group else version), resource
+            return self._kinds.informer_for(api_version, name, wait_for_crd=wait_for_crd, **options)
+        informer = self.factory.informer_for(group, version, resource, **options)
+        if self.sharding is not None:  # a ring resource: only this shard's objects
+            self.sharding.configure_informer(informer)
         if self._started and not self._stopping_caches:
             self.factory.start()
         return informer
 
     _stopping_caches = False
+    _rest_mapper: RESTMapper | None = None
+
+    @functools.cached_property
+    def _kinds(self) -> KindInformers:
+        return KindInformers(
+            lambda: self.factory,
+            lambda: self.rest_mapper,
+            lambda: self._clock or default_clock(),
+            lambda: self.cache_sync_timeout,
+        )
+
+    @property
+    def rest_mapper(self) -> RESTMapper:
+        """The Manager's one :class:`~pycontroller.restmapper.RESTMapper` (discovery, read lazily);
+        the same as ``mgr.client.rest_mapper`` and ``mgr.get_api_reader().rest_mapper``, so the clients'
+        kind look-ups share its answers."""
+        if self._rest_mapper is None:
+            self._rest_mapper = self._rest.rest_mapper
+        return self._rest_mapper
 
     def add(self, runnable: Any, *, need_leader_election: bool | None = None) -> None:
         """Add a Controller, an object with ``async run()`` (and optionally ``stop()``), or an async function.
@@ -370,6 +447,7 @@ class Manager:
         failure: BaseException | None = None
         try:
             await self._start_http()
+            await self._start_webhooks()
             await self._start_caches(shutdown)
             for r in others:
                 r.start()
@@ -390,10 +468,11 @@ class Manager:
                 elector_task.cancel()
                 await asyncio.gather(elector_task, return_exceptions=True)
             await self._stop_caches()
+            await self._stop_webhooks()
             await self._stop_http()
             self._remove_signal_handlers(installed)
             if self._owns_client:
-                await self.client.api_client.close()
+                await self._rest.api_client.close()
             log.info("Manager stopped")
         if failure is not None:
             if overrun is not None:
@@ -497,6 +576,7 @@ class Manager:
                 self._probe_address, probes_app(self._healthz, self._readyz), what="health probe"
             )
             await self._probe_server.start()
+        self._log_bound_addresses()
 
     async def _stop_http(self) -> None:
         for server in (self._probe_server, self._metrics_server):
@@ -507,6 +587,7 @@ class Manager:
         if self._factory is None:  # no informer was ever asked for: nothing to sync
             self._caches_synced = True
             return
+        await self._kinds.resolve()  # unserved resources fail here, not after the sync timeout
         self.factory.start()
         # The cache's own metrics (objects, handler backlogs, reflector counters) while it runs.
         if isinstance(self.factory, SharedInformerFactory):
@@ -537,6 +618,7 @@ class Manager:
             self._informer_collector = None
         if self._factory is not None:
             try:
+                await self._kinds.stop()
                 await self._factory.shutdown()
             except Exception:  # stopping goes on; the failure is reported, not swallowed
                 log.exception("Stopping the caches failed")
@@ -545,7 +627,7 @@ class Manager:
         from pycontroller.leaderelection import LeaderElector, LeaseLock
 
         assert self._le_id is not None and self._le_namespace is not None
-        lock = LeaseLock(self.client, namespace=self._le_namespace, name=self._le_id, identity=self.identity)
+        lock = LeaseLock(self._rest, namespace=self._le_namespace, name=self._le_id, identity=self.identity)
         lease_duration, renew_deadline, retry_period = self._le_durations
 
         async def lead() -> None:
@@ -581,6 +663,75 @@ class Manager:
         )
         self._healthz.add("leaderElection", self.elector.check)
         return asyncio.create_task(self.elector.run(), name="leader-election")
+
+    # -- webhooks (pycontroller.webhook) --------------------------------------------------------
+
+    @property
+    def webhook_server(self) -> Any:
+        """The Manager's :class:`~pycontroller.webhook.WebhookServer`, created on first use.
+
+        Pass ``webhook_server=WebhookServer(...)`` to the Manager to choose host, port and
+        certificates; the default serves port 9443 with ``tls.crt``/``tls.key`` from
+        controller-runtime's default directory ``<tmp>/k8s-webhook-server/serving-certs``. When
+        used, it starts before the caches and stops after the controllers and the caches, and
+        ``/readyz`` gets a ``webhook`` check that passes once it answers TLS. Never suspends.
+        """
+        if self._webhook_server is None:
+            import tempfile
+
+            from pycontroller.webhook import WebhookServer
+
+            cert_dir = os.path.join(tempfile.gettempdir(), "k8s-webhook-server", "serving-certs")
+            self._webhook_server = WebhookServer(cert_dir=cert_dir)
+        return self._webhook_server
+
+    @webhook_server.setter
+    def webhook_server(self, server: Any) -> None:
+        """Use ``server`` (a WebhookServer) instead of the default; only before the Manager runs and
+        before webhooks were registered on another server."""
+        if self._started:
+            raise ManagerAlreadyStartedError("cannot replace the webhook server: the Manager has started")
+        if self._webhook_server is not None and self._webhook_server is not server:
+            if getattr(self._webhook_server, "registrations", None) or getattr(
+                self._webhook_server, "paths", None
+            ):
+                raise ValueError("webhooks are already registered on the Manager's webhook server")
+        self._webhook_server = server
+
+    def add_validator(
+        self, api_version: str, kind: str, fn: Any, path: str | None = None, **options: Any
+    ) -> str:
+        """Serve validator ``fn`` on :attr:`webhook_server`; returns its path (``WebhookServer.add_validator``)."""
+        result: str = self.webhook_server.add_validator(api_version, kind, fn, path, **options)
+        return result
+
+    def add_mutator(
+        self, api_version: str, kind: str, fn: Any, path: str | None = None, **options: Any
+    ) -> str:
+        """Serve mutator ``fn`` on :attr:`webhook_server`; returns its path (``WebhookServer.add_mutator``)."""
+        result: str = self.webhook_server.add_mutator(api_version, kind, fn, path, **options)
+        return result
+
+    def add_conversion(self, group: str, kind: str, hub_version: str, spokes: Any) -> str:
+        """Serve a hub-and-spoke conversion on :attr:`webhook_server`; returns ``/convert``."""
+        result: str = self.webhook_server.add_conversion(group, kind, hub_version, spokes)
+        return result
+
+    async def _start_webhooks(self) -> None:
+        server = self._webhook_server
+        if server is None:
+            return
+        if "webhook" not in self._readyz.names():
+            self._readyz.add("webhook", server.started_check)
+        if not server.serving:
+            await server.start()
+
+    async def _stop_webhooks(self) -> None:
+        if self._webhook_server is not None:
+            try:
+                await self._webhook_server.stop()
+            except Exception:  # stopping goes on; the failure is reported, not swallowed
+                log.exception("Stopping the webhook server failed")
 
     # -- signals --------------------------------------------------------------------------------
 

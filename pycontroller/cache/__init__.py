@@ -14,6 +14,8 @@ The flow, one resource at a time::
 * :mod:`~pycontroller.cache.informer` / :mod:`~pycontroller.cache.factory`: shared informers.
 * :mod:`~pycontroller.cache.listers`: :class:`Lister`, namespaced reads with label selectors.
 * :mod:`~pycontroller.cache.mutation`: a debug detector for code that mutates cached objects.
+* :mod:`~pycontroller.cache.options`: per-resource cache scope (namespaces, selectors, transforms);
+  :mod:`~pycontroller.cache.multi_namespace`: one informer over several namespaces.
 
 Names are imported lazily, so importing one piece does not import them all.
 """
@@ -25,7 +27,9 @@ from typing import Any
 
 __all__ = [
     "NAMESPACE_INDEX",
+    "ByObject",
     "CacheMutationDetector",
+    "CacheOptions",
     "DeletedFinalStateUnknown",
     "Delta",
     "DeltaFIFO",
@@ -34,7 +38,10 @@ __all__ = [
     "FilteringResourceEventHandler",
     "Indexer",
     "InformerCollector",
+    "InformerOptions",
+    "InformerOptionsConflictError",
     "Lister",
+    "MultiNamespaceReflector",
     "NamespaceLister",
     "RealFIFO",
     "Reflector",
@@ -48,6 +55,7 @@ __all__ = [
     "meta_namespace_index_func",
     "meta_namespace_key_func",
     "new_informer",
+    "parse_field_selector",
     "split_meta_namespace_key",
 ]
 
@@ -77,6 +85,12 @@ _LAZY = {
     "new_informer": "informer",
     "CacheMutationDetector": "mutation",
     "InformerCollector": "metrics",
+    "ByObject": "options",
+    "CacheOptions": "options",
+    "InformerOptions": "options",
+    "InformerOptionsConflictError": "options",
+    "parse_field_selector": "options",
+    "MultiNamespaceReflector": "multi_namespace",
 }
 
 

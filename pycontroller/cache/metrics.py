@@ -49,7 +49,8 @@ class InformerCollector(Collector):
         source: Any = self._source
         if callable(source):
             return list(source())
-        return list(source.informers.values())
+        # metadata-only informers (a factory's second table) are exported too, under their name
+        return [*source.informers.values(), *getattr(source, "metadata_informers", {}).values()]
 
     def collect(self) -> Iterator[Metric]:
         cached = GaugeMetricFamily(
