@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -62,8 +63,10 @@ class KindInformers:
         mapper: Callable[[], RESTMapper],
         clock: Callable[[], Clock],
         timeout: Callable[[], float],
+        configure: Callable[[Any], object] = lambda informer: None,
     ) -> None:
         self._factory = factory
+        self._configure = configure  # the Manager's per-informer options (sharding), once the GVR is known
         self._mapper = mapper
         self._clock = clock
         self._timeout = timeout
@@ -72,6 +75,7 @@ class KindInformers:
         self._started = False
         #: Informers that duplicate one the factory already had; they run beside it.
         self._extra: list[Any] = []
+        self._checked: weakref.WeakSet[Any] = weakref.WeakSet()
 
     def informer_for(self, api_version: str, name: str, *, wait_for_crd: bool) -> Any:
         """The informer for ``name`` (kind, plural, singular, short name) in ``api_version``. Never suspends."""
@@ -79,7 +83,11 @@ class KindInformers:
         mapping = self._mapper().cached(api_version, name)
         if mapping is not None and not wait_for_crd:
             gvr = mapping.gvr
-            return factory.informer_for(gvr.group, gvr.version, gvr.resource)
+            informer = factory.informer_for(gvr.group, gvr.version, gvr.resource)
+            self._configure(informer)
+            if self._started:
+                factory.start()
+            return informer
         for p in self._pending:
             if (p.api_version, p.name) == (api_version, name):
                 return p.informer
@@ -98,6 +106,13 @@ class KindInformers:
             self._spawn(self._resolve_pending(pending))
         return pending.informer
 
+    def check_later(self, informer: Any) -> None:
+        """After start: check an informer asked for by resource in the background; an unserved
+        one is logged as an error naming it (its reflector keeps retrying). Never suspends."""
+        if self._started and informer not in self._checked:
+            self._checked.add(informer)
+            self._spawn(self._check(informer))
+
     async def resolve(self) -> None:
         """Map every pending informer and check every factory informer against discovery. Suspends.
 
@@ -105,6 +120,11 @@ class KindInformers:
         """
         factory = self._factory()
         informers = list(getattr(factory, "informers", {}).values())
+        for informer in informers:
+            try:
+                self._checked.add(informer)
+            except TypeError:  # a stand-in without weak references: it is checked now anyway
+                pass
         checks = [self._check(inf) for inf in informers]
         checks += [self._resolve_pending(p) for p in list(self._pending)]
         informers += [p.informer for p in self._pending]
@@ -179,6 +199,7 @@ class KindInformers:
         if default_name:
             ns = informer.namespace
             informer.name = f"{mapping.gvr}/{ns}" if ns else str(mapping.gvr)
+        self._configure(informer)
         factory = self._factory()
         filed = factory.adopt(informer)
         if filed is not informer:

@@ -341,6 +341,7 @@ class Manager:
             self.sharding.configure_informer(informer)
         if self._started and not self._stopping_caches:
             self.factory.start()
+            self._kinds.check_later(informer)
         return informer
 
     _stopping_caches = False
@@ -353,6 +354,9 @@ class Manager:
             lambda: self.rest_mapper,
             lambda: self._clock or default_clock(),
             lambda: self.cache_sync_timeout,
+            lambda informer: (
+                self.sharding.configure_informer(informer) if self.sharding is not None else None
+            ),
         )
 
     @property

@@ -102,3 +102,24 @@ async def test_an_informer_asked_for_by_kind_after_start_is_resolved_and_started
     finally:
         mgr.request_shutdown()
         await asyncio.wait_for(run, 15)
+
+
+async def test_an_unserved_resource_asked_for_after_start_is_reported_naming_it(
+    api_client: Any, namespace: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    mgr = _manager(api_client, namespace)
+    configmaps = mgr.informer_for("v1", "ConfigMap")
+    run = asyncio.create_task(mgr.run())
+    try:
+        await until(lambda: configmaps.has_synced(), timeout=15)
+        mgr.informer_for("", "v1", "configmapz")
+        await until(
+            lambda: any(
+                "configmapz" in r.getMessage() and r.levelno == logging.ERROR for r in caplog.records
+            ),
+            timeout=15,
+        )
+        assert not run.done()
+    finally:
+        mgr.request_shutdown()
+        await asyncio.wait_for(run, 15)
