@@ -130,10 +130,13 @@ class KindInformers:
         informers += [p.informer for p in self._pending]
         checks += [self._prepare(inf) for inf in informers]
         results = await asyncio.gather(*checks, return_exceptions=True)
-        self._started = True  # from now on, informers filed later are started at once
         for result in results:
             if isinstance(result, BaseException):
                 raise result
+        self._started = True  # from now on, informers filed later are started at once
+        for informer in self._extra:  # duplicates the factory does not own: started here
+            if not informer.is_started:
+                informer.start()
 
     async def stop(self) -> None:
         """Stop waiting for CRDs and stop the duplicate informers. Suspends briefly."""
