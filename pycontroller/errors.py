@@ -1,11 +1,14 @@
 """The exceptions pycontroller raises, as one small family.
 
 Every error the library raises on purpose derives from :class:`PyControllerError`, so an
-operator can catch "anything pycontroller refused" in one clause. The tree (defined here unless a
-module is named; ``pycontroller`` exports all but the last two, which the library handles itself)::
+operator can catch "anything pycontroller refused" in one clause. The tree (each is defined here
+unless a module is named; those a reconcile or ``Manager.run()`` caller catches are also exported
+by ``pycontroller``)::
 
     PyControllerError
     ├── ConfigError                   a bad kubeconfig, flag, option or duration
+    │   └── ShardingConfigError       sharding: a ring, shard or domain name or option that cannot be used
+    │       └── DuplicateShardError   sharding: two running replicas share one shard name
     ├── InvalidObjectError            an object without metadata, name, or of the wrong shape; a bad
     │   │                             status condition (also ValueError; client-side, before any request)
     │   └── AlreadyOwnedError         controllerutil: another controller already owns the object
@@ -33,6 +36,8 @@ module is named; ``pycontroller`` exports all but the last two, which the librar
     ├── BlockingCallOnLoopError       sync_client: a blocking call on the loop it waits for (also RuntimeError)
     ├── ManagerAlreadyStartedError    manager: add()/run() after the Manager started (also RuntimeError)
     ├── LeaderElectionLostError       manager: the Lease was lost; exit and restart
+    ├── GracefulShutdownTimeoutError  manager: runnables outlived the grace period (also TimeoutError)
+    ├── ShardLeaseLostError           sharding: the shard Lease was not renewed in time; exit and restart
     ├── LeaseNotRenewedError          leaderelection: the renew deadline passed (ends leading)
     └── WatchStalledError             cache.listwatch: a watch that went silent (retried by the reflector)
 
