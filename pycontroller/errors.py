@@ -14,6 +14,7 @@ by ``pycontroller``)::
     │   └── AlreadyOwnedError         controllerutil: another controller already owns the object
     ├── SelectorError                 labels: a label selector that does not parse (also ValueError)
     ├── DecodeError                   bytes from the API server that are not the JSON we expect
+    │   └── BadWatchInput             cache.listwatch: a watch line the reflector cannot use (logged, counted)
     ├── NoKindMatchError              restmapper: discovery serves no such kind/resource (also LookupError)
     ├── ApiError                      the API server answered with a non-2xx Status: ``status`` (code),
     │   │                             ``reason``, ``message``, ``details``, ``causes``, ``body``
