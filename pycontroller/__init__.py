@@ -11,6 +11,7 @@ informers, listers), :mod:`pycontroller.leaderelection` (leader election on a Le
 server, envtest launcher, fake clock, pytest fixtures; never imported by the library itself).
 """
 
+from pycontroller.builder import Builder, BuilderError
 from pycontroller.cache import (
     FilteringResourceEventHandler,
     Lister,
@@ -18,6 +19,9 @@ from pycontroller.cache import (
     SharedIndexInformer,
     SharedInformerFactory,
 )
+from pycontroller.cache.options import ByObject, CacheOptions
+from pycontroller.cached_client import CachedClient, CacheNotStartedError
+from pycontroller.cli import current_manager
 from pycontroller.client import GroupVersionResource, RestClient
 from pycontroller.clock import Clock, LoopClock
 from pycontroller.config import load_configuration, new_api_client
@@ -57,6 +61,7 @@ from pycontroller.errors import (
     UnauthorizedError,
     UnsupportedMediaTypeError,
 )
+from pycontroller.finalizer import FinalizerError, Finalizers
 from pycontroller.handler import EventHandler, enqueue_mapped, enqueue_object, enqueue_owner
 from pycontroller.labels import SelectorError
 from pycontroller.leaderelection import LeaderElector, LeaseLock
@@ -90,6 +95,12 @@ __all__ = [
     "ApiError",
     "BadRequestError",
     "BlockingCallOnLoopError",
+    "Builder",
+    "BuilderError",
+    "ByObject",
+    "CacheNotStartedError",
+    "CacheOptions",
+    "CachedClient",
     "Clock",
     "ConfigError",
     "ConflictError",
@@ -99,6 +110,8 @@ __all__ = [
     "EventHandler",
     "EventRecorder",
     "FilteringResourceEventHandler",
+    "FinalizerError",
+    "Finalizers",
     "ForbiddenError",
     "GoneError",
     "GracefulShutdownTimeoutError",
@@ -142,6 +155,7 @@ __all__ = [
     "contains_finalizer",
     "create_or_patch",
     "create_or_update",
+    "current_manager",
     "enqueue_mapped",
     "enqueue_object",
     "enqueue_owner",
