@@ -7,12 +7,15 @@ by ``pycontroller``)::
 
     PyControllerError
     ├── ConfigError                   a bad kubeconfig, flag, option or duration
-    │   └── ShardingConfigError       sharding: a ring, shard or domain name or option that cannot be used
-    │       └── DuplicateShardError   sharding: two running replicas share one shard name
+    │   ├── ShardingConfigError       sharding: a ring, shard or domain name or option that cannot be used
+    │   │   └── DuplicateShardError   sharding: two running replicas share one shard name
+    │   └── InformerOptionsConflictError cache.options: an informer asked for again with other options
     ├── InvalidObjectError            an object without metadata, name, or of the wrong shape; a bad
     │   │                             status condition (also ValueError; client-side, before any request)
     │   └── AlreadyOwnedError         controllerutil: another controller already owns the object
     ├── SelectorError                 labels: a label selector that does not parse (also ValueError)
+    ├── BuilderError                  builder: a controller described wrongly (no for_(), a duplicate name...)
+    ├── CacheNotStartedError          cached_client: a cached read before the Manager's cache started
     ├── DecodeError                   bytes from the API server that are not the JSON we expect
     │   └── BadWatchInput             cache.listwatch: a watch line the reflector cannot use (logged, counted)
     ├── NoKindMatchError              restmapper: discovery serves no such kind/resource (also LookupError)
@@ -43,8 +46,9 @@ by ``pycontroller``)::
     └── WatchStalledError             cache.listwatch: a watch that went silent (retried by the reflector)
 
 Not in the family on purpose: :class:`pycontroller.reconcile.TerminalError` (raised BY a reconcile
-to ask for no retry) and ``cache.mutation.MutationError`` (an AssertionError of the debug mutation
-detector). Arguments of the wrong type raise the builtin ``TypeError``; out-of-range numbers raise
+to ask for no retry), ``finalizer.FinalizerError`` (carries the cleanups' own errors),
+``cache.mutation.MutationError`` (an AssertionError of the debug mutation detector), and the
+webhook's ``ReviewError``/``JsonPatchError`` (ValueErrors turned into HTTP answers). Arguments of the wrong type raise the builtin ``TypeError``; out-of-range numbers raise
 ``ValueError`` (or :class:`ConfigError` where they come from configuration).
 """
 
