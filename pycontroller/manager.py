@@ -588,6 +588,7 @@ class Manager(ManagerServices):
                 await server.stop()
 
     async def _start_caches(self, shutdown: asyncio.Event) -> None:
+        getattr(self.client, "bind_loop", lambda loop: None)(asyncio.get_running_loop())  # for .sync
         if self._factory is None:  # no informer was ever asked for: nothing to sync
             self._caches_synced = True
             return
