@@ -24,7 +24,7 @@ from aiohttp import web
 
 from .conversion import check_types, convert, from_served
 from .managedfields import Conflicts, FieldManager, manager_from_user_agent
-from .smd import MISSING, SmdError, builtin_type, crd_type
+from .smd import MISSING, SmdError, builtin_type, crd_type, drop_empty
 from .status import ApiFailure, bad_request, conflict, json_response, not_found
 
 if TYPE_CHECKING:
@@ -213,8 +213,24 @@ class FieldTracker:
         ``sent``, the status is the one the client sent; for a subresource write (``subresource``)
         it sees all of ``sent`` but never the managedFields the client put there.
         """
-        meta = obj["metadata"]
         pending, self.pending = self.pending, MISSING
+        if rdef.builtin:
+            # what the real server stores went through Go structs: empty omitempty maps and
+            # lists are gone (data: {} is no data)
+            api_version = rdef.api_version(version or rdef.storage_version or rdef.versions[0])
+            fm = self.field_manager(rdef, api_version)
+            if fm is not None:
+                for key, item in list(obj.items()):
+                    if isinstance(item, (dict, list)) and key != "metadata":
+                        slim = drop_empty({key: item}, fm.t)
+                        if key in slim:
+                            obj[key] = slim[key]
+                        else:
+                            del obj[key]
+                meta_slim = drop_empty({"metadata": obj["metadata"]}, fm.t)["metadata"]
+                if meta_slim is not obj["metadata"]:
+                    obj["metadata"] = meta_slim
+        meta = obj["metadata"]
         if pending is not MISSING:
             managed = pending
         else:

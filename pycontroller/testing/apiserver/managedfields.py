@@ -27,7 +27,7 @@ from typing import Any
 import orjson
 
 from .fieldpath import FIELD, FieldSet, path_string
-from .smd import MISSING, SmdError, Type, compare, merge, remove_items, to_field_set
+from .smd import MISSING, SmdError, Type, compare, merge, reconcile, remove_items, to_field_set
 
 __all__ = ["Conflicts", "FieldManager", "Managed", "manager_from_user_agent"]
 
@@ -255,9 +255,17 @@ class FieldManager:
             del managed.entries[key]
         return managed, diff
 
+    def _reconcile(self, live: Any, managed: Managed) -> None:
+        """Every manager's set brought in line with the schema (reconcileManagedFieldsWithSchemaChanges)."""
+        if self.t.kind != "m" or (not self.t.fields and self.t.elem == "u"):
+            return  # no schema: the real server does not reconcile deduced types
+        for entry in managed.entries.values():
+            entry.fields = reconcile(entry.fields, live, self.t)
+
     def _structured_update(
         self, old: Any, new: Any, managed: Managed, workflow: str, api_version: str
     ) -> None:
+        self._reconcile(old, managed)
         managed, diff = self._update_sets(old, new, managed, workflow, True)
         current = managed.entries.get(workflow)
         fields = current.fields if current is not None else FieldSet()
@@ -383,6 +391,7 @@ class FieldManager:
             self._tracked_update(zero, live_obj, managed, "before-first-apply", api_version)
         key = _identifier(manager, "Apply", api_version)
         former = managed.copy()
+        self._reconcile(live_obj, managed)
         applied = to_field_set(config, self.t)  # types the configuration first, like the real server
         merged = merge(live_obj, config, self.t)
         if merged is MISSING:

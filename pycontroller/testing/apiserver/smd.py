@@ -543,3 +543,128 @@ def _remove(value: Any, remove: FieldSet, t: Type, path: tuple[PathElement, ...]
             out_map[key] = item
         return out_map if out_map else MISSING
     return value
+
+
+def drop_empty(value: Any, t: Type) -> Any:
+    """``value`` as a Go struct would serialize it: empty maps and lists of omitempty fields removed.
+
+    Returns ``value`` itself when nothing is dropped (never mutates it); for built-in objects only.
+    """
+    t = _atom(t, value)
+    if t.kind == "m" and isinstance(value, dict) and not t.atomic:
+        out: dict[str, Any] | None = None
+        for key, item in value.items():
+            ft = t.field(key)
+            new = item
+            if (
+                isinstance(item, (dict, list))
+                and not item
+                and key in t.fields
+                and not _kept_empty(t, key, ft)
+            ):
+                new = MISSING
+            elif isinstance(item, (dict, list)) and item:
+                new = drop_empty(item, ft)
+            if new is not item:
+                if out is None:
+                    out = dict(value)
+                if new is MISSING:
+                    del out[key]
+                else:
+                    out[key] = new
+        return value if out is None else out
+    if t.kind == "l" and isinstance(value, list) and t.rel != "atomic":
+        elem = _resolve(t.elem)
+        items = [drop_empty(item, elem) if isinstance(item, (dict, list)) else item for item in value]
+        return value if all(a is b for a, b in zip(items, value, strict=True)) else items
+    return value
+
+
+def _kept_empty(t: Type, key: str, ft: Type) -> bool:
+    """Whether an empty value of field ``key`` survives a Go round trip."""
+    if key in t.zero:  # value structs, and fields serialized without omitempty
+        return True
+    if ft.kind == "m" and ft.fields:  # a (pointer to a) struct: {} stays {}
+        return True
+    return ft.kind not in ("m", "l")
+
+
+def reconcile(fields: FieldSet, live: Any, t: Type) -> FieldSet:
+    """``fields`` brought in line with the schema (structured-merge-diff's ReconcileFieldSetWithSchema).
+
+    A manager that owns a granular map, struct or keyed list as a leaf (as when it was atomic, or
+    for an empty map) comes to own everything the live object has under it; a manager that owns
+    fields inside something atomic owns the atomic thing instead. Returns ``fields`` when nothing
+    changes.
+    """
+    add: list[tuple[PathElement, ...]] = []
+    remove: list[tuple[PathElement, ...]] = []
+    live_set: list[FieldSet] = []
+
+    def granular(path: tuple[PathElement, ...]) -> None:
+        if not live_set:
+            live_set.append(to_field_set(live, t))
+        node: FieldSet | None = live_set[0]
+        for pe in path:
+            node = node.children.get(pe) if node is not None else None
+        if node is not None:
+            add.append(path)
+            for sub in node.paths():
+                add.append((*path, *sub))
+
+    def walk(node: FieldSet | None, t: Type, path: tuple[PathElement, ...], is_atomic: bool) -> None:
+        if t.kind == "l":
+            if not is_atomic and t.rel == "atomic":
+                remove.append(path)
+                add.append(path)
+                return
+            if is_atomic and t.rel != "atomic":
+                granular(path)
+            elem = _resolve(t.elem)
+            visit(node, lambda pe: elem, path)
+        elif t.kind == "m":
+            if not is_atomic and t.atomic:
+                if node is not None and not node.empty():
+                    remove.append(path)
+                    add.append(path)
+                return
+            if is_atomic and not t.atomic:
+                granular(path)
+
+            def field_type(pe: PathElement) -> Type | None:
+                if pe[0] != FIELD:
+                    return None
+                if pe[1] in t.fields or t.elem is not None:
+                    return t.field(pe[1])
+                return None
+
+            visit(node, field_type, path)
+
+    def visit(node: FieldSet | None, type_of: Any, path: tuple[PathElement, ...]) -> None:
+        if node is None:
+            return
+        for pe, child in node.children.items():
+            if pe in node.members:
+                continue
+            sub = type_of(pe)
+            if sub is not None:
+                walk(child, sub, (*path, pe), False)
+        for pe in node.members:
+            sub = type_of(pe)
+            if sub is not None:
+                member_child = node.children.get(pe)
+                walk(member_child, sub, (*path, pe), member_child is None)
+
+    walk(fields, t, (), False)
+    if not add and not remove:
+        return fields
+    out = fields
+    if remove:
+        removed = FieldSet()
+        for path in remove:
+            removed.insert(path)
+        out = out.recursive_difference(removed)
+    added = FieldSet()
+    for path in add:
+        added.insert(path)
+    return out.union(added)
