@@ -227,9 +227,12 @@ class FieldTracker:
                             obj[key] = slim[key]
                         else:
                             del obj[key]
+                given = obj["metadata"].get("managedFields", MISSING)
                 meta_slim = drop_empty({"metadata": obj["metadata"]}, fm.t)["metadata"]
                 if meta_slim is not obj["metadata"]:
                     obj["metadata"] = meta_slim
+                    if given is not MISSING:  # [] clears them: that is not an empty list to drop
+                        meta_slim["managedFields"] = given
         meta = obj["metadata"]
         if pending is not MISSING:
             managed = pending
