@@ -73,9 +73,11 @@ async def _replay(client: RestClient, namespace: str, seed: int) -> list[Any]:
                 current["metadata"].pop("managedFields", None)
                 await client.request("PUT", path, body=current, query={"fieldManager": manager})
             obj = await client.request("GET", path)
-            fields = [
-                {k: v for k, v in e.items() if k != "time"} for e in obj["metadata"].get("managedFields", [])
-            ]
+            # entries are ordered by their time (seconds): compare them by manager and operation
+            entries = sorted(
+                obj["metadata"].get("managedFields", []), key=lambda e: (e["manager"], e["operation"])
+            )
+            fields = [{k: v for k, v in e.items() if k != "time"} for e in entries]
             seen.append(("ok", obj.get("data"), obj["metadata"].get("labels"), fields))
         except ApiError as exc:
             # with conflicts from several managers the real server lists causes in Go map order
