@@ -100,3 +100,113 @@ async def test_both_servers_agree(fake_api_server: Any, envtest_server: Any, see
     fake, real = results
     for step, (mine, theirs) in enumerate(zip(fake, real, strict=True)):
         assert mine == theirs, f"step {step} of {_operations(seed)}"
+
+
+def _deployment_operations(seed: int) -> list[tuple[str, str, dict[str, Any], bool]]:
+    rng = random.Random(1000 + seed)
+    ops: list[tuple[str, str, dict[str, Any], bool]] = []
+    for _ in range(8):
+        kind = rng.choice(["apply", "apply", "apply", "patch", "status"])
+        manager = rng.choice(["alpha", "beta"]) if kind == "apply" else rng.choice(["editor", "other"])
+        containers = []
+        for name in ("web", "side"):
+            if rng.random() < 0.6:
+                container: dict[str, Any] = {"name": name}
+                if rng.random() < 0.7:
+                    container["image"] = rng.choice(["nginx:1", "nginx:2"])
+                if rng.random() < 0.4:
+                    container["env"] = [
+                        {"name": e, "value": rng.choice(VALUES)} for e in ("A", "B") if rng.random() < 0.6
+                    ]
+                if rng.random() < 0.3:
+                    container["ports"] = [{"containerPort": rng.choice([80, 443])}]
+                containers.append(container)
+        spec: dict[str, Any] = {}
+        if rng.random() < 0.5:
+            spec["replicas"] = rng.choice([1, 2, 3])
+        if containers:
+            spec["template"] = {"spec": {"containers": containers}}
+        ops.append((kind, manager, spec, rng.random() < 0.3))
+    return ops
+
+
+async def _replay_deployment(client: RestClient, namespace: str, seed: int) -> list[Any]:
+    path = f"/apis/apps/v1/namespaces/{namespace}/deployments/d"
+    labels = {"app": "d"}
+    base = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "d"},
+        "spec": {
+            "selector": {"matchLabels": labels},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {"containers": [{"name": "web", "image": "nginx:1"}]},
+            },
+        },
+    }
+    await client.request(
+        "PATCH",
+        path,
+        body=orjson.dumps(base),
+        content_type="application/apply-patch+yaml",
+        query={"fieldManager": "base"},
+    )
+    seen: list[Any] = []
+    for kind, manager, spec, force in _deployment_operations(seed):
+        try:
+            if kind == "apply":
+                body = {
+                    "apiVersion": "apps/v1",
+                    "kind": "Deployment",
+                    "metadata": {"name": "d"},
+                    "spec": spec,
+                }
+                query = {"fieldManager": manager, **({"force": "true"} if force else {})}
+                await client.request(
+                    "PATCH",
+                    path,
+                    body=orjson.dumps(body),
+                    content_type="application/apply-patch+yaml",
+                    query=query,
+                )
+            elif kind == "patch":
+                await client.request(
+                    "PATCH",
+                    path,
+                    body={"spec": spec},
+                    content_type="application/strategic-merge-patch+json",
+                    query={"fieldManager": manager},
+                )
+            else:
+                current = await client.request("GET", path)
+                current["status"] = {"replicas": spec.get("replicas", 1), "observedGeneration": 1}
+                await client.request("PUT", path + "/status", body=current, query={"fieldManager": manager})
+            obj = await client.request("GET", path)
+            entries = sorted(
+                obj["metadata"].get("managedFields", []), key=lambda e: (e["manager"], e["operation"])
+            )
+            fields = [{k: v for k, v in e.items() if k != "time"} for e in entries]
+            seen.append(("ok", obj["spec"], obj.get("status"), fields))
+        except ApiError as exc:
+            causes = sorted(orjson.dumps(c) for c in (exc.body.get("details") or {}).get("causes", []))
+            seen.append(("error", exc.status, exc.body.get("message"), causes))
+    return seen
+
+
+@pytest.mark.parametrize("seed", range(12))
+async def test_both_servers_agree_on_deployments(
+    fake_api_server: Any, envtest_server: Any, seed: int
+) -> None:
+    results = []
+    for server in (fake_api_server, envtest_server):
+        client = RestClient(server.new_client(), owns_api_client=True)
+        namespace = f"diff-{uuid.uuid4().hex[:10]}"
+        try:
+            await client.request("POST", "/api/v1/namespaces", body={"metadata": {"name": namespace}})
+            results.append(await _replay_deployment(client, namespace, seed))
+        finally:
+            await client.close()
+    fake, real = results
+    for step, (mine, theirs) in enumerate(zip(fake, real, strict=True)):
+        assert mine == theirs, f"step {step} of {_deployment_operations(seed)}"

@@ -109,3 +109,19 @@ def test_malformed_fields_are_refused() -> None:
     for bad in ({"x:1": {}}, {"f:a": 1}, [], {"k:[1]": {}}):
         with pytest.raises(ValueError):
             FieldSet.from_fields(bad)
+
+
+def test_go_paths_replay_the_shared_slice_of_structured_merge_diff_v4_0_2() -> None:
+    web = ((FIELD, "spec"), (FIELD, "containers"), (KEY, (("name", "web"),)))
+    built = build(
+        [(*web, (FIELD, "image")), (*web, (FIELD, "env"), (KEY, (("name", "A"),)), (FIELD, "value"))]
+    )
+    assert list(built.paths()) == [
+        (*web, (FIELD, "image")),
+        (*web, (FIELD, "env"), (KEY, (("name", "A"),)), (FIELD, "value")),
+    ]
+    # the member "image" was appended into spare capacity that the child "env" then reused
+    assert built.go_paths() == [
+        (*web, (FIELD, "env")),
+        (*web, (FIELD, "env"), (KEY, (("name", "A"),)), (FIELD, "value")),
+    ]

@@ -241,7 +241,7 @@ class FieldManager:
             if not overlap.empty():
                 conflicts[key] = overlap
         if conflicts and not force:
-            raise Conflicts([(key, path) for key, found in conflicts.items() for path in found.paths()])
+            raise Conflicts([(key, path) for key, found in conflicts.items() for path in found.go_paths()])
         for key, entry in list(managed.entries.items()):
             if key == workflow:
                 continue
