@@ -25,7 +25,7 @@ from aiohttp import web
 from .conversion import check_types, convert, from_served
 from .managedfields import Conflicts, FieldManager, manager_from_user_agent
 from .smd import MISSING, SmdError, builtin_type, crd_type, drop_empty
-from .status import ApiFailure, bad_request, conflict, json_response, not_found
+from .status import ApiFailure, bad_request, conflict, invalid, json_response, not_found
 
 if TYPE_CHECKING:
     from .handlers import Handlers
@@ -220,19 +220,13 @@ class FieldTracker:
             api_version = rdef.api_version(version or rdef.storage_version or rdef.versions[0])
             fm = self.field_manager(rdef, api_version)
             if fm is not None:
-                for key, item in list(obj.items()):
-                    if isinstance(item, (dict, list)) and key != "metadata":
-                        slim = drop_empty({key: item}, fm.t)
-                        if key in slim:
-                            obj[key] = slim[key]
-                        else:
-                            del obj[key]
                 given = obj["metadata"].get("managedFields", MISSING)
-                meta_slim = drop_empty({"metadata": obj["metadata"]}, fm.t)["metadata"]
-                if meta_slim is not obj["metadata"]:
-                    obj["metadata"] = meta_slim
+                slim = drop_empty(obj, fm.t)
+                if slim is not obj:
+                    obj.clear()
+                    obj.update(slim)
                     if given is not MISSING:  # [] clears them: that is not an empty list to drop
-                        meta_slim["managedFields"] = given
+                        obj["metadata"] = {**obj["metadata"], "managedFields": given}
         meta = obj["metadata"]
         if pending is not MISSING:
             managed = pending
@@ -353,6 +347,17 @@ def apply(
         raise ApiFailure(409, "Conflict", str(exc), {"causes": exc.causes()}) from None
     except SmdError as exc:
         raise ApiFailure(500, "", f"failed to create typed patch object: {exc}") from None
+    if not rdef.builtin:
+        # nulls left where an apply emptied a list or map reach validation (the request decoder,
+        # which prunes them, never sees them): the real server refuses them
+        causes: list[tuple[str, str, str]] = []
+        schema = registry.crd_schema(rdef, api_version.rpartition("/")[2])
+        props = (schema or {}).get("properties") or {}
+        for key in sorted(result):
+            if key not in ("apiVersion", "kind", "metadata") and isinstance(props.get(key), dict):
+                _null_causes(result[key], props[key], key, causes)
+        if causes:
+            raise invalid(rdef.group, rdef.kind, name, causes)
     result = dict(result)
     result["metadata"] = {k: v for k, v in (result.get("metadata") or {}).items() if k != "managedFields"}
     result["metadata"]["name"] = name
@@ -375,3 +380,26 @@ def apply(
     finally:
         tracker.pending = MISSING
     return written, False
+
+
+def _null_causes(value: Any, schema: dict[str, Any], path: str, causes: list[tuple[str, str, str]]) -> None:
+    if value is None:
+        if schema.get("type") and not schema.get("nullable"):
+            causes.append(
+                (
+                    "FieldValueInvalid",
+                    path,
+                    f'Invalid value: "null": {path} in body must be of type {schema["type"]}: "null"',
+                )
+            )
+        return
+    if isinstance(value, dict):
+        props = schema.get("properties") or {}
+        extra = schema.get("additionalProperties")
+        for key in sorted(value):
+            sub = props.get(key) if key in props else extra
+            if isinstance(sub, dict):
+                _null_causes(value[key], sub, f"{path}.{key}", causes)
+    elif isinstance(value, list) and isinstance(schema.get("items"), dict):
+        for item in value:
+            _null_causes(item, schema["items"], path, causes)

@@ -472,7 +472,7 @@ class FieldManager:
 
     def _prune(self, merged: Any, managed: Managed, last: FieldSet) -> Any:
         pruned = remove_items(merged, last, self.t)
-        if pruned is MISSING:
+        if not isinstance(pruned, dict):
             pruned = {}
         owned = FieldSet()
         for entry in managed.entries.values():
@@ -480,8 +480,8 @@ class FieldManager:
         merged_set = to_field_set(merged, self.t)
         pruned_set = to_field_set(pruned, self.t)
         pruned = remove_items(merged, merged_set.difference(pruned_set.union(owned)), self.t)
-        if pruned is MISSING:
+        if not isinstance(pruned, dict):
             pruned = {}
         pruned_set = to_field_set(pruned, self.t)
         result = remove_items(merged, merged_set.difference(pruned_set).intersection(last), self.t)
-        return {} if result is MISSING else result
+        return result if isinstance(result, dict) else {}

@@ -514,10 +514,14 @@ def remove_items(value: Any, remove: FieldSet, t: Type) -> Any:
 
 
 def _remove(value: Any, remove: FieldSet, t: Type, path: tuple[PathElement, ...]) -> Any:
+    # like structured-merge-diff's removingWalker, a list or map that is (or becomes) empty turns
+    # into null: built-in objects lose it in the Go round trip, custom resources fail validation
     t = _atom(t, value)
     if t.kind == "l":
-        if not isinstance(value, list) or not value or t.rel == "atomic":
+        if not isinstance(value, list):
             return value
+        if not value or t.rel == "atomic":
+            return None
         elem = _resolve(t.elem)
         out = []
         for i, item in enumerate(value):
@@ -526,10 +530,12 @@ def _remove(value: Any, remove: FieldSet, t: Type, path: tuple[PathElement, ...]
                 continue
             sub = remove.children.get(pe)
             out.append(_remove(item, sub, elem, (*path, pe)) if sub is not None else item)
-        return out if out else MISSING
+        return out if out else None
     if t.kind == "m":
-        if not isinstance(value, dict) or not value or t.atomic:
+        if not isinstance(value, dict):
             return value
+        if not value or t.atomic:
+            return None
         out_map: dict[str, Any] = {}
         for key, item in value.items():
             pe = (FIELD, key)
@@ -538,10 +544,8 @@ def _remove(value: Any, remove: FieldSet, t: Type, path: tuple[PathElement, ...]
             sub = remove.children.get(pe)
             if sub is not None:
                 item = _remove(item, sub, _field_type(t, key), (*path, pe))
-                if item is MISSING:
-                    continue
             out_map[key] = item
-        return out_map if out_map else MISSING
+        return out_map if out_map else None
     return value
 
 
@@ -557,10 +561,9 @@ def drop_empty(value: Any, t: Type) -> Any:
             ft = t.field(key)
             new = item
             if (
-                isinstance(item, (dict, list))
-                and not item
+                (item is None or (isinstance(item, (dict, list)) and not item))
                 and key in t.fields
-                and not _kept_empty(t, key, ft)
+                and not _kept_empty(t, key, ft, item)
             ):
                 new = MISSING
             elif isinstance(item, (dict, list)) and item:
@@ -580,10 +583,12 @@ def drop_empty(value: Any, t: Type) -> Any:
     return value
 
 
-def _kept_empty(t: Type, key: str, ft: Type) -> bool:
-    """Whether an empty value of field ``key`` survives a Go round trip."""
+def _kept_empty(t: Type, key: str, ft: Type, item: Any) -> bool:
+    """Whether an empty value (or null) of field ``key`` survives a Go round trip."""
     if key in t.zero:  # value structs, and fields serialized without omitempty
         return True
+    if item is None:
+        return False  # a nil pointer, slice or map: omitted
     if ft.kind == "m" and ft.fields:  # a (pointer to a) struct: {} stays {}
         return True
     return ft.kind not in ("m", "l")
