@@ -125,3 +125,34 @@ def test_go_paths_replay_the_shared_slice_of_structured_merge_diff_v4_0_2() -> N
         (*web, (FIELD, "env")),
         (*web, (FIELD, "env"), (KEY, (("name", "A"),)), (FIELD, "value")),
     ]
+
+
+async def test_registered_resources_record_fields_and_take_applies(fake_api_server: object) -> None:
+    """A kind the real OpenAPI lacks gets managedFields with shapes deduced from its values."""
+    from typing import Any
+
+    from pycontroller.client import RestClient
+
+    server: Any = fake_api_server
+    server.register_resource("metrics.example.com", "v1", "Gauge", "gauges")
+    client = RestClient(server.new_client(), owns_api_client=True)
+    try:
+        path = "/apis/metrics.example.com/v1/namespaces/default/gauges/g"
+        body = {
+            "apiVersion": "metrics.example.com/v1",
+            "kind": "Gauge",
+            "metadata": {"name": "g"},
+            "spec": {"v": 1},
+        }
+        applied = await client.request(
+            "PATCH",
+            path,
+            body=orjson.dumps(body),
+            content_type="application/apply-patch+yaml",
+            query={"fieldManager": "m"},
+        )
+    finally:
+        await client.close()
+    (entry,) = applied["metadata"]["managedFields"]
+    assert (entry["manager"], entry["operation"]) == ("m", "Apply")
+    assert entry["fieldsV1"] == {"f:spec": {".": {}, "f:v": {}}}

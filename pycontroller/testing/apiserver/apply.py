@@ -176,7 +176,7 @@ class FieldTracker:
         self._managers: dict[tuple[Any, ...], FieldManager] = {}
 
     def field_manager(self, rdef: ResourceDef, api_version: str) -> FieldManager | None:
-        """The FieldManager of ``rdef`` written at ``api_version`` (None: no schema for it)."""
+        """The FieldManager of ``rdef`` written at ``api_version``."""
         schema = None
         if not rdef.builtin:
             schema = self.registry.crd_schema(rdef, api_version.rpartition("/")[2])
@@ -186,9 +186,8 @@ class FieldTracker:
             return found
         if rdef.builtin:
             t = builtin_type(api_version, rdef.kind) or builtin_type(rdef.stored_api_version, rdef.kind)
-            if t is None:
-                return None
-            found = FieldManager(t, typed=True)
+            # a kind the real server's OpenAPI lacks (register_resource): shapes deduced from values
+            found = FieldManager(t, typed=True) if t is not None else FieldManager(crd_type(None), typed=False)
         else:
             found = FieldManager(crd_type(schema), typed=False)
         self._managers[key] = found
