@@ -162,6 +162,40 @@ def _invalid_options(field: str, reason: str, detail: str) -> ApiFailure:
     )
 
 
+# Fields the real server sets after its field manager ran (REST allocation, PrepareForCreate,
+# admission plugins): what the field manager sees there is what the client sent.
+_AFTER_FIELD_MANAGER: dict[tuple[str, str], tuple[tuple[str, ...], ...]] = {
+    ("", "services"): (("spec", "clusterIP"), ("spec", "clusterIPs")),
+    ("", "namespaces"): (("spec", "finalizers"),),
+    ("", "pods"): (("status",), ("spec", "tolerations"), ("spec", "priority"), ("spec", "preemptionPolicy")),
+    ("batch", "jobs"): (
+        ("metadata", "labels"),
+        ("spec", "selector"),
+        ("spec", "template", "metadata", "labels"),
+    ),
+}
+
+
+def _take(obj: dict[str, Any], sent: dict[str, Any], path: tuple[str, ...]) -> dict[str, Any]:
+    """``obj`` with the value at ``path`` replaced by ``sent``'s (removed when ``sent`` lacks it)."""
+    source: Any = sent
+    for key in path:
+        source = source.get(key, MISSING) if isinstance(source, dict) else MISSING
+    head, rest = path[0], path[1:]
+    out = dict(obj)
+    if rest:
+        inner = out.get(head)
+        if not isinstance(inner, dict):
+            return obj
+        sent_inner = sent.get(head)
+        out[head] = _take(inner, sent_inner if isinstance(sent_inner, dict) else {}, rest)
+    elif source is MISSING:
+        out.pop(head, None)
+    else:
+        out[head] = source
+    return out
+
+
 class FieldTracker:
     """Records managedFields on the registry's writes (see :mod:`.managedfields`).
 
@@ -187,11 +221,23 @@ class FieldTracker:
         if rdef.builtin:
             t = builtin_type(api_version, rdef.kind) or builtin_type(rdef.stored_api_version, rdef.kind)
             # a kind the real server's OpenAPI lacks (register_resource): shapes deduced from values
-            found = FieldManager(t, typed=True) if t is not None else FieldManager(crd_type(None), typed=False)
+            found = (
+                FieldManager(t, typed=True) if t is not None else FieldManager(crd_type(None), typed=False)
+            )
         else:
             found = FieldManager(crd_type(schema), typed=False)
         self._managers[key] = found
         return found
+
+    def snapshot(self, rdef: ResourceDef, obj: dict[str, Any], always: bool = False) -> dict[str, Any] | None:
+        """The object as sent, before the server fills fields the field manager must not see.
+
+        Taken for resources whose strategy or admission sets fields after the real field manager
+        ran (``always``: for every resource, for the status of updates).
+        """
+        if not always and rdef.key not in _AFTER_FIELD_MANAGER:
+            return None
+        return {**obj, "metadata": dict(obj["metadata"])}
 
     def keep(self, old: dict[str, Any]) -> None:
         """The next write keeps ``old``'s managedFields (the 1.20 scale subresource records none)."""
@@ -240,10 +286,10 @@ class FieldTracker:
                 seen = {**sent, "metadata": {**(sent.get("metadata") or {}), "managedFields": old_fields}}
             elif sent is not None:
                 seen = dict(obj)
-                if "status" in sent:
-                    seen["status"] = sent["status"]
-                else:
-                    seen.pop("status", None)
+                # an update's status is what was sent (the strategy restores the stored one later)
+                first = (("status",),) if old is not None else ()
+                for path in (*first, *_AFTER_FIELD_MANAGER.get(rdef.key, ())):
+                    seen = _take(seen, sent, path)
             managed = fm.update(old, seen, self.manager or "kube-apiserver", api_version, rdef.kind)
         meta.pop("managedFields", None)
         if managed is not None:

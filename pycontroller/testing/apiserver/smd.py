@@ -67,6 +67,8 @@ _ZERO: dict[str, dict[str, Any]] = {
     "io.k8s.api.apps.v1.StatefulSetSpec": {"updateStrategy": {}},
     "io.k8s.api.apps.v1.DaemonSetSpec": {"updateStrategy": {}},
     "io.k8s.api.batch.v1beta1.CronJobSpec": {"jobTemplate": {}},
+    "io.k8s.api.rbac.v1.Role": {"rules": None},
+    "io.k8s.api.rbac.v1.ClusterRole": {"rules": None},
     "io.k8s.api.rbac.v1.RoleBinding": {"roleRef": {}},
     "io.k8s.api.rbac.v1.ClusterRoleBinding": {"roleRef": {}},
     "io.k8s.api.networking.v1.NetworkPolicySpec": {"podSelector": {}},
