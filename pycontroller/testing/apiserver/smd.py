@@ -68,6 +68,20 @@ _ZERO: dict[str, dict[str, Any]] = {
     "io.k8s.api.apps.v1.DaemonSetSpec": {"updateStrategy": {}},
     "io.k8s.api.batch.v1beta1.CronJobSpec": {"jobTemplate": {}},
     "io.k8s.api.rbac.v1.Role": {"rules": None},
+    "io.k8s.api.core.v1.LimitRangeSpec": {"limits": None},
+    # lists serialized without omitempty (every other list of a built-in type is omitempty)
+    "io.k8s.api.rbac.v1.PolicyRule": {"verbs": None},
+    "io.k8s.api.rbac.v1beta1.PolicyRule": {"verbs": None},
+    "io.k8s.api.networking.v1.HTTPIngressRuleValue": {"paths": None},
+    "io.k8s.api.networking.v1beta1.HTTPIngressRuleValue": {"paths": None},
+    "io.k8s.api.extensions.v1beta1.HTTPIngressRuleValue": {"paths": None},
+    "io.k8s.api.core.v1.NodeSelector": {"nodeSelectorTerms": None},
+    "io.k8s.api.core.v1.ContainerImage": {"names": None},
+    "io.k8s.api.discovery.v1beta1.EndpointSlice": {"endpoints": None},
+    "io.k8s.api.discovery.v1beta1.Endpoint": {"addresses": None},
+    "io.k8s.api.admissionregistration.v1.ValidatingWebhook": {"admissionReviewVersions": None},
+    "io.k8s.api.admissionregistration.v1.MutatingWebhook": {"admissionReviewVersions": None},
+    "io.k8s.api.storage.v1.CSINodeSpec": {"drivers": None},
     "io.k8s.api.rbac.v1.ClusterRole": {"rules": None},
     "io.k8s.api.rbac.v1.RoleBinding": {"roleRef": {}},
     "io.k8s.api.rbac.v1.ClusterRoleBinding": {"roleRef": {}},
@@ -586,14 +600,18 @@ def drop_empty(value: Any, t: Type) -> Any:
 
 
 def _kept_empty(t: Type, key: str, ft: Type, item: Any) -> bool:
-    """Whether an empty value (or null) of field ``key`` survives a Go round trip."""
+    """Whether an empty value (or null) of field ``key`` survives a Go round trip.
+
+    Maps and lists of built-in types are ``omitempty`` (labels, data, env, finalizers...) except
+    the few listed in ``_ZERO`` (a pod's containers, a Role's rules, a LimitRange's limits...).
+    """
     if key in t.zero:  # value structs, and fields serialized without omitempty
         return True
-    if item is None:
-        return False  # a nil pointer, slice or map: omitted
-    if ft.kind == "m" and ft.fields:  # a (pointer to a) struct: {} stays {}
-        return True
-    return ft.kind not in ("m", "l")
+    if ft.kind == "m":
+        return bool(ft.fields) and item is not None  # a pointer to a struct: {} stays {}
+    if ft.kind == "l":  # omitempty, unless listed in _ZERO
+        return False
+    return True
 
 
 def reconcile(fields: FieldSet, live: Any, t: Type) -> FieldSet:
