@@ -1,6 +1,6 @@
 """Server-side apply (``PATCH`` with ``application/apply-patch+yaml``) and the registry's managedFields hook.
 
-:func:`apply_request` serves one apply: the body is YAML or JSON (decoded like the real server, with
+:func:`apply_response` serves one apply: the body is YAML or JSON (decoded like the real server, with
 YAML 1.1 booleans such as ``y``; a body that does not parse is 400 with go-yaml's message), the
 ``fieldManager`` query parameter is required (422 otherwise, the real PatchOptions message),
 ``force=true`` takes fields over from other managers instead of answering 409 with the conflicting
@@ -10,7 +10,10 @@ ownership) writes nothing and keeps the resourceVersion.
 
 :class:`FieldTracker` is what the registry calls on every write to record managedFields
 (:mod:`.managedfields`); the handler tells it the request's manager. Everything here except
-:func:`apply_request` (which reads the body) is synchronous.
+:func:`apply_response` (which reads the body) is synchronous. Known gaps: a wrong-kind
+configuration's 500 message differs from the real one (which prints Go pointers), scalar types in
+configurations are not checked (the real server answers 500 for a number where a string goes),
+and custom resources' nulls are only refused where an apply left them.
 """
 
 from __future__ import annotations
