@@ -156,3 +156,64 @@ async def test_registered_resources_record_fields_and_take_applies(fake_api_serv
     (entry,) = applied["metadata"]["managedFields"]
     assert (entry["manager"], entry["operation"]) == ("m", "Apply")
     assert entry["fieldsV1"] == {"f:spec": {".": {}, "f:v": {}}}
+
+
+def test_the_create_fast_path_equals_a_full_compare() -> None:
+    from pycontroller.testing.apiserver.smd import builtin_type, changed_from_zero, compare, crd_type
+
+    deployment = builtin_type("apps/v1", "Deployment")
+    assert deployment is not None
+    objects = [
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": "d", "labels": {"a": "b"}, "finalizers": ["x"]},
+            "spec": {
+                "replicas": 1,
+                "selector": {"matchLabels": {"a": "b"}},
+                "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%"}},
+                "template": {
+                    "metadata": {"creationTimestamp": None, "labels": {"a": "b"}},
+                    "spec": {
+                        "containers": [
+                            {"name": "web", "image": "x", "ports": [{"containerPort": 80}], "resources": {}},
+                            {"name": "side", "env": [{"name": "A", "value": "1"}], "args": ["--v"]},
+                        ],
+                        "securityContext": {},
+                    },
+                },
+            },
+            "status": {},
+        },
+        {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"}, "spec": {}},
+    ]
+    for obj in objects:
+        diff = compare({}, obj, deployment, True)
+        assert changed_from_zero({}, obj, deployment, True) == diff.added.union(diff.modified)
+    widget = crd_type(
+        {
+            "type": "object",
+            "properties": {
+                "spec": {
+                    "type": "object",
+                    "properties": {
+                        "ports": {
+                            "type": "array",
+                            "x-kubernetes-list-type": "map",
+                            "x-kubernetes-list-map-keys": ["name"],
+                            "items": {"type": "object", "properties": {"name": {"type": "string"}}},
+                        },
+                        "tags": {
+                            "type": "array",
+                            "x-kubernetes-list-type": "set",
+                            "items": {"type": "string"},
+                        },
+                    },
+                }
+            },
+        }
+    )
+    zero = {"apiVersion": "x/v1", "kind": "W"}
+    obj = {**zero, "metadata": {"name": "w"}, "spec": {"ports": [{"name": "a"}], "tags": ["t"], "other": {}}}
+    diff = compare(zero, obj, widget, False)
+    assert changed_from_zero(zero, obj, widget, False) == diff.added.union(diff.modified)

@@ -27,7 +27,17 @@ from typing import Any
 import orjson
 
 from .fieldpath import FIELD, FieldSet, path_string
-from .smd import MISSING, SmdError, Type, compare, merge, reconcile, remove_items, to_field_set
+from .smd import (
+    MISSING,
+    SmdError,
+    Type,
+    changed_from_zero,
+    compare,
+    merge,
+    reconcile,
+    remove_items,
+    to_field_set,
+)
 
 __all__ = ["Conflicts", "FieldManager", "Managed", "manager_from_user_agent"]
 
@@ -352,6 +362,16 @@ class FieldManager:
         if not managed.entries and old is not None:
             return None  # nothing tracked on an existing object: stays untracked until an apply
         base = old if old is not None else self._zero(api_version, kind)
+        if old is None and not managed.entries:  # a plain create: everything set is the manager's
+            try:
+                fields = changed_from_zero(base, new, self.t, self.typed).difference(_STRIP)
+            except SmdError:
+                return None
+            if not fields.empty():
+                key = _identifier(manager or "unknown", "Update", api_version)
+                managed.entries[key] = Entry(fields, api_version, False)
+                managed.times[key] = _now()
+            return managed.encode()
         try:
             self._tracked_update(base, new, managed, manager, api_version)
         except SmdError:

@@ -693,3 +693,77 @@ def reconcile(fields: FieldSet, live: Any, t: Type) -> FieldSet:
     for path in add:
         added.insert(path)
     return out.union(added)
+
+
+def changed_from_zero(zero: Any, new: Any, t: Type, typed: bool) -> FieldSet:
+    """``compare(zero, new)``'s added and modified fields, for a create (a faster equivalent).
+
+    ``zero`` is the empty object of the type, so nothing can be removed; the set is built in place
+    instead of path by path.
+    """
+    out = FieldSet()
+    _from_zero(zero, new, t, typed, out, None, ())
+    return out
+
+
+def _from_zero(
+    lhs: Any,
+    rhs: Any,
+    t: Type,
+    typed: bool,
+    parent: FieldSet,
+    pe: PathElement | None,
+    path: tuple[PathElement, ...],
+) -> None:
+    t = _atom(t, rhs)
+    if t.kind == "l":
+        right = rhs if isinstance(rhs, list) else None
+        left = lhs if isinstance(lhs, list) else None
+        if t.rel == "atomic" or (not left and not right):
+            if pe is not None and (lhs is MISSING or lhs != rhs):
+                parent.members.add(pe)
+            return
+        child = FieldSet()
+        elem = _resolve(t.elem)
+        litems = _items(t, left or [], path, "lhs")
+        for item_pe, item in _items(t, right or [], path, "rhs").items():
+            _from_zero(litems.get(item_pe, MISSING), item, elem, typed, child, item_pe, (*path, item_pe))
+        if pe is not None:
+            if child.members or child.children:
+                parent.children[pe] = child
+            if lhs is MISSING:
+                parent.members.add(pe)
+        return
+    if t.kind == "m":
+        lmap = lhs if isinstance(lhs, dict) else None
+        rmap = rhs if isinstance(rhs, dict) else None
+        zero = t.zero if typed else {}
+        if t.atomic or (not lmap and not rmap and not (zero and (lmap is not None or rmap is not None))):
+            if pe is not None and (lhs is MISSING or lhs != rhs):
+                parent.members.add(pe)
+            return
+        child = FieldSet()
+        keys = rmap.keys() if rmap is not None else ()
+        for key in (*keys, *(k for k in zero if rmap is None or k not in rmap)):
+            lv = lmap.get(key, MISSING) if lmap is not None else MISSING
+            rv = rmap.get(key, MISSING) if rmap is not None else MISSING
+            if zero and key in zero:
+                if lv is MISSING and lmap is not None:
+                    lv = zero[key]
+                if rv is MISSING and rmap is not None:
+                    rv = zero[key]
+            if rv is MISSING or (lv is not MISSING and lv is rv):
+                continue
+            key_pe = (FIELD, key)
+            _from_zero(lv, rv, t.field(key), typed, child, key_pe, (*path, key_pe))
+        if pe is not None:
+            if child.members or child.children:
+                parent.children[pe] = child
+            if lhs is MISSING:
+                parent.members.add(pe)
+        else:
+            parent.members |= child.members
+            parent.children.update(child.children)
+        return
+    if pe is not None and (lhs is MISSING or lhs != rhs):
+        parent.members.add(pe)
