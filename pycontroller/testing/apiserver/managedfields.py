@@ -20,6 +20,7 @@ Sets are computed on the object after defaulting, as on the real server. All of 
 
 from __future__ import annotations
 
+import functools
 import time
 from datetime import datetime
 from typing import Any
@@ -82,6 +83,13 @@ def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
+@functools.lru_cache(maxsize=1024)
+def _parsed_identifier(key: str) -> dict[str, str]:
+    parsed: dict[str, str] = orjson.loads(key)
+    return parsed
+
+
+@functools.lru_cache(maxsize=4096)
 def _seconds(stamp: str | None) -> int:
     if not stamp:
         return 0
@@ -157,7 +165,7 @@ class Managed:
             return None
         out = []
         for key, entry in self.entries.items():
-            ident = orjson.loads(key)
+            ident = _parsed_identifier(key)
             encoded: dict[str, Any] = {}
             if ident.get("manager"):
                 encoded["manager"] = ident["manager"]
@@ -172,14 +180,15 @@ class Managed:
             encoded["fieldsType"] = "FieldsV1"
             encoded["fieldsV1"] = entry.fields.to_fields()
             out.append(encoded)
-        out.sort(
-            key=lambda e: (
-                e.get("operation", ""),
-                _seconds(e.get("time")),
-                e.get("manager", ""),
-                e.get("apiVersion", ""),
+        if len(out) > 1:
+            out.sort(
+                key=lambda e: (
+                    e.get("operation", ""),
+                    _seconds(e.get("time")),
+                    e.get("manager", ""),
+                    e.get("apiVersion", ""),
+                )
             )
-        )
         return out
 
 
