@@ -64,8 +64,13 @@ def _order(pe: PathElement) -> tuple[Any, ...]:
 
 def _sorted(elements: Any) -> list[PathElement]:
     items = list(elements)
-    if all(pe[0] == FIELD for pe in items):
-        return sorted(items)
+    if len(items) < 2:
+        return items
+    if all(pe[0] != VALUE for pe in items):
+        try:  # fields and keys of one scalar type order as plain tuples do (kinds differ first)
+            return sorted(items)
+        except TypeError:
+            pass
     return sorted(items, key=_order)
 
 
