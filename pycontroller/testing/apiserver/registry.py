@@ -512,8 +512,16 @@ class Registry(DeleteSupport, CrdSupport):
             }
             new["metadata"] = dict(old_meta)
             obj = new
-        elif subresource == "status":
+        elif subresource in ("status", "approval"):  # CSR approval writes status.conditions
             new = dict(old_obj)
+            if subresource == "approval":
+                status = dict(old_obj.get("status") or {})
+                conditions = (obj.get("status") or {}).get("conditions")
+                if conditions:
+                    status["conditions"] = conditions
+                else:
+                    status.pop("conditions", None)
+                obj = {**obj, "status": status}
             if "status" in obj:
                 new["status"] = obj["status"]
             else:
