@@ -31,6 +31,7 @@ from typing import Any, NoReturn
 import aiohttp
 import orjson
 
+from pycontroller.cache.list_decode import ListDecoder
 from pycontroller.client import GroupVersionResource, RestClient
 from pycontroller.clock import Clock, TimerHandle, default_clock
 from pycontroller.errors import ApiError, DecodeError, GoneError, PyControllerError, api_error_from_status
@@ -184,19 +185,20 @@ class ListWatch:
             paginated = True
 
     async def _get(self, query: dict[str, Any]) -> Any:
-        """GET one list page: read the bytes, then decode them with the cyclic GC paused."""
+        """GET one list page, decoding its items as they arrive (cyclic GC paused per chunk).
+
+        cachescale: items are decoded chunk by chunk (:mod:`pycontroller.cache.list_decode`), so
+        no whole copy of the body is held and decoding overlaps the transfer.
+        """
+        decoder = ListDecoder(self.path)
         async with self.client.stream(
             self.path, query=query, read_timeout=self.list_read_timeout, accept=self.list_accept
         ) as resp:
-            raw = await resp.read()
+            async for chunk in resp.content.iter_any():
+                with gc_paused():
+                    decoder.feed(chunk)
         with gc_paused():
-            try:
-                return orjson.loads(raw)
-            except orjson.JSONDecodeError as exc:
-                snippet = raw[:200].decode("utf-8", "replace")
-                raise DecodeError(
-                    f"list {self.path}: response is not JSON ({exc})", snippet=snippet
-                ) from None
+            return decoder.finish()
 
     @contextlib.asynccontextmanager
     async def watch(
