@@ -42,6 +42,7 @@ __all__ = [
     "Lister",
     "MultiNamespaceReflector",
     "NamespaceLister",
+    "OutsideCacheScopeError",
     "Reflector",
     "ResourceEventHandler",
     "ResourceEventHandlerFuncs",
@@ -85,6 +86,7 @@ _LAZY = {
     "InformerOptions": "options",
     "InformerOptionsConflictError": "options",
     "parse_field_selector": "options",
+    "OutsideCacheScopeError": "options",
     "MultiNamespaceReflector": "multi_namespace",
 }
 

@@ -16,7 +16,11 @@ from pycontroller.cache.factory import SharedInformerFactory
 from pycontroller.cache.informer import SharedIndexInformer, drop_managed_fields
 from pycontroller.cache.keys import DeletedFinalStateUnknown, deletion_handling_meta_namespace_key_func
 from pycontroller.cache.multi_namespace import MultiNamespaceReflector
-from pycontroller.cache.options import InformerOptionsConflictError, parse_field_selector
+from pycontroller.cache.options import (
+    InformerOptionsConflictError,
+    OutsideCacheScopeError,
+    parse_field_selector,
+)
 from pycontroller.client import GroupVersionResource, RestClient
 from pycontroller.errors import ConfigError
 from pycontroller.labels import SelectorError
@@ -386,3 +390,19 @@ async def test_the_manager_applies_kind_keyed_options_to_an_informer_asked_for_b
     finally:
         mgr.request_shutdown()
         await asyncio.wait_for(run, 30)
+
+
+def test_a_read_outside_the_cached_namespaces_is_a_clear_error(offline: SharedInformerFactory) -> None:
+    informer = offline.informer_for(CONFIGMAPS, namespaces=["a", "b"])
+    options = offline.options_of(informer)
+    assert options is not None
+    options.check_namespace("get configmaps a/x", "a")
+    with pytest.raises(
+        OutsideCacheScopeError,
+        match=r"namespace 'c' is outside the cache, which holds only namespaces \[a, b\]",
+    ):
+        options.check_namespace("get configmaps c/x", "c")
+    with pytest.raises(OutsideCacheScopeError, match="all namespaces is outside the cache"):
+        options.check_namespace("list configmaps", None)
+    everything = offline.options_of(offline.informer_for(SECRETS))
+    assert everything is not None and everything.covers_namespace(None) and everything.covers_namespace("z")
