@@ -2,13 +2,14 @@
 
 The flow, one resource at a time::
 
-    API server --list+watch--> Reflector --> DeltaFIFO --pop--> SharedIndexInformer
+    API server --list+watch--> Reflector --> RealFIFO (or DeltaFIFO) --pop--> SharedIndexInformer
                                                                   |-- Indexer (thread-safe cache) <-- Lister
                                                                   '-- one buffer + task per event handler
 
 * :mod:`~pycontroller.cache.keys`: object keys (``"ns/name"``), tombstones, the namespace index.
 * :mod:`~pycontroller.cache.store`: :class:`Indexer`, the thread-safe indexed store.
 * :mod:`~pycontroller.cache.delta_fifo`: :class:`DeltaFIFO`, per-key change lists.
+* :mod:`~pycontroller.cache.real_fifo`: :class:`RealFIFO`, every change in order (the default).
 * :mod:`~pycontroller.cache.reflector`: :class:`Reflector`, list + watch into a store.
 * :mod:`~pycontroller.cache.informer` / :mod:`~pycontroller.cache.factory`: shared informers.
 * :mod:`~pycontroller.cache.listers`: :class:`Lister`, namespaced reads with label selectors.
@@ -43,6 +44,7 @@ __all__ = [
     "MultiNamespaceReflector",
     "NamespaceLister",
     "OutsideCacheScopeError",
+    "RealFIFO",
     "Reflector",
     "ResourceEventHandler",
     "ResourceEventHandlerFuncs",
@@ -53,6 +55,7 @@ __all__ = [
     "drop_managed_fields",
     "meta_namespace_index_func",
     "meta_namespace_key_func",
+    "new_informer",
     "parse_field_selector",
     "split_meta_namespace_key",
 ]
@@ -69,6 +72,7 @@ _LAZY = {
     "DeltaFIFO": "delta_fifo",
     "DeltaType": "delta_fifo",
     "Deltas": "delta_fifo",
+    "RealFIFO": "real_fifo",
     "Reflector": "reflector",
     "Lister": "listers",
     "NamespaceLister": "listers",
@@ -79,6 +83,7 @@ _LAZY = {
     "SharedIndexInformer": "informer",
     "SharedInformerFactory": "factory",
     "drop_managed_fields": "informer",
+    "new_informer": "informer",
     "CacheMutationDetector": "mutation",
     "InformerCollector": "metrics",
     "ByObject": "options",

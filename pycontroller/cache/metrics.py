@@ -4,7 +4,7 @@ client-go exports no informer metrics, so these names are pycontroller's own::
 
     pycontroller_informer_cached_objects{resource}                  objects in the cache
     pycontroller_informer_synced{resource}                          1 once the first list was processed
-    pycontroller_informer_fifo_depth{resource}                      keys waiting in the DeltaFIFO
+    pycontroller_informer_fifo_depth{resource}                      changes/keys waiting in its queue
     pycontroller_informer_handler_backlog{resource,handler}         notifications a handler has yet to process
     pycontroller_informer_handler_notifications_total{resource,handler}   notifications processed
     pycontroller_informer_handler_errors_total{resource,handler}    notifications whose handler raised
@@ -63,7 +63,7 @@ class InformerCollector(Collector):
         )
         depth = GaugeMetricFamily(
             "pycontroller_informer_fifo_depth",
-            "Object keys waiting in the informer's DeltaFIFO.",
+            "Changes (RealFIFO) or object keys (DeltaFIFO) waiting in the informer's queue.",
             labels=["resource"],
         )
         backlog = GaugeMetricFamily(

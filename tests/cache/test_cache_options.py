@@ -21,6 +21,7 @@ from pycontroller.cache.options import (
     OutsideCacheScopeError,
     parse_field_selector,
 )
+from pycontroller.cache.real_fifo import RealFIFO
 from pycontroller.client import GroupVersionResource, RestClient
 from pycontroller.errors import ConfigError
 from pycontroller.labels import SelectorError
@@ -173,6 +174,27 @@ async def test_the_first_sync_waits_for_every_namespace_and_a_relist_is_scoped_t
         assert delta.type == "Deleted" and isinstance(delta.object, DeletedFinalStateUnknown)
         assert delta.object.key == key
     assert [d.type for d in deltas["a/x"] or []] == ["Updated"]
+
+
+async def test_a_scoped_relist_through_an_in_order_fifo_deletes_only_its_namespace(
+    no_server: RestClient,
+) -> None:
+    informer = SharedIndexInformer(None, CONFIGMAPS, reflector_factory=lambda fifo: ScriptedReflector(fifo))
+    fifo = RealFIFO(deletion_handling_meta_namespace_key_func)
+    multi = MultiNamespaceReflector(no_server, CONFIGMAPS, fifo, informer.indexer, ["a", "b"], name="t")
+    a, b = (multi.reflectors[ns].store for ns in ("a", "b"))
+    a.replace([cm("x", "1", "a"), cm("gone", "2", "a")], "5")
+    b.replace([cm("y", "3", "b")], "7")
+    a.add(cm("queued", "8", "a"))  # still queued (not cached) when a relists without it
+    (replaced_all, added) = fifo.deltas()
+    assert added.type == "Added"
+    assert replaced_all.type == "ReplacedAll" and len(replaced_all.object.objects) == 3
+    informer.indexer._store("a/x", cm("x", "1", "a"))
+    informer.indexer._store("a/gone", cm("gone", "2", "a"))
+    informer.indexer._store("b/y", cm("y", "3", "b"))
+    a.replace([cm("x", "9", "a")], "9")
+    after = [(d.type, fifo.key_of(d.object)) for d in fifo.deltas()[2:]]
+    assert after == [("Deleted", "a/gone"), ("Deleted", "a/queued"), ("Updated", "a/x")]
 
 
 async def test_default_namespaces_of_the_cache_options_apply_to_every_resource(
