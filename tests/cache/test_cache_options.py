@@ -428,3 +428,31 @@ def test_a_read_outside_the_cached_namespaces_is_a_clear_error(offline: SharedIn
         options.check_namespace("list configmaps", None)
     everything = offline.options_of(offline.informer_for(SECRETS))
     assert everything is not None and everything.covers_namespace(None) and everything.covers_namespace("z")
+
+
+async def test_the_managers_cached_client_refuses_reads_outside_the_cached_namespaces(
+    api_client: Any, rest_client: RestClient, namespace: str, namespaces: list[str]
+) -> None:
+    other = namespaces[0]
+    for ns in (namespace, other):
+        await rest_client.create(CONFIGMAPS, configmap("x", ns), ns)
+    mgr = Manager(
+        api_client,
+        cache=CacheOptions(default_namespaces=[namespace]),
+        metrics_bind_address="0",
+        handle_signals=False,
+    )
+    run = asyncio.create_task(mgr.run())
+    try:
+        await asyncio.wait_for(mgr.wait_until_ready(), 30)
+        assert (await mgr.client.get(CONFIGMAPS, "x", namespace))["metadata"]["namespace"] == namespace
+        with pytest.raises(OutsideCacheScopeError, match=f"namespace '{other}' is outside the cache"):
+            await mgr.client.get(CONFIGMAPS, "x", other)
+        with pytest.raises(OutsideCacheScopeError):
+            await mgr.client.list(CONFIGMAPS, other)
+        assert [o["metadata"]["namespace"] for o in (await mgr.client.list(CONFIGMAPS))["items"]] == [
+            namespace
+        ]
+    finally:
+        mgr.request_shutdown()
+        await asyncio.wait_for(run, 30)
