@@ -1122,19 +1122,19 @@ def main(argv: list[str] | None = None) -> None:
     runs = 1 if args.quick else args.runs
     args.runs = runs
     rows: list[Row] = []
-    readline, split = (statistics.median(v) for v in zip(*(framing() for _ in range(3)), strict=True))
-    rows.append(Row("[micro] watch framing readline()", readline, "us/line", higher_is_better=False))
-    rows.append(
-        Row("[micro] watch framing readany+split", split, "us/line", higher_is_better=False, note="used")
-    )
-    fifo_rows(min(n, 1000), m, max(runs, 3), rows)
     servers = [s for s in args.servers.split(",") if s]
     unknown = set(servers) - {"envtest", "fake"}
     if unknown:
         parser.error(f"unknown servers {sorted(unknown)}; use envtest and/or fake")
-    if args.scale_only:
+    if args.scale_only:  # the scaling table alone: no micro rows, no data-path servers
         servers = []
-        rows.clear()
+    else:
+        readline, split = (statistics.median(v) for v in zip(*(framing() for _ in range(3)), strict=True))
+        rows.append(Row("[micro] watch framing readline()", readline, "us/line", higher_is_better=False))
+        rows.append(
+            Row("[micro] watch framing readany+split", split, "us/line", higher_is_better=False, note="used")
+        )
+        fifo_rows(min(n, 1000), m, max(runs, 3), rows)
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         for server in servers:
