@@ -2,7 +2,8 @@
 
 * :func:`enqueue_object`: the object's own key (``"namespace/name"``, ``"name"`` if cluster-scoped).
 * :func:`enqueue_owner`: the key of the object's owner of a given kind (its controller by default),
-  so a Deployment's changes reconcile the Foo that owns it.
+  so a Deployment's changes reconcile the Foo that owns it; the owner kind's scope (hence the key's
+  shape) comes from the RESTMapper, once per handler.
 * :func:`enqueue_mapped`: keys computed by a function of the object (on update, of the old and the
   new object both, so a move from one owner to another reconciles both).
 
@@ -14,11 +15,19 @@ never suspend and must not mutate the objects (they belong to the cache).
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import warnings
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from pycontroller.errors import NoKindMatchError
+
 if TYPE_CHECKING:
     from pycontroller.predicate import Predicate
+    from pycontroller.restmapper import RESTMapper
+
+log = logging.getLogger("pycontroller.handler")
 
 __all__ = [
     "EventHandler",
@@ -106,12 +115,51 @@ def _group_of(api_version: str) -> str:
 
 
 class _EnqueueOwner(EventHandler):
-    def __init__(self, api_version: str, kind: str, only_controller: bool, cluster_scoped: bool) -> None:
+    """Owner keys; the owner kind's scope comes from a RESTMapper, once (see :func:`enqueue_owner`).
+
+    ``_namespaced`` is None until known. While unknown, events wait in ``_held`` (in order) and one
+    task asks the mapper; when it answers they are replayed. Once known, an event costs no lookup.
+    """
+
+    def __init__(
+        self,
+        api_version: str,
+        kind: str,
+        only_controller: bool,
+        namespaced: bool | None,
+        mapper: RESTMapper | None,
+    ) -> None:
+        self._api_version = api_version
         self._group = _group_of(api_version)
         self._kind = kind
         self._only_controller = only_controller
-        self._cluster_scoped = cluster_scoped
+        self._namespaced = namespaced
+        self._mapper = mapper
+        self._held: list[tuple[Callable[..., None], tuple[Any, ...]]] = []
+        self._resolving: asyncio.Task[None] | None = None
         self._repr = f"enqueue_owner({api_version!r}, {kind!r}, only_controller={only_controller})"
+
+    @property
+    def namespaced(self) -> bool | None:
+        """Whether the owner kind is namespaced; None until the mapper answered."""
+        return self._namespaced
+
+    async def prepare(self, mapper: RESTMapper) -> None:
+        """Learn the owner kind's scope from ``mapper`` before events flow. Suspends on discovery.
+
+        The Manager calls it for every handler of its informers when the caches start. A kind the
+        server does not serve (yet) is not an error here: it is asked again at the first event.
+        """
+        if self._mapper is None:
+            self._mapper = mapper
+        if self._namespaced is not None:
+            return
+        try:
+            mapping = await mapper.resource_for(self._api_version, self._kind)
+        except NoKindMatchError as exc:
+            log.info("enqueue_owner: %s; the owner's scope is asked again at the first event", exc)
+            return
+        self._namespaced = mapping.namespaced
 
     def _owners(self, obj: Any) -> Iterable[str]:
         obj = unwrap_tombstone(obj)
@@ -121,7 +169,7 @@ class _EnqueueOwner(EventHandler):
         if not isinstance(meta, Mapping):
             return ()
         refs = meta.get("ownerReferences") or ()
-        ns = meta.get("namespace")
+        ns = meta.get("namespace") if self._namespaced is not False else None
         keys = []
         for ref in refs:
             if not isinstance(ref, Mapping) or ref.get("kind") != self._kind:
@@ -133,14 +181,54 @@ class _EnqueueOwner(EventHandler):
             name = ref.get("name")
             if not name:
                 continue
-            keys.append(str(name) if self._cluster_scoped or not ns else f"{ns}/{name}")
+            keys.append(f"{ns}/{name}" if ns else str(name))
         return keys
 
+    def _known(self, method: Callable[..., None], args: tuple[Any, ...]) -> bool:
+        """True when the scope is known; otherwise holds the event and starts resolving it."""
+        if self._namespaced is not None:
+            return True
+        mapper = self._mapper
+        if mapper is not None:
+            mapping = mapper.cached(self._api_version, self._kind)
+            if mapping is not None:
+                self._namespaced = mapping.namespaced
+                return True
+        self._held.append((method, args))
+        if self._resolving is None:
+            self._resolving = asyncio.get_running_loop().create_task(self._resolve())
+        return False
+
+    async def _resolve(self) -> None:
+        try:
+            if self._mapper is None:
+                raise LookupError("no RESTMapper: pass mapper= or run the controller under a Manager")
+            mapping = await self._mapper.resource_for(self._api_version, self._kind)
+            self._namespaced = mapping.namespaced
+        except Exception as exc:  # cannot know: fall back to the dependent's namespace, and say so
+            log.error(
+                "%r cannot learn the scope of %s %s (%s); keys take the dependent's namespace",
+                self,
+                self._api_version,
+                self._kind,
+                exc,
+            )
+            self._namespaced = True
+        finally:
+            self._resolving = None
+        held, self._held = self._held, []
+        for method, args in held:
+            method(*args)
+
     def create(self, obj: Any, enqueue: Enqueue) -> None:
+        if self._namespaced is None and not self._known(self.create, (obj, enqueue)):
+            return
         for key in self._owners(obj):
             enqueue(key)
 
     def update(self, old: Any, new: Any, enqueue: Enqueue) -> None:
+        if self._namespaced is None and not self._known(self.update, (old, new, enqueue)):
+            return
         # Both: an object handed from one owner to another must wake the old owner too.
         for key in dict.fromkeys([*self._owners(old), *self._owners(new)]):
             enqueue(key)
@@ -153,19 +241,38 @@ class _EnqueueOwner(EventHandler):
 
 
 def enqueue_owner(
-    api_version: str, kind: str, *, only_controller: bool = True, cluster_scoped: bool = False
+    api_version: str,
+    kind: str,
+    *,
+    only_controller: bool = True,
+    mapper: RESTMapper | None = None,
+    cluster_scoped: bool | None = None,
 ) -> EventHandler:
     """A handler that enqueues the owner (of ``kind`` in ``api_version``'s group) of the object.
 
     Owner references are matched on group and kind (not version), like controller-runtime. With
     ``only_controller`` (the default) only the reference with ``controller: true`` counts. The owner's
-    key takes the object's namespace unless ``cluster_scoped`` says the owner kind is cluster-scoped.
+    key is ``"<namespace>/<name>"`` for a namespaced owner kind (the dependent's namespace: owners
+    live beside their dependents) and ``"<name>"`` for a cluster-scoped one, whatever the
+    dependent's scope. The scope comes from a :class:`~pycontroller.restmapper.RESTMapper`, once:
+    under a Manager, its ``rest_mapper`` when the caches start; or ``mapper`` given here. Events
+    that arrive before the answer wait for it and are then delivered in order; nothing is looked up
+    per event afterwards. ``cluster_scoped`` is deprecated (the mapper knows): when given it is
+    used as the answer, with a DeprecationWarning. Never suspends.
     """
     if not isinstance(api_version, str) or not api_version:
         raise TypeError(f"enqueue_owner api_version must be a non-empty string, got {api_version!r}")
     if not isinstance(kind, str) or not kind:
         raise TypeError(f"enqueue_owner kind must be a non-empty string, got {kind!r}")
-    return _EnqueueOwner(api_version, kind, only_controller, cluster_scoped)
+    namespaced: bool | None = None
+    if cluster_scoped is not None:
+        warnings.warn(
+            "enqueue_owner(cluster_scoped=...) is deprecated: the owner's scope comes from the RESTMapper",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        namespaced = not cluster_scoped
+    return _EnqueueOwner(api_version, kind, only_controller, namespaced, mapper)
 
 
 class _EnqueueMapped(EventHandler):
@@ -217,6 +324,11 @@ class WatchBinding:
     """
 
     __slots__ = ("_enqueue", "_enqueue_low", "_handler", "_predicates")
+
+    @property
+    def handler(self) -> EventHandler:
+        """The :class:`EventHandler` this binding feeds."""
+        return self._handler
 
     def __init__(
         self,

@@ -25,21 +25,35 @@ Start order (controller-runtime's)::
     3. runnables that need no leader (need_leader_election=False)
     4. leader-elected runnables (controllers by default): at once, or while holding the Lease
 
-Stop runs the same list backwards: leader-elected runnables are asked to stop (in-flight reconciles
-finish), then the others, all within ``graceful_shutdown_timeout`` (stragglers are cancelled and an
-error logged), then the lease is released, the caches stopped, the HTTP servers closed and an owned
-client closed. SIGINT/SIGTERM call :meth:`Manager.request_shutdown`; a second signal exits the process
-at once with status 1.
+Stop has ONE deadline (controller-runtime's single shutdown context)::
 
-``await mgr.run()`` returns after a requested shutdown. It raises the error of a runnable that
-failed, ``TimeoutError`` when the caches do not sync within ``cache_sync_timeout``, and
-:class:`LeaderElectionLostError` when the Lease is lost (leader-elected runnables are cancelled at
-once; the process should exit non-zero and be restarted, as controller-runtime's does).
+    1. at once, every runnable, leader-elected or not, is asked to stop: controllers take no new
+       key from that instant (in-flight reconciles go on); leader-elected runnables not started yet
+       (still campaigning) never start
+    2. the Manager waits for all of them together, until ``graceful_shutdown_timeout`` after the
+       stop began (one budget for the whole stop, not one per group)
+    3. at the deadline the stragglers are cancelled (their in-flight reconciles get CancelledError)
+       and ``run()`` will raise :class:`GracefulShutdownTimeoutError` naming them and their keys
+    4. then the lease is released (when leading and ``leader_election_release_on_cancel``), the
+       caches stopped, the HTTP servers closed and an owned client closed
+
+``graceful_shutdown_timeout=0`` disables the grace period: everything is cancelled at once and
+that is not an error (controller-runtime's ``time.Duration(0)``). SIGINT/SIGTERM call
+:meth:`Manager.request_shutdown`; a second signal exits the process at once with status 1.
+
+``await mgr.run()`` returns after a requested shutdown that finished in time. It raises the error
+of a runnable that failed, ``TimeoutError`` when the caches do not sync within
+``cache_sync_timeout``, :class:`LeaderElectionLostError` when the Lease is lost (leader-elected
+runnables are cancelled at once; the process should exit non-zero and be restarted, as
+controller-runtime's does), and :class:`GracefulShutdownTimeoutError` when runnables outlived the
+grace period. When a runnable failed AND the stop overran, the runnable's error is raised with a
+note about the overrun (and the overrun is logged).
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
 import logging
 import math
@@ -53,12 +67,22 @@ from typing import Any
 from pycontroller import metrics as _metrics
 from pycontroller.cache.factory import SharedInformerFactory
 from pycontroller.cache.metrics import InformerCollector
-from pycontroller.client import RestClient
+from pycontroller.cache.options import CacheOptions
+from pycontroller.client import GroupVersionResource, RestClient
+from pycontroller.clock import default_clock
 from pycontroller.config import load_configuration, new_api_client, pod_namespace
 from pycontroller.errors import ConfigError, PyControllerError
 from pycontroller.healthz import Check, Checks, HTTPServer, metrics_app, parse_bind_address, probes_app
+from pycontroller.kind_informers import KindInformers
+from pycontroller.manager_services import ManagerServices
+from pycontroller.restmapper import RESTMapper
 
-__all__ = ["LeaderElectionLostError", "Manager", "ManagerAlreadyStartedError"]
+__all__ = [
+    "GracefulShutdownTimeoutError",
+    "LeaderElectionLostError",
+    "Manager",
+    "ManagerAlreadyStartedError",
+]
 
 log = logging.getLogger("pycontroller.manager")
 
@@ -69,6 +93,28 @@ class ManagerAlreadyStartedError(PyControllerError, RuntimeError):
 
 class LeaderElectionLostError(PyControllerError):
     """The Manager lost its Lease; its leader-elected runnables were stopped."""
+
+
+class GracefulShutdownTimeoutError(PyControllerError, TimeoutError):
+    """Runnables still running when the shutdown's grace period ended; they were cancelled.
+
+    ``runnables`` names them (sorted); ``keys`` maps each controller among them to the keys it was
+    reconciling when cancelled (sorted); ``timeout`` is the grace period in seconds. Raised by
+    :meth:`Manager.run` so the process exits non-zero, as controller-runtime's manager does.
+    """
+
+    def __init__(self, timeout: float, runnables: list[str], keys: dict[str, list[str]]) -> None:
+        self.timeout = timeout
+        self.runnables = runnables
+        self.keys = keys
+        parts = []
+        for name in runnables:
+            in_flight = keys.get(name)
+            parts.append(f"{name} (reconciling {', '.join(in_flight)})" if in_flight else name)
+        super().__init__(
+            f"failed waiting for all runnables to end within grace period of {timeout:g}s; "
+            f"cancelled: {'; '.join(parts)}"
+        )
 
 
 class _Runnable:
@@ -114,8 +160,19 @@ class _Runnable:
         else:
             self.task.cancel()
 
+    def in_flight(self) -> list[str]:
+        """What the runnable is working on (a Controller's keys being reconciled), sorted."""
+        keys = getattr(self.obj, "in_flight_keys", None)
+        if not callable(keys):
+            return []
+        try:
+            return sorted(str(k) for k in keys())
+        except Exception:  # an introspection hook must not break the stop; say so
+            log.exception("%s.in_flight_keys() failed", self.name)
+            return []
 
-class Manager:
+
+class Manager(ManagerServices):
     """Runs controllers and other runnables against one API server (see the module doc).
 
     The API server comes from ``api_client`` (a kubernetes_asyncio ApiClient or a RestClient, which the
@@ -131,7 +188,9 @@ class Manager:
     (``leader_election=True`` with ``leader_election_id``, ``leader_election_namespace`` (defaults to the
     pod's namespace), ``lease_duration``/``renew_deadline``/``retry_period`` (15/10/2 s),
     ``leader_election_release_on_cancel``, ``identity``), ``handle_signals`` (True), ``webhook_server``
-    (see :attr:`webhook_server`).
+    (see :attr:`webhook_server`), ``sharding`` (a :class:`pycontroller.sharding.ShardingOptions`: see
+    docs/sharding.md), ``cache`` (a :class:`~pycontroller.cache.options.CacheOptions`: namespaces,
+    selectors and transforms per resource; by default every informer drops ``metadata.managedFields``).
     """
 
     def __init__(
@@ -161,6 +220,8 @@ class Manager:
         informer_factory: Any = None,
         clock: Any = None,
         webhook_server: Any = None,
+        sharding: Any = None,
+        cache: CacheOptions | None = None,
     ) -> None:
         for what, value in (
             ("graceful_shutdown_timeout", graceful_shutdown_timeout),
@@ -189,12 +250,16 @@ class Manager:
             raise ConfigError(
                 "master= overrides a loaded configuration; with api_client, set its host instead"
             )
-        self.client = RestClient.wrap(api_client)
+        self._rest = RestClient.wrap(api_client)
         self.namespace = namespace
         self.resync_period = float(resync_period)
         self.graceful_shutdown_timeout = float(graceful_shutdown_timeout)
         self.cache_sync_timeout = float(cache_sync_timeout)
         self._factory = informer_factory
+        # Cache scope and transforms per resource (CacheOptions; validated when informers are made).
+        if cache is not None and not isinstance(cache, CacheOptions):
+            raise ConfigError(f"Manager cache= must be a CacheOptions, got {type(cache).__name__}")
+        self.cache_options = cache
         self._informer_collector: InformerCollector | None = None
         self._registry = metrics_registry if metrics_registry is not None else _metrics.registry
         self._handle_signals = handle_signals
@@ -230,6 +295,15 @@ class Manager:
         self._metrics_server: HTTPServer | None = None
         self._probe_server: HTTPServer | None = None
         self._webhook_server = webhook_server
+        #: The replica's :class:`pycontroller.sharding.Sharding` with ``sharding=ShardingOptions(...)``.
+        self.sharding: Any = None
+        if sharding is not None:
+            from pycontroller.sharding import Sharding
+
+            self.sharding = Sharding(self._rest, sharding, leader_election=leader_election, clock=clock)
+            for runnable in self.sharding.runnables():
+                self.add(runnable)
+        self._init_services()
 
     # -- building -------------------------------------------------------------------------------
 
@@ -238,21 +312,73 @@ class Manager:
         """The shared informer factory (the Manager's cache), created on first use."""
         if self._factory is None:
             self._factory = SharedInformerFactory(
-                self.client, namespace=self.namespace, resync_period=self.resync_period
+                self._rest,
+                namespace=self.namespace,
+                resync_period=self.resync_period,
+                cache_options=self.cache_options,
             )
         return self._factory
 
-    def informer_for(self, group: str, version: str, resource: str) -> Any:
-        """The shared informer for a resource (``group`` "" for core). Never suspends.
+    def informer_for(
+        self,
+        group: str | GroupVersionResource,
+        version: str | None = None,
+        resource: str | None = None,
+        *,
+        wait_for_crd: bool = False,
+        **options: Any,
+    ) -> Any:
+        """The shared informer of a resource. Never suspends.
 
-        Informers asked for after start are started by the Manager's cache as well.
+        ``informer_for("apps/v1", "Deployment")``: an api_version and a kind (or a plural, singular
+        or short name), resolved through :attr:`rest_mapper`; ``informer_for("apps", "v1",
+        "deployments")`` or ``informer_for(gvr)``: a resource (group "" for core). Either way the
+        resource is checked against discovery when the caches start: one that is not served fails
+        :meth:`run` with NoKindMatchError at once, unless ``wait_for_crd=True``, which waits for
+        its CRD (logged once) and then starts the informer (see :mod:`pycontroller.kind_informers`).
+        Informers asked for after start are started by the Manager's cache as well. ``options``
+        are those of :meth:`SharedInformerFactory.informer_for` (``namespaces``, ``label_selector``,
+        ``field_selector``, ``transform``, ``metadata_only``); left out, the Manager's ``cache=``
+        :class:`CacheOptions` decide (``(group, Kind)`` keys apply to informers asked for by kind).
         """
-        informer = self.factory.informer_for(group, version, resource)
+        if isinstance(group, GroupVersionResource):
+            gvr = group
+            group, version, resource = gvr.group, gvr.version, gvr.resource
+        if version is None:
+            raise TypeError("informer_for takes (api_version, kind), (group, version, resource) or a GVR")
+        if resource is None or wait_for_crd:
+            if resource is None:  # (api_version, kind)
+                api_version, name = group, version
+            else:
+                api_version, name = (f"{group}/{version}" if group else version), resource
+            return self._kinds.informer_for(api_version, name, wait_for_crd=wait_for_crd, **options)
+        informer = self.factory.informer_for(group, version, resource, **options)
+        if self.sharding is not None:  # a ring resource: only this shard's objects
+            self.sharding.configure_informer(informer)
         if self._started and not self._stopping_caches:
             self.factory.start()
         return informer
 
     _stopping_caches = False
+    _rest_mapper: RESTMapper | None = None
+
+    @functools.cached_property
+    def _kinds(self) -> KindInformers:
+        return KindInformers(
+            lambda: self.factory,
+            lambda: self.rest_mapper,
+            lambda: self._clock or default_clock(),
+            lambda: self.cache_sync_timeout,
+        )
+
+    @property
+    def rest_mapper(self) -> RESTMapper:
+        """The Manager's one :class:`~pycontroller.restmapper.RESTMapper` (discovery, read lazily);
+        the same as ``mgr.client.rest_mapper`` and ``mgr.get_api_reader().rest_mapper``, so the clients'
+        kind look-ups share its answers."""
+        if self._rest_mapper is None:
+            self._rest_mapper = self._rest.rest_mapper
+        return self._rest_mapper
 
     def add(self, runnable: Any, *, need_leader_election: bool | None = None) -> None:
         """Add a Controller, an object with ``async run()`` (and optionally ``stop()``), or an async function.
@@ -334,24 +460,26 @@ class Manager:
         except BaseException as exc:
             failure = exc
         finally:
-            for r in leaders:  # leader-elected first, in reverse of start
-                r.stop()
-            await self._wait_stopped(leaders)
+            # One deadline for the whole stop; every runnable is asked to stop at once, so none
+            # takes new work while another one drains (see the module doc).
+            self._stopping_runnables = True
+            overrun = await self._stop_runnables(leaders + others)
             if elector_task is not None:
                 elector_task.cancel()
                 await asyncio.gather(elector_task, return_exceptions=True)
-            for r in others:
-                r.stop()
-            await self._wait_stopped(others)
             await self._stop_caches()
             await self._stop_webhooks()
             await self._stop_http()
             self._remove_signal_handlers(installed)
             if self._owns_client:
-                await self.client.api_client.close()
+                await self._rest.api_client.close()
             log.info("Manager stopped")
         if failure is not None:
+            if overrun is not None:
+                failure.add_note(f"and while stopping: {overrun}")
             raise failure
+        if overrun is not None:
+            raise overrun
 
     async def _wait(
         self, shutdown: asyncio.Event, elector_task: asyncio.Task[Any] | None
@@ -392,21 +520,50 @@ class Manager:
         finally:
             waiter.cancel()
 
-    async def _wait_stopped(self, runnables: list[_Runnable]) -> None:
-        tasks = [r.task for r in runnables if r.task is not None]
+    _stopping_runnables = False
+
+    async def _stop_runnables(self, runnables: list[_Runnable]) -> GracefulShutdownTimeoutError | None:
+        """Ask every runnable to stop now; wait for all within one grace period; cancel the rest.
+
+        Leader-elected ones are asked first (the list's order), but nobody waits between the asks.
+        Returns the overrun error (None when everything ended in time, or with no grace period).
+        """
+        log.info("Stopping and waiting for runnables", extra={"count": len(runnables)})
+        for r in runnables:
+            r.stop()
+        tasks = {r.task for r in runnables if r.task is not None and not r.task.done()}
         if not tasks:
-            return
-        _, pending = await asyncio.wait(tasks, timeout=self.graceful_shutdown_timeout or None)
-        if pending:
-            names = sorted(r.name for r in runnables if r.task in pending)
-            log.error(
-                "Failed waiting for all runnables to end within grace period of %ss; cancelling %s",
-                self.graceful_shutdown_timeout,
-                ", ".join(names),
-            )
-            for task in pending:
-                task.cancel()
-            await asyncio.gather(*pending, return_exceptions=True)
+            return None
+        timeout = self.graceful_shutdown_timeout
+        clock = self._clock if self._clock is not None else default_clock()
+        expired: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+        def expire() -> None:
+            if not expired.done():
+                expired.set_result(None)
+
+        handle = clock.call_at(clock.now() + timeout, expire)
+        try:
+            pending: set[asyncio.Task[Any]] = set(tasks)
+            while pending and not expired.done():
+                await asyncio.wait(pending | {expired}, return_when=asyncio.FIRST_COMPLETED)
+                pending = {t for t in pending if not t.done()}
+        finally:
+            handle.cancel()
+            expired.cancel()
+        if not pending:
+            return None
+        late = [r for r in runnables if r.task in pending]
+        names = sorted(r.name for r in late)
+        keys = {r.name: r.in_flight() for r in late}
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        if timeout == 0:  # graceful shutdown disabled: cancelling is the plan, not a failure
+            return None
+        error = GracefulShutdownTimeoutError(timeout, names, {n: k for n, k in keys.items() if k})
+        log.error("%s", error)
+        return error
 
     async def _start_http(self) -> None:
         if self._metrics_address is not None:
@@ -419,6 +576,7 @@ class Manager:
                 self._probe_address, probes_app(self._healthz, self._readyz), what="health probe"
             )
             await self._probe_server.start()
+        self._log_bound_addresses()
 
     async def _stop_http(self) -> None:
         for server in (self._probe_server, self._metrics_server):
@@ -429,6 +587,7 @@ class Manager:
         if self._factory is None:  # no informer was ever asked for: nothing to sync
             self._caches_synced = True
             return
+        await self._kinds.resolve()  # unserved resources fail here, not after the sync timeout
         self.factory.start()
         # The cache's own metrics (objects, handler backlogs, reflector counters) while it runs.
         if isinstance(self.factory, SharedInformerFactory):
@@ -459,6 +618,7 @@ class Manager:
             self._informer_collector = None
         if self._factory is not None:
             try:
+                await self._kinds.stop()
                 await self._factory.shutdown()
             except Exception:  # stopping goes on; the failure is reported, not swallowed
                 log.exception("Stopping the caches failed")
@@ -467,10 +627,12 @@ class Manager:
         from pycontroller.leaderelection import LeaderElector, LeaseLock
 
         assert self._le_id is not None and self._le_namespace is not None
-        lock = LeaseLock(self.client, namespace=self._le_namespace, name=self._le_id, identity=self.identity)
+        lock = LeaseLock(self._rest, namespace=self._le_namespace, name=self._le_id, identity=self.identity)
         lease_duration, renew_deadline, retry_period = self._le_durations
 
         async def lead() -> None:
+            if self._stopping_runnables:  # elected while stopping: start nothing new
+                return
             log.info("Became leader, starting leader-elected runnables", extra={"identity": self.identity})
             for r in leaders:
                 r.start()

@@ -2,7 +2,8 @@
 
 :class:`ListWatch` builds the query of every list and watch (namespace, label and field selectors, the
 user's ``tweak_list_options``), pages through lists with continue tokens the way client-go's pager
-does (a 410 on a continue token falls back to one full list), and opens watches as
+does (a 410 on a continue token falls back to one full list with the original options), and opens
+watches as
 :class:`WatchStream` objects.
 
 A :class:`WatchStream` reads the chunked watch body itself, one JSON object per line, and hands out
@@ -45,6 +46,7 @@ __all__ = [
     "gc_paused",
     "is_connection_refused",
     "is_too_large_resource_version",
+    "metadata_problem",
     "raise_for_odd_event",
     "read_initial_events",
     "refuses_streaming_list",
@@ -109,8 +111,18 @@ class ListWatch:
         label_selector: str | None = None,
         field_selector: str | None = None,
         tweak_list_options: TweakListOptions | None = None,
+        metadata_only: bool = False,
     ) -> None:
         self.client = client
+        # Metadata-only (cachescale): ask for PartialObjectMetadataList / PartialObjectMetadata,
+        # as client-go's metadata informers do; None keeps the client's JSON default.
+        self.list_accept: str | None = None
+        self.watch_accept: str | None = None
+        if metadata_only:
+            from pycontroller.cache.options import METADATA_ONLY_ACCEPT, METADATA_ONLY_WATCH_ACCEPT
+
+            self.list_accept = METADATA_ONLY_ACCEPT
+            self.watch_accept = METADATA_ONLY_WATCH_ACCEPT
         self.gvr = gvr
         self.namespace = namespace
         self.label_selector = label_selector
@@ -140,8 +152,8 @@ class ListWatch:
         """List everything at ``resource_version``, ``page_size`` items a page (0: no paging).
 
         Like client-go's pager, continue requests carry no resourceVersion, and a 410 on a continue
-        token (the snapshot was compacted mid-list) restarts as one unpaginated, consistent list
-        (resourceVersion "").
+        token (the snapshot was compacted mid-list) falls back to one unpaginated list with the
+        original options (the same ``resource_version``).
         """
         items: list[Any] = []
         continue_token: str | None = None
@@ -157,7 +169,9 @@ class ListWatch:
             except GoneError:
                 if not continue_token:
                     raise
-                page = await self._get(self.query())
+                # The snapshot expired mid-list: one full list (no limit, no continue token) with
+                # the original options, resourceVersion included, as client-go's pager does.
+                page = await self._get(self.query(resourceVersion=resource_version))
                 page_items, rv, kind, _ = _unpack_list(page, self.path)
                 return ListPage(page_items, rv, kind, paginated)
             page_items, rv, kind, continue_token = _unpack_list(page, self.path)
@@ -171,7 +185,9 @@ class ListWatch:
 
     async def _get(self, query: dict[str, Any]) -> Any:
         """GET one list page: read the bytes, then decode them with the cyclic GC paused."""
-        async with self.client.stream(self.path, query=query, read_timeout=self.list_read_timeout) as resp:
+        async with self.client.stream(
+            self.path, query=query, read_timeout=self.list_read_timeout, accept=self.list_accept
+        ) as resp:
             raw = await resp.read()
         with gc_paused():
             try:
@@ -195,7 +211,7 @@ class ListWatch:
         Raises the matching ApiError when the server refuses the watch; closes the connection on exit.
         """
         params = self.query(watch="true", **query)
-        async with self.client.stream(self.path, query=params) as response:
+        async with self.client.stream(self.path, query=params, accept=self.watch_accept) as response:
             stream = WatchStream(response, inactivity_timeout=inactivity_timeout, clock=clock)
             try:
                 yield stream
@@ -349,6 +365,39 @@ def share_strings(meta: dict[str, Any]) -> None:
                 labels[key] = _intern(value)
 
 
+_STRING_FIELDS = ("namespace", "resourceVersion", "uid")
+_STRING_MAPS = ("labels", "annotations")
+
+
+def metadata_problem(meta: Any) -> str | None:
+    """Why ``meta`` is not an object's metadata a Go client could decode, or None when it is fine.
+
+    A Go client decodes metadata into ObjectMeta: ``name`` a non-empty string (the cache's key
+    needs it), ``namespace``, ``resourceVersion`` and ``uid`` strings when present, ``labels`` and
+    ``annotations`` maps of strings when present (null counts as absent, as in Go). An object
+    failing this is bad input: the reflector logs and counts it and never caches it. Never raises.
+    """
+    if meta.__class__ is not dict:
+        return "metadata that is not an object"
+    name = meta.get("name")
+    if name.__class__ is not str or not name:
+        return "no metadata.name" if name is None or name == "" else "a metadata.name that is not a string"
+    for field in _STRING_FIELDS:
+        value = meta.get(field)
+        if value is not None and value.__class__ is not str:
+            return f"a metadata.{field} that is not a string"
+    for field in _STRING_MAPS:
+        value = meta.get(field)
+        if value is None:
+            continue
+        if value.__class__ is not dict:
+            return f"metadata.{field} that is not a map of strings"
+        for item in value.values():
+            if item.__class__ is not str:
+                return f"metadata.{field} that is not a map of strings"
+    return None
+
+
 def is_connection_refused(exc: BaseException) -> bool:
     """A connection refused (the server is down): client-go backs off and watches again."""
     if isinstance(exc, ConnectionRefusedError):
@@ -424,11 +473,14 @@ async def read_initial_events(stream: WatchStream) -> tuple[str | None, dict[str
                     stream.unread(lines[index + 1 :])
                     return str(rv), collected, bookmarks
                 continue
-            name = meta.get("name")
-            if type(name) is not str or not name:
-                raise BadWatchInput("invalid", f"a {etype} event object without a name", line)
+            problem = metadata_problem(meta)
+            if problem is not None:
+                if etype not in ("ADDED", "MODIFIED", "DELETED"):
+                    raise_for_odd_event(event, line)
+                raise BadWatchInput("invalid", f"a {etype} event object with {problem}", line)
             share_strings(meta)
             ns = meta.get("namespace")
+            name = meta["name"]
             key = f"{ns}/{name}" if ns else name
             if etype == "DELETED":
                 collected.pop(key, None)

@@ -98,20 +98,25 @@ async def status_subresource_installed(client: Any) -> bool:
     return "foos/status" in names
 
 
-def new_recorder(mgr: Any, client: Any, component: str = CONTROLLER_AGENT_NAME) -> Any:
-    """An EventRecorder for ``component`` (the Manager's when it offers one)."""
-    get = getattr(mgr, "get_event_recorder", None)
-    if get is not None:
-        return get(component)
-    from samples.events import new_recorder as recorder_for
-
-    return recorder_for(mgr, client, component)
+def new_recorder(mgr: Any, client: Any = None, component: str = CONTROLLER_AGENT_NAME) -> Any:
+    """An EventRecorder for ``component``: the Manager's (one broadcaster, run and flushed by it)."""
+    return mgr.get_event_recorder_for(component)
 
 
 def add_sample_controller(
     mgr: Any, client: Any, *, workers: int = 2, status_subresource: bool = True, recorder: Any = None
 ) -> SampleController:
     """Build the sample-controller on ``mgr``'s shared informers (30 s resync) and add it to ``mgr``."""
+    if getattr(mgr, "sharding", None) is not None:  # --shard: see sharded.py
+        from .sharded import add_sharded_sample_controller
+
+        return add_sharded_sample_controller(
+            mgr,
+            client,
+            recorder if recorder is not None else new_recorder(mgr, client),
+            workers=workers,
+            status_subresource=status_subresource,
+        )
     deployments = mgr.informer_for(DEPLOYMENTS.group, DEPLOYMENTS.version, DEPLOYMENTS.resource)
     foos = mgr.informer_for(FOOS.group, FOOS.version, FOOS.resource)
     controller = SampleController(
@@ -238,6 +243,10 @@ def new_manager(args: Any, api_client: Any = None, *, leader_election_id: str = 
         "leader_election_namespace": args.leader_election_namespace,
         "resync_period": 30.0,
     }
+    if getattr(args, "shard", False):
+        from .sharded import sharding_options
+
+        kwargs["sharding"] = sharding_options(args.leader_election_namespace)
     if api_client is not None:
         kwargs["api_client"] = api_client
     else:

@@ -10,6 +10,7 @@ flag                            environment variable                          de
 ``--workers N``                 ``SAMPLE_CONTROLLER_WORKERS``                 2
 ``--leader-elect``              ``SAMPLE_CONTROLLER_LEADER_ELECT``            off
 ``--leader-election-namespace``  ``SAMPLE_CONTROLLER_LEADER_ELECTION_NAMESPACE``  the pod's, else default
+``--shard``                     ``SAMPLE_CONTROLLER_SHARD``                   off
 ``--metrics-bind-address``      ``SAMPLE_CONTROLLER_METRICS_BIND_ADDRESS``    ":8080" ("0" embedded)
 ``--health-probe-bind-address``  ``SAMPLE_CONTROLLER_HEALTH_PROBE_BIND_ADDRESS``  "0" (off)
 ``--embedded``                  ``SAMPLE_CONTROLLER_EMBEDDED``                off
@@ -112,6 +113,13 @@ def build_parser(prog: str = "python -m samples.sample_controller") -> argparse.
         "[$SAMPLE_CONTROLLER_LEADER_ELECT]",
     )
     parser.add_argument(
+        "--shard",
+        action="store_true",
+        default=None,
+        help="Shard the Foos across the replicas (a shard Lease per pod, in the leader election "
+        "namespace; implies --leader-elect for the sharder). See docs/sharding.md. [$SAMPLE_CONTROLLER_SHARD]",
+    )
+    parser.add_argument(
         "--leader-election-namespace",
         metavar="NS",
         help="Namespace of the Lease (default: the pod's namespace, else 'default'). "
@@ -174,6 +182,7 @@ def _from_env(parser: argparse.ArgumentParser, args: argparse.Namespace, env: di
         "master": str,
         "workers": _workers,
         "leader_elect": "bool",
+        "shard": "bool",
         "leader_election_namespace": str,
         "metrics_bind_address": _address,
         "health_probe_bind_address": _address,
@@ -234,8 +243,9 @@ def parse_args(argv: Sequence[str] | None = None, env: dict[str, str] | None = N
         args.embedded_reason = "no cluster configured (no --kubeconfig, $KUBECONFIG, ~/.kube/config or in-cluster service account)"
     args.embedded = bool(args.embedded)
     args.once = bool(args.once)
-    args.leader_elect = bool(args.leader_elect)
     args.webhooks = bool(args.webhooks)
+    args.shard = bool(args.shard)
+    args.leader_elect = bool(args.leader_elect) or args.shard
     if args.workers is None:
         args.workers = 2
     if args.timeout is None:

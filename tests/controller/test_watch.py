@@ -72,8 +72,21 @@ def owned(name: str, *refs: dict[str, Any]) -> dict[str, Any]:
 FOO = {"apiVersion": "samplecontroller.k8s.io/v1alpha1", "kind": "Foo", "name": "foo-1", "controller": True}
 
 
+class KnownScope:
+    """A RESTMapper stand-in that already knows every kind, with one scope."""
+
+    def __init__(self, namespaced: bool = True) -> None:
+        self.namespaced = namespaced
+
+    def cached(self, group_version: str, kind: str) -> Any:
+        return self
+
+    async def resource_for(self, group_version: str, kind: str) -> Any:
+        return self
+
+
 def test_enqueue_owner_maps_to_the_controlling_owner_of_the_kind_in_the_group() -> None:
-    informer, keys = wired("w2", enqueue_owner("samplecontroller.k8s.io/v1beta9", "Foo"))
+    informer, keys = wired("w2", enqueue_owner("samplecontroller.k8s.io/v1beta9", "Foo", mapper=KnownScope()))  # type: ignore[arg-type]
     informer.add(owned("d1", FOO))
     informer.add(owned("d2", {**FOO, "controller": False, "name": "foo-2"}))  # not the controller
     informer.add(owned("d3", {**FOO, "apiVersion": "other.io/v1"}))  # other group
@@ -84,7 +97,13 @@ def test_enqueue_owner_maps_to_the_controlling_owner_of_the_kind_in_the_group() 
 
 def test_enqueue_owner_without_only_controller_takes_every_owner_and_update_wakes_old_and_new() -> None:
     informer, keys = wired(
-        "w3", enqueue_owner("samplecontroller.k8s.io/v1alpha1", "Foo", only_controller=False)
+        "w3",
+        enqueue_owner(
+            "samplecontroller.k8s.io/v1alpha1",
+            "Foo",
+            only_controller=False,
+            mapper=KnownScope(),  # type: ignore[arg-type]
+        ),
     )
     informer.update(
         owned("d", {**FOO, "name": "old"}), owned("d", {**FOO, "name": "new", "controller": False})
