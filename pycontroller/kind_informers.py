@@ -94,7 +94,9 @@ class KindInformers:
             )
         new_informer = getattr(factory, "new_informer", None)
         if new_informer is None:  # a stand-in factory without deferred informers: as named
-            return factory.informer_for(provisional.group, provisional.version, provisional.resource, **options)
+            return factory.informer_for(
+                provisional.group, provisional.version, provisional.resource, **options
+            )
         # cache options (cachescale): a kind-named pending informer takes its (group, Kind) options now
         kind = mapping.kind if mapping is not None else name
         pending = _Pending(new_informer(provisional, kind=kind, **options), api_version, name, wait_for_crd)

@@ -64,6 +64,7 @@ from pycontroller.labels import SelectorError, selector_from_label_selector
 
 from . import conversion
 from . import patch as patches
+from .apply import check_patch_options
 from .objects import CRD_KEY, NS_KEY
 from .resources import ResourceDef
 from .routing import Route
@@ -302,13 +303,18 @@ class WebhookCaller:
             result: web.StreamResponse = await verb_handler(request, route, table, av)
             return result
         dry_run = "dryRun" in request.query
+        if route.verb == "create" and (route.subresource is not None or not table.rdef.stored):
+            result = await verb_handler(request, route, table, av)  # reviews, evictions: not admitted here
+            return result
         if route.verb == "delete":
             return await self._delete(handlers, request, route, table, av, warnings, dry_run)
         if route.verb == "patch":
             media = request.headers.get("Content-Type", "").split(";", 1)[0].strip().lower()
-            if media not in _PATCH_TYPES:  # server-side apply and unknown types: the handlers' answer
+            if media not in _PATCH_TYPES or (_PATCH_TYPES[media] == "strategic" and not table.rdef.builtin):
+                # server-side apply and unsupported types: the handlers' answer, without admission
                 result = await verb_handler(request, route, table, av)
                 return result
+            check_patch_options(request, _PATCH_TYPES[media])
         if route.verb != "patch":
             handlers._require_json(request)
         for _attempt in range(5):  # a patch or update racing another write is retried, like GuaranteedUpdate
@@ -370,7 +376,9 @@ class WebhookCaller:
             if av != storage_av and obj.get("apiVersion") == av:
                 body_storage = (await self._convert(conv, table, [obj], storage_av))[0]
         expected_rv = old.obj["metadata"]["resourceVersion"] if old is not None else None
-        candidate = self._registry_write(route, table, body_storage, write_av, expected_rv, dry=True)
+        candidate = self._registry_write(
+            handlers, request, route, table, body_storage, write_av, expected_rv, dry=True
+        )
         if not (body_storage.get("metadata") or {}).get("name"):
             # generateName: store under the name the validating webhooks are shown
             body_storage = {**body_storage, "metadata": {**body_storage.get("metadata", {})}}
@@ -389,11 +397,15 @@ class WebhookCaller:
             current.obj["metadata"]["resourceVersion"] if current else None
         ) != expected_rv and old is not None:
             raise _Retry()
-        stored = self._registry_write(route, table, body_storage, write_av, expected_rv, dry=False)
+        stored = self._registry_write(
+            handlers, request, route, table, body_storage, write_av, expected_rv, dry=False
+        )
         return _json(stored.bytes_for(av), 201 if old is None and route.verb != "patch" else 200)
 
     def _registry_write(
         self,
+        handlers: Handlers,
+        request: web.Request,
         route: Route,
         table: Table,
         body: dict[str, Any],
@@ -404,8 +416,8 @@ class WebhookCaller:
     ) -> Stored:
         body = copy.deepcopy(body)
         registry = self.registry
-        registry.dry_run = dry
-        try:
+        with handlers._writing(request):  # the request's field manager and ?dryRun
+            registry.dry_run = registry.dry_run or dry
             if route.verb == "create":
                 return registry.create(table, route.namespace, body, write_av)
             assert route.name is not None
@@ -414,8 +426,6 @@ class WebhookCaller:
             return registry.update(
                 table, route.namespace, route.name, body, subresource=route.subresource, api_version=write_av
             )
-        finally:
-            registry.dry_run = False
 
     async def _patched(
         self,
@@ -429,10 +439,6 @@ class WebhookCaller:
         """The live object at ``av`` with the request's patch applied (the registry's patch rules)."""
         media = request.headers.get("Content-Type", "").split(";", 1)[0].strip().lower()
         patch_type = _PATCH_TYPES[media]
-        if patch_type == "strategic" and not table.rdef.builtin:
-            raise ApiFailure(
-                415, "UnsupportedMediaType", "strategic merge patch is not supported for custom resources"
-            )
         try:
             body = await handlers._body(request, table.rdef.kind)
         except ApiFailure as exc:
