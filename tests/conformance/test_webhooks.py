@@ -568,3 +568,37 @@ async def test_generate_name_is_stored_under_the_name_validating_webhooks_saw(
         created = await rest_client.create(CONFIGMAPS, body)
     assert created["metadata"]["name"].startswith("gen-")
     assert names == [created["metadata"]["name"]]
+
+
+async def test_delete_collection_validates_each_object_in_order_and_stops_at_a_denial(
+    rest_client: RestClient, labelled: str, webhook_server: WebhookServer
+) -> None:
+    ns = labelled
+    deleting: list[str] = []
+
+    def validate(request: AdmissionRequest) -> AdmissionResponse | None:
+        if request.operation != "DELETE":
+            return None
+        assert request.name == ""  # each object is reviewed with the collection's (empty) name
+        old = request.old_object or {}
+        deleting.append(old["metadata"]["name"])
+        if (old.get("data") or {}).get("keep"):
+            return denied(f"{old['metadata']['name']} is kept")
+        return None
+
+    webhook_server.add_validator("v1", "ConfigMap", validate, operations=("CREATE", "DELETE"))
+    async with installed(rest_client, webhook_server, ns, probe_configmap(rest_client, ns)):
+        for name, data in (("a", {"keep": "1"}), ("b", {}), ("c", {})):
+            await rest_client.create(CONFIGMAPS, configmap(name, ns, labels={"batch": "1"}, data=data))
+        deleting.clear()
+        with pytest.raises(ForbiddenError, match="a is kept"):
+            await rest_client.request("DELETE", CONFIGMAPS.path(ns), query={"labelSelector": "batch=1"})
+        # one deletion worker: objects go in key order and the first denial ends the request
+        assert deleting == ["a"]
+        left = await rest_client.list(CONFIGMAPS, ns, labelSelector="batch=1")
+        assert [i["metadata"]["name"] for i in left["items"]] == ["a", "b", "c"]
+        await rest_client.patch(CONFIGMAPS, "a", {"data": None}, ns)
+        deleting.clear()
+        await rest_client.request("DELETE", CONFIGMAPS.path(ns), query={"labelSelector": "batch=1"})
+        assert deleting == ["a", "b", "c"]
+        assert (await rest_client.list(CONFIGMAPS, ns, labelSelector="batch=1"))["items"] == []

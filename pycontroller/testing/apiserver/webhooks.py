@@ -38,7 +38,11 @@ watch paths are synchronous, converted objects are computed before they are need
 for every served version, and for the objects a read or watch will serve) and looked up by content
 by :func:`.conversion.convert`; only labels and annotations of a webhook's metadata are kept.
 
-Not emulated: admission on deletecollection, the scale subresource and server-side apply patches;
+A deletecollection calls mutating webhooks once (no name, no object), then validates and deletes
+each matching object in key order, one at a time (the real server's single deletion worker): the
+first denial fails the request, and that object and those after it stay.
+
+Not emulated: admission on the scale subresource and server-side apply patches;
 the ``reinvocationPolicy``; validating webhooks see a create's uid and creationTimestamp from the
 dry run (the stored object gets new ones).
 """
@@ -68,6 +72,7 @@ from .apply import check_patch_options
 from .objects import CRD_KEY, NS_KEY
 from .resources import ResourceDef
 from .routing import Route
+from .selectors import parse_filter
 from .status import ApiFailure, bad_request, conflict
 from .storage import Stored, Table
 
@@ -257,7 +262,10 @@ class WebhookCaller:
 
     def wants(self, route: Route, table: Table) -> bool:
         """Whether this request needs webhooks (cheap; False leaves the request to the handlers)."""
-        if route.verb in ("create", "update", "patch", "delete") and self._admission_configured():
+        if (
+            route.verb in ("create", "update", "patch", "delete", "deletecollection")
+            and self._admission_configured()
+        ):
             return True
         return self._conversion_webhook(table) is not None
 
@@ -308,6 +316,8 @@ class WebhookCaller:
             return result
         if route.verb == "delete":
             return await self._delete(handlers, request, route, table, av, warnings, dry_run)
+        if route.verb == "deletecollection":
+            return await self._delete_collection(handlers, request, route, table, av, warnings, dry_run)
         if route.verb == "patch":
             media = request.headers.get("Content-Type", "").split(";", 1)[0].strip().lower()
             if media not in _PATCH_TYPES or (_PATCH_TYPES[media] == "strategic" and not table.rdef.builtin):
@@ -499,6 +509,50 @@ class WebhookCaller:
         await self._validate(attrs, None, old_at_av, warnings)
         result: web.StreamResponse = await handlers._delete(request, route, table, av)
         return result
+
+    async def _delete_collection(
+        self,
+        handlers: Handlers,
+        request: web.Request,
+        route: Route,
+        table: Table,
+        av: str,
+        warnings: list[str],
+        dry_run: bool,
+    ) -> web.StreamResponse:
+        """Like the real registry: mutating webhooks once (no name, no objects), then each matching
+        object is validated (no name either, the object as ``oldObject``) and deleted in key order; the
+        first denial ends the request (that object and the ones after it stay)."""
+        conv = self._conversion_webhook(table)
+        options = await handlers._delete_options(request)
+        filt = parse_filter(
+            request.query.get("labelSelector"), request.query.get("fieldSelector"), table.rdef.key
+        )
+        version = av.rpartition("/")[2]
+        ns = route.namespace or ""
+        attrs = _Attributes("DELETE", table, version, "", ns, "", dry_run, _options("DELETE"))
+        await self._mutate(attrs, None, None, warnings)
+        chosen = [s for s in table.sorted_now() if (not ns or s.key[0] == ns) and filt.matches(s.obj)]
+        deleted: list[Stored] = []
+        first_error: BaseException | None = None
+        for stored in chosen:
+            # the real server reviews each object with the collection's attributes: no name, the old object
+            item = _Attributes("DELETE", table, version, "", ns, "", dry_run, _options("DELETE"))
+            try:
+                await self._validate(item, None, await self._at(stored.obj, av, table, conv), warnings)
+                current = table.objects.get(stored.key)
+                if current is None:
+                    continue  # deleted meanwhile
+                with handlers._writing(request):
+                    result, _ = self.registry.delete(table, stored.key[0] or None, stored.key[1], options)
+                deleted.append(result)
+            except ApiFailure as exc:
+                first_error = exc
+                break  # one deletion worker (the real default): nothing after the first failure
+        if first_error is not None:
+            raise first_error
+        items = [s.item_bytes(av, table.rdef.builtin) for s in deleted]
+        return _json(handlers._list_body(table, av, items, self.registry.rv, None, None), 200)
 
     # -- admission ----------------------------------------------------------------------------------
 
