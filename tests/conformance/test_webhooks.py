@@ -602,3 +602,36 @@ async def test_delete_collection_validates_each_object_in_order_and_stops_at_a_d
         await rest_client.request("DELETE", CONFIGMAPS.path(ns), query={"labelSelector": "batch=1"})
         assert deleting == ["a", "b", "c"]
         assert (await rest_client.list(CONFIGMAPS, ns, labelSelector="batch=1"))["items"] == []
+
+
+async def test_the_review_names_kind_resource_options_and_the_request_version(
+    rest_client: RestClient, labelled: str, webhook_server: WebhookServer
+) -> None:
+    ns = labelled
+    seen: list[AdmissionRequest] = []
+    webhook_server.add_validator("v1", "ConfigMap", seen.append, operations=("CREATE", "UPDATE", "DELETE"))
+    async with installed(rest_client, webhook_server, ns, probe_configmap(rest_client, ns)):
+        seen.clear()
+        created = await rest_client.create(CONFIGMAPS, configmap("r", ns))
+        await rest_client.replace(CONFIGMAPS, {**created, "data": {"a": "b"}})
+        await rest_client.delete(CONFIGMAPS, "r", ns)
+    create, update, delete = (r.raw for r in seen)
+    for raw in (create, update, delete):
+        assert raw["kind"] == raw["requestKind"] == {"group": "", "version": "v1", "kind": "ConfigMap"}
+        assert (
+            raw["resource"]
+            == raw["requestResource"]
+            == {"group": "", "version": "v1", "resource": "configmaps"}
+        )
+        assert raw["namespace"] == ns and raw["name"] == "r" and raw["dryRun"] is False
+        assert "subResource" not in raw
+    assert [r["operation"] for r in (create, update, delete)] == ["CREATE", "UPDATE", "DELETE"]
+    assert [r["options"]["kind"] for r in (create, update, delete)] == [
+        "CreateOptions",
+        "UpdateOptions",
+        "DeleteOptions",
+    ]
+    assert all(r["options"]["apiVersion"] == "meta.k8s.io/v1" for r in (create, update, delete))
+    assert create.get("oldObject") is None
+    assert (update["oldObject"].get("data") or {}) == {} and update["object"]["data"] == {"a": "b"}
+    assert delete.get("object") is None and delete["oldObject"]["metadata"]["name"] == "r"
