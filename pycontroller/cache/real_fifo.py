@@ -332,3 +332,31 @@ class RealFIFO:
     def deltas(self) -> Deltas:
         """A copy of the queued deltas, oldest first."""
         return list(self._items)
+
+    def list_keys(self) -> list[str]:
+        """The keys with queued deltas, a queued ``ReplacedAll``'s objects included, in first-queued
+        order (a scoped relist reads them, see :mod:`pycontroller.cache.multi_namespace`). O(queued).
+        Never suspends."""
+        keys: dict[str, None] = {}
+        key_of = self.key_of
+        for (delta_type, obj), key in zip(self._items, self._keys, strict=True):
+            if key is not None:
+                keys[key] = None
+            elif delta_type is REPLACED_ALL:
+                for item in obj.objects:
+                    keys[key_of(item)] = None
+        return list(keys)
+
+    def get_by_key(self, key: str) -> Deltas:
+        """The queued deltas of ``key``, oldest first, an object of a queued ``ReplacedAll`` as a
+        ``Replaced`` delta; empty when nothing is queued for it. O(queued). Never suspends."""
+        found: Deltas = []
+        key_of = self.key_of
+        for delta, delta_key in zip(self._items, self._keys, strict=True):
+            if delta_key == key:
+                found.append(delta)
+            elif delta_key is None and delta.type is REPLACED_ALL:
+                for item in delta.object.objects:
+                    if key_of(item) == key:
+                        found.append(_new_delta(Delta, (DeltaType.REPLACED, item)))
+        return found

@@ -290,3 +290,15 @@ async def test_new_informer_is_a_plain_informer_with_one_handler_a_key_function_
         assert all(o["slim"] for o in store.list())
     finally:
         await informer.stop()
+
+
+def test_queued_keys_and_deltas_include_the_objects_of_a_queued_replace() -> None:
+    # A multi-namespace cache's scoped relist reads these to find what a namespace still holds.
+    fifo = RealFIFO()
+    fifo.add(cm("a", "1"))
+    fifo.replace([cm("b", "2"), cm("a", "3")], "3")
+    fifo.delete(cm("c", "4"))
+    assert fifo.list_keys() == ["ns/a", "ns/b", "ns/c"]
+    assert kinds(fifo.get_by_key("ns/a")) == [("Added", "a"), ("Replaced", "a")]
+    assert kinds(fifo.get_by_key("ns/c")) == [("Deleted", "c")]
+    assert fifo.get_by_key("ns/zzz") == []
