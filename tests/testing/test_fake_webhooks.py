@@ -116,7 +116,7 @@ async def step(rest: RestClient, model: dict[str, str], op: str, name: str, valu
         model[name] = value
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
 @given(ops=steps)
 def test_denied_writes_never_land_and_every_stored_object_is_mutated(ops: list[tuple[str, str, str]]) -> None:
     asyncio.run(scenario(ops))
