@@ -463,7 +463,7 @@ async def test_an_object_selector_limits_which_objects_are_sent(
         await rest_client.request("DELETE", f"{ADMISSION}/validatingwebhookconfigurations/{name}")
 
 
-async def _probe_reached(probe: Callable[[], Awaitable[Any]], seen: list[str]) -> bool:
+async def _probe_reached(probe: Callable[[], Awaitable[Any]], seen: list[Any]) -> bool:
     before = len(seen)
     await probe()
     return len(seen) > before
@@ -635,3 +635,53 @@ async def test_the_review_names_kind_resource_options_and_the_request_version(
     assert create.get("oldObject") is None
     assert (update["oldObject"].get("data") or {}) == {} and update["object"]["data"] == {"a": "b"}
     assert delete.get("object") is None and delete["oldObject"]["metadata"]["name"] == "r"
+
+
+@pytest.mark.parametrize("match_policy", ["Equivalent", "Exact"])
+async def test_match_policy_decides_whether_another_version_of_the_resource_is_reviewed(
+    rest_client: RestClient, labelled: str, webhook_server: WebhookServer, match_policy: str
+) -> None:
+    ns = labelled
+    group = f"{unique('mp')}.example.com"
+    seen: list[AdmissionRequest] = []
+    webhook_server.add_validator(f"{group}/v1", "Widget", seen.append)
+
+    def widget(version: str, name: str) -> dict[str, Any]:
+        return {
+            "apiVersion": f"{group}/{version}",
+            "kind": "Widget",
+            "metadata": {"name": name},
+            "spec": {"n": 1},
+        }
+
+    v1 = GroupVersionResource(group, "v1", "widgets")
+    v2 = GroupVersionResource(group, "v2", "widgets")
+
+    async def probe() -> Any:
+        body = widget("v1", unique("probe"))
+        return await rest_client.request("POST", v1.path(ns), query={"dryRun": "All"}, body=body)
+
+    async with temporary_crd(rest_client, crd_manifest(group, "Widget", versions=("v1", "v2"))):
+        configs = webhook_configurations(
+            webhook_server,
+            name=unique("wh"),
+            url=webhook_server.url,
+            namespace_selector={"matchLabels": {"webhook-test": ns}},
+        )
+        configs[0]["webhooks"][0]["matchPolicy"] = match_policy
+        await rest_client.request("POST", f"{ADMISSION}/validatingwebhookconfigurations", body=configs[0])
+        try:
+            await wait_for(lambda: _probe_reached(probe, seen), what="the configuration to take effect")
+            seen.clear()
+            await rest_client.create(v2, widget("v2", "w"), ns)
+        finally:
+            await rest_client.request(
+                "DELETE", f"{ADMISSION}/validatingwebhookconfigurations/{configs[0]['metadata']['name']}"
+            )
+    if match_policy == "Exact":
+        assert seen == []
+        return
+    (request,) = seen
+    assert request.kind == {"group": group, "version": "v1", "kind": "Widget"}
+    assert request.raw["requestKind"] == {"group": group, "version": "v2", "kind": "Widget"}
+    assert request.object is not None and request.object["apiVersion"] == f"{group}/v1"
