@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import aiohttp
+import aiohttp.web
 import orjson
 import pytest
 import pytest_asyncio
@@ -685,3 +686,25 @@ async def test_match_policy_decides_whether_another_version_of_the_resource_is_r
     assert request.kind == {"group": group, "version": "v1", "kind": "Widget"}
     assert request.raw["requestKind"] == {"group": group, "version": "v2", "kind": "Widget"}
     assert request.object is not None and request.object["apiVersion"] == f"{group}/v1"
+
+
+async def test_admission_calls_carry_the_timeout_in_the_url(rest_client: RestClient, labelled: str) -> None:
+    ns = labelled
+    server = WebhookServer(host="127.0.0.1", port=0, self_signed=True)
+    server.add_validator("v1", "ConfigMap", lambda r: None)
+    timeouts: list[str | None] = []
+    handle = server._handle
+
+    async def spy(request: aiohttp.web.Request) -> aiohttp.web.Response:
+        timeouts.append(request.query.get("timeout"))
+        return await handle(request)
+
+    server._handle = spy  # type: ignore[method-assign]
+    await server.start()
+    try:
+        async with installed(rest_client, server, ns, probe_configmap(rest_client, ns), timeout_seconds=7):
+            timeouts.clear()
+            await rest_client.create(CONFIGMAPS, configmap("t", ns))
+    finally:
+        await server.stop()
+    assert timeouts == ["7s"]
