@@ -708,3 +708,38 @@ async def test_admission_calls_carry_the_timeout_in_the_url(rest_client: RestCli
     finally:
         await server.stop()
     assert timeouts == ["7s"]
+
+
+async def test_reads_at_another_version_fail_while_the_conversion_webhook_is_down(
+    rest_client: RestClient, namespace: str
+) -> None:
+    server = WebhookServer(host="127.0.0.1", port=0, self_signed=True)
+    group = f"{unique('down')}.example.com"
+    server.add_conversion(group, "Foo", "v1", {"v1alpha1": (to_hub, from_hub)})
+    await server.start()
+    manifest = crd_manifest(group, "Foo", versions=("v1", "v1alpha1"))
+    manifest["spec"]["conversion"] = conversion_stanza(url=server.url, ca_bundle=server.ca_bundle)
+    try:
+        async with temporary_crd(rest_client, manifest):
+            v1 = GroupVersionResource(group, "v1", "foos")
+            alpha = GroupVersionResource(group, "v1alpha1", "foos")
+            body = {
+                "apiVersion": f"{group}/v1",
+                "kind": "Foo",
+                "metadata": {"name": "f"},
+                "spec": {"scale": {"replicas": 2}},
+            }
+            await rest_client.create(v1, body, namespace)
+            assert (await rest_client.get(alpha, "f", namespace))["spec"] == {"replicas": 2}
+            await server.stop()
+            with pytest.raises(ApiError) as failed:
+                await rest_client.get(alpha, "f", namespace)
+            assert failed.value.status == 500
+            assert failed.value.message.startswith(
+                f"conversion webhook for {group}/v1, Kind=Foo failed: Post "
+            )
+            with pytest.raises(ApiError):
+                await rest_client.list(alpha, namespace)
+            assert (await rest_client.get(v1, "f", namespace))["spec"] == {"scale": {"replicas": 2}}
+    finally:
+        await server.stop()

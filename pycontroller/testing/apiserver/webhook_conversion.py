@@ -1,9 +1,11 @@
 """CRD conversion webhooks in the fake server (see :mod:`.webhooks`).
 
 Objects are converted by calling the CRD's webhook with one ConversionReview per batch, always with
-the real server's fixed 30 s timeout. The storage and watch paths are synchronous, so conversions
-are computed before they are needed and remembered by content (everything but metadata, plus
-labels and annotations); :func:`lookup`, installed as :data:`.conversion.webhook_lookup`, finds them.
+the real server's fixed 30 s timeout: for every get, list and watch start at another version (what
+it will serve), and at each write for every served version (the watch events). The storage and
+watch paths are synchronous, so conversions are computed before they are needed and remembered by
+content (everything but metadata, plus labels and annotations); :func:`lookup`, installed as
+:data:`.conversion.webhook_lookup`, finds them.
 """
 
 from __future__ import annotations
@@ -181,6 +183,8 @@ class ConversionCalls:
             wanted = [s for s in table.objects.values() if ns is None or s.key[0] == ns]
             if route.verb == "watch":
                 wanted = list(wanted) + [e.obj for e in table.history if ns is None or e.obj.key[0] == ns]
-        missing = [s.obj for s in wanted if _cache.get(_content_key(s.obj, av)) is None]
-        if missing:
-            await self._convert(conv, table, missing, av)
+        # Every read asks the webhook again, as the real server does (a webhook that is down fails
+        # the read); only watch events after the start come from the conversions made at each write.
+        objects = list({id(s.obj): s.obj for s in wanted}.values())
+        if objects:
+            await self._convert(conv, table, objects, av)

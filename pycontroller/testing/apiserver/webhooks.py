@@ -34,9 +34,11 @@ timeout) whenever a request's version differs from the storage version: bodies w
 version are converted to the storage version before the write; answers, lists and watch events are
 converted to the requested version. A failed conversion is a 500 ``conversion webhook for
 <group>/<version>, Kind=<kind> failed: <message>`` and nothing is stored. Since the storage and
-watch paths are synchronous, converted objects are computed before they are needed (at each write
-for every served version, and for the objects a read or watch will serve) and looked up by content
-by :func:`.conversion.convert`; only labels and annotations of a webhook's metadata are kept.
+watch paths are synchronous, converted objects are computed before they are needed (every get,
+list and watch start asks the webhook for what it will serve, so a webhook that is down fails the
+read as on the real server; each write converts to every served version for the watch events) and
+looked up by content by :func:`.conversion.convert`; only labels and annotations of a webhook's
+metadata are kept.
 
 A deletecollection calls mutating webhooks once (no name, no object), then validates and deletes
 each matching object in key order, one at a time (the real server's single deletion worker): the
