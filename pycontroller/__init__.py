@@ -11,6 +11,7 @@ informers, listers), :mod:`pycontroller.leaderelection` (leader election on a Le
 server, envtest launcher, fake clock, pytest fixtures; never imported by the library itself).
 """
 
+from pycontroller.builder import Builder, BuilderError
 from pycontroller.cache import (
     FilteringResourceEventHandler,
     Lister,
@@ -18,6 +19,9 @@ from pycontroller.cache import (
     SharedIndexInformer,
     SharedInformerFactory,
 )
+from pycontroller.cache.options import ByObject, CacheOptions
+from pycontroller.cached_client import CachedClient, CacheNotStartedError
+from pycontroller.cli import current_manager
 from pycontroller.client import GroupVersionResource, RestClient
 from pycontroller.clock import Clock, LoopClock
 from pycontroller.config import load_configuration, new_api_client
@@ -27,6 +31,7 @@ from pycontroller.controllerutil import (
     OperationResult,
     add_finalizer,
     contains_finalizer,
+    create_or_patch,
     create_or_update,
     get_controller_of,
     has_controller_reference,
@@ -45,15 +50,20 @@ from pycontroller.errors import (
     GoneError,
     InvalidError,
     InvalidObjectError,
+    MethodNotAllowedError,
     NoKindMatchError,
     NotFoundError,
     PyControllerError,
+    RequestEntityTooLargeError,
     ServerError,
     ShutDownError,
     TooManyRequestsError,
     UnauthorizedError,
+    UnsupportedMediaTypeError,
 )
+from pycontroller.finalizer import FinalizerError, Finalizers
 from pycontroller.handler import EventHandler, enqueue_mapped, enqueue_object, enqueue_owner
+from pycontroller.labels import SelectorError
 from pycontroller.leaderelection import LeaderElector, LeaseLock
 from pycontroller.log import configure_logging
 from pycontroller.manager import (
@@ -76,12 +86,21 @@ from pycontroller.predicate import (
 from pycontroller.reconcile import Result, TerminalError, requeue_on_conflict
 from pycontroller.record import EventBroadcaster, EventRecorder
 from pycontroller.restmapper import RESTMapper, RESTMapping
+from pycontroller.retry import RetryBackoff, retry_on_conflict
+from pycontroller.sync_client import BlockingCallOnLoopError, SyncClient
 
 __all__ = [
     "AlreadyExistsError",
     "AlreadyOwnedError",
     "ApiError",
     "BadRequestError",
+    "BlockingCallOnLoopError",
+    "Builder",
+    "BuilderError",
+    "ByObject",
+    "CacheNotStartedError",
+    "CacheOptions",
+    "CachedClient",
     "Clock",
     "ConfigError",
     "ConflictError",
@@ -91,6 +110,8 @@ __all__ = [
     "EventHandler",
     "EventRecorder",
     "FilteringResourceEventHandler",
+    "FinalizerError",
+    "Finalizers",
     "ForbiddenError",
     "GoneError",
     "GracefulShutdownTimeoutError",
@@ -104,6 +125,7 @@ __all__ = [
     "LoopClock",
     "Manager",
     "ManagerAlreadyStartedError",
+    "MethodNotAllowedError",
     "NoKindMatchError",
     "NotFoundError",
     "OperationResult",
@@ -111,22 +133,29 @@ __all__ = [
     "PyControllerError",
     "RESTMapper",
     "RESTMapping",
+    "RequestEntityTooLargeError",
     "ResourceEventHandlerFuncs",
     "RestClient",
     "Result",
+    "RetryBackoff",
+    "SelectorError",
     "ServerError",
     "SharedIndexInformer",
     "SharedInformerFactory",
     "ShutDownError",
+    "SyncClient",
     "TerminalError",
     "TooManyRequestsError",
     "UnauthorizedError",
+    "UnsupportedMediaTypeError",
     "add_finalizer",
     "and_",
     "annotations_changed",
     "configure_logging",
     "contains_finalizer",
+    "create_or_patch",
     "create_or_update",
+    "current_manager",
     "enqueue_mapped",
     "enqueue_object",
     "enqueue_owner",
@@ -142,6 +171,7 @@ __all__ = [
     "remove_finalizer",
     "requeue_on_conflict",
     "resource_version_changed",
+    "retry_on_conflict",
     "set_controller_reference",
     "set_owner_reference",
 ]

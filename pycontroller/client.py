@@ -22,10 +22,11 @@ calls fail with aiohttp's "Session is closed" error.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import weakref
 from collections.abc import AsyncIterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 from urllib.parse import quote, urlencode
 
 import aiohttp
@@ -34,7 +35,13 @@ import orjson
 from aiohttp.helpers import get_env_proxy_for_url
 from yarl import URL
 
-from pycontroller.errors import DecodeError, api_error_from_status
+from pycontroller.errors import DecodeError, InvalidObjectError, api_error_from_status
+from pycontroller.mergepatch import create_merge_patch
+
+if TYPE_CHECKING:
+    from pycontroller.labels import Selector
+    from pycontroller.restmapper import RESTMapper, RESTMapping
+    from pycontroller.sync_client import SyncClient
 
 __all__ = ["GroupVersionResource", "RestClient", "parse_retry_after"]
 
@@ -42,6 +49,7 @@ JSON = "application/json"
 MERGE_PATCH = "application/merge-patch+json"
 JSON_PATCH = "application/json-patch+json"
 STRATEGIC_MERGE_PATCH = "application/strategic-merge-patch+json"
+APPLY_PATCH = "application/apply-patch+yaml"
 _PATCH_TYPES = {
     "merge": MERGE_PATCH,
     "json": JSON_PATCH,
@@ -118,6 +126,9 @@ class RestClient:
     def __init__(self, api_client: Any, *, owns_api_client: bool = False) -> None:
         self.api_client = api_client
         self._owns = owns_api_client
+        self._rest_mapper: RESTMapper | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._sync: SyncClient | None = None
         config = api_client.configuration
         self.host: str = str(config.host).rstrip("/")
         rest = api_client.rest_client
@@ -140,6 +151,7 @@ class RestClient:
         """Our session over the ApiClient's connection pool, made on first use (inside the loop)."""
         session = self._session
         if session is None:
+            self._loop = asyncio.get_running_loop()
             shared = self._shared_session
             session = aiohttp.ClientSession(
                 connector=shared.connector,
@@ -151,6 +163,25 @@ class RestClient:
             # Detaching closes nothing (the pool belongs to the ApiClient) and needs no loop.
             weakref.finalize(self, session.detach)
         return session
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop | None:
+        """The event loop this client's requests run on (known after the first one), or None."""
+        return self._loop
+
+    @property
+    def sync(self) -> SyncClient:
+        """A blocking facade for plain-function reconcilers (see :mod:`pycontroller.sync_client`).
+
+        Get it on the client's loop (in async set-up code) or after the first request, so it knows
+        the loop to run on. Never suspends.
+        """
+        sync = self._sync
+        if sync is None:
+            from pycontroller.sync_client import SyncClient
+
+            sync = self._sync = SyncClient(self)  # runs on the loop it was made on, else self.loop
+        return sync
 
     @classmethod
     def wrap(cls, client: Any) -> RestClient:
@@ -247,14 +278,18 @@ class RestClient:
         query: Mapping[str, Any] | None = None,
         connect_timeout: float | None = 30.0,
         read_timeout: float | None = None,
+        accept: str | None = None,
     ) -> AsyncIterator[aiohttp.ClientResponse]:
         """Open a GET whose body is read incrementally (a watch). Yields the aiohttp response.
 
         ``read_timeout`` bounds the silence between two reads (aiohttp raises
-        ``asyncio.TimeoutError`` / ``aiohttp.ServerTimeoutError``). A non-200 answer raises the
+        ``asyncio.TimeoutError`` / ``aiohttp.ServerTimeoutError``). ``accept`` replaces the
+        ``Accept`` header (e.g. for ``PartialObjectMetadata``). A non-200 answer raises the
         matching :class:`ApiError` before anything is yielded.
         """
         headers = await self.headers()
+        if accept:
+            headers["Accept"] = accept
         ctimeout = aiohttp.ClientTimeout(total=None, connect=connect_timeout, sock_read=read_timeout)
         async with self._http.get(self.url(path, query), **self._kwargs(headers, ctimeout)) as resp:
             if resp.status >= 300:
@@ -262,83 +297,330 @@ class RestClient:
                 raise _error_from_response(resp.status, raw, resp.headers.get("Retry-After"))
             yield resp
 
-    # -- conveniences over request() -------------------------------------------------------------
+    # -- resources: a GroupVersionResource, or a kind the RESTMapper resolves --------------------
 
-    async def get(self, gvr: GroupVersionResource, name: str, namespace: str | None = None) -> dict[str, Any]:
-        """GET one object. Raises NotFoundError when it does not exist."""
+    @property
+    def rest_mapper(self) -> RESTMapper:
+        """This client's :class:`~pycontroller.restmapper.RESTMapper` (made on first use; the
+        Manager shares it as ``mgr.rest_mapper``). Never suspends."""
+        mapper = self._rest_mapper
+        if mapper is None:
+            from pycontroller.restmapper import RESTMapper
+
+            mapper = self._rest_mapper = RESTMapper(self)
+        return mapper
+
+    async def resource(self, target: Target) -> GroupVersionResource:
+        """The resource ``target`` names: a GroupVersionResource (as is), a RESTMapping, an
+        ``(api_version, kind)`` pair, or an object (its apiVersion and kind). Suspends only the
+        first time a kind is resolved (a dictionary look-up afterwards); raises NoKindMatchError
+        for a kind the server does not serve and InvalidObjectError for an object without
+        apiVersion or kind.
+        """
+        if isinstance(target, GroupVersionResource):
+            return target
+        api_version: Any
+        kind: Any
+        if target.__class__ is tuple and len(target) == 2:
+            api_version, kind = target
+            mapping = self.rest_mapper.cached(api_version, kind)
+            if mapping is not None:
+                return mapping.gvr  # the hot path: one dictionary look-up
+        elif isinstance(target, Mapping):
+            api_version, kind = target.get("apiVersion"), target.get("kind")
+            if not api_version or not kind:
+                raise InvalidObjectError(
+                    "the object needs apiVersion and kind to find its resource (or pass a GroupVersionResource)"
+                )
+        else:
+            gvr = getattr(target, "gvr", None)  # a RESTMapping
+            if isinstance(gvr, GroupVersionResource):
+                return gvr
+            raise TypeError(
+                "expected a GroupVersionResource, a RESTMapping, an (api_version, kind) pair or an "
+                f"object, got {type(target).__name__}"
+            )
+        mapper = self.rest_mapper
+        mapping = mapper.cached(str(api_version), str(kind))
+        if mapping is None:
+            mapping = await mapper.resource_for(str(api_version), str(kind))
+        return mapping.gvr
+
+    # -- reads ----------------------------------------------------------------------------------
+
+    async def get(self, target: Target, name: str, namespace: str | None = None) -> dict[str, Any]:
+        """GET one object. Raises NotFoundError when it does not exist. Suspends."""
+        gvr = await self.resource(target)
         result: dict[str, Any] = await self.request("GET", gvr.path(namespace, name))
         return result
 
     async def list(
-        self, gvr: GroupVersionResource, namespace: str | None = None, **query: Any
+        self,
+        target: Target,
+        namespace: str | None = None,
+        *,
+        label_selector: str | Mapping[str, str] | Selector | None = None,
+        field_selector: str | Mapping[str, str] | None = None,
+        **query: Any,
     ) -> dict[str, Any]:
-        """GET a list (``query`` as the API's parameters: labelSelector=..., limit=...)."""
+        """GET a list. Suspends.
+
+        ``label_selector`` and ``field_selector`` take Kubernetes syntax (``"app=web,tier!=db"``,
+        ``"env in (a,b)"``, ``"metadata.name=x"``) or a mapping of exact matches; other ``query``
+        keys are the API's parameters as they are (``limit=``, ``resourceVersion=``...). The server
+        answers a bad selector with BadRequestError.
+        """
+        gvr = await self.resource(target)
+        if label_selector is not None:
+            query["labelSelector"] = _selector(label_selector)
+        if field_selector is not None:
+            query["fieldSelector"] = _selector(field_selector)
         result: dict[str, Any] = await self.request("GET", gvr.path(namespace), query=query)
         return result
 
-    async def create(
-        self, gvr: GroupVersionResource, obj: Mapping[str, Any], namespace: str | None = None
-    ) -> dict[str, Any]:
-        """POST a new object; ``namespace`` defaults to the object's own metadata.namespace."""
-        ns = namespace if namespace is not None else _namespace_of(obj)
-        result: dict[str, Any] = await self.request("POST", gvr.path(ns), body=obj)
-        return result
+    # -- writes (each takes dry_run=True: the server validates and answers without storing) -----
 
-    async def replace(
-        self, gvr: GroupVersionResource, obj: Mapping[str, Any], *, subresource: str | None = None
+    async def create(
+        self,
+        target: Target,
+        obj: Mapping[str, Any] | None = None,
+        namespace: str | None = None,
+        *,
+        dry_run: bool = False,
+        field_manager: str | None = None,
     ) -> dict[str, Any]:
-        """PUT the object (optimistic concurrency on its metadata.resourceVersion)."""
-        meta = obj.get("metadata") or {}
+        """POST a new object and return the server's copy. Suspends.
+
+        ``create(gvr, obj)`` or ``create(obj)`` (resource from its apiVersion and kind);
+        ``namespace`` defaults to the object's metadata.namespace. AlreadyExistsError when the
+        name is taken, InvalidError (422) when validation fails.
+        """
+        if obj is None:
+            obj = _object(target)
+        gvr = await self.resource(target)
+        ns = namespace if namespace is not None else _namespace_of(obj)
         result: dict[str, Any] = await self.request(
-            "PUT", gvr.path(meta.get("namespace"), meta["name"], subresource), body=obj
+            "POST", gvr.path(ns), body=obj, query=_write_query(dry_run, field_manager)
         )
         return result
 
-    async def replace_status(self, gvr: GroupVersionResource, obj: Mapping[str, Any]) -> dict[str, Any]:
-        """PUT the object's status subresource."""
-        return await self.replace(gvr, obj, subresource="status")
+    async def replace(
+        self,
+        target: Target,
+        obj: Mapping[str, Any] | None = None,
+        *,
+        subresource: str | None = None,
+        dry_run: bool = False,
+        field_manager: str | None = None,
+    ) -> dict[str, Any]:
+        """PUT the object (controller-runtime's Update): optimistic concurrency on its
+        metadata.resourceVersion, ConflictError when it is stale. ``replace(gvr, obj)`` or
+        ``replace(obj)``. Suspends."""
+        if obj is None:
+            obj = _object(target)
+        gvr = await self.resource(target)
+        name, ns = _name_of(obj), _namespace_of(obj)
+        result: dict[str, Any] = await self.request(
+            "PUT", gvr.path(ns, name, subresource), body=obj, query=_write_query(dry_run, field_manager)
+        )
+        return result
+
+    async def replace_status(
+        self,
+        target: Target,
+        obj: Mapping[str, Any] | None = None,
+        *,
+        dry_run: bool = False,
+        field_manager: str | None = None,
+    ) -> dict[str, Any]:
+        """PUT the object's status subresource (controller-runtime's Status().Update). Suspends."""
+        return await self.replace(
+            target, obj, subresource="status", dry_run=dry_run, field_manager=field_manager
+        )
+
+    update = replace
+    update_status = replace_status
 
     async def patch(
         self,
-        gvr: GroupVersionResource,
-        name: str,
-        patch: Any,
+        target: Target,
+        name: str | Mapping[str, Any] | None = None,
+        patch: Any = None,
         namespace: str | None = None,
         *,
         patch_type: str = "merge",
         subresource: str | None = None,
+        merge_from: Mapping[str, Any] | None = None,
+        optimistic_lock: bool = False,
+        dry_run: bool = False,
+        field_manager: str | None = None,
     ) -> dict[str, Any]:
-        """PATCH an object; ``patch_type`` is "merge", "json" or "strategic"."""
+        """PATCH an object and return the server's copy. Suspends.
+
+        Two forms. ``patch(gvr, name, patch, namespace, patch_type=...)`` sends ``patch`` as it is
+        (``patch_type`` "merge", "json" or "strategic"). ``patch(modified, merge_from=original)``
+        (or ``patch(gvr, modified, merge_from=original)``) computes the JSON merge patch that turns
+        ``original`` into ``modified`` (controller-runtime's ``MergeFrom``); with
+        ``optimistic_lock=True`` it carries the original's resourceVersion, so the server answers
+        ConflictError when the object changed in between. ``subresource="status"`` patches the
+        status.
+        """
+        if merge_from is not None:
+            if patch_type != "merge":
+                raise ValueError("merge_from computes a JSON merge patch; patch_type must be 'merge'")
+            modified = _object(name if isinstance(name, Mapping) else target)
+            patch = create_merge_patch(merge_from, modified)
+            if optimistic_lock:
+                rv = (merge_from.get("metadata") or {}).get("resourceVersion")
+                if not rv:
+                    raise InvalidObjectError("optimistic_lock needs the original's metadata.resourceVersion")
+                patch.setdefault("metadata", {})["resourceVersion"] = rv
+            name, namespace = _name_of(modified), _namespace_of(modified)
+        elif not isinstance(name, str) or not name:
+            raise TypeError("patch(target, name, patch, namespace) needs a name, or use merge_from=")
+        elif patch is None:
+            raise TypeError("patch() needs the patch body (or merge_from=original with the modified object)")
         try:
             content_type = _PATCH_TYPES[patch_type]
         except KeyError:
             raise ValueError(
                 f"unknown patch_type {patch_type!r}; use one of {sorted(_PATCH_TYPES)}"
             ) from None
+        gvr = await self.resource(target)
         result: dict[str, Any] = await self.request(
-            "PATCH", gvr.path(namespace, name, subresource), body=patch, content_type=content_type
+            "PATCH",
+            gvr.path(namespace, name, subresource),
+            body=patch,
+            content_type=content_type,
+            query=_write_query(dry_run, field_manager),
         )
         return result
 
+    async def apply(
+        self,
+        obj: Mapping[str, Any],
+        *,
+        field_manager: str,
+        force: bool = False,
+        subresource: str | None = None,
+        dry_run: bool = False,
+        resource: Target | None = None,
+    ) -> dict[str, Any]:
+        """Server-side apply: ``obj`` is the desired partial state owned by ``field_manager``. Suspends.
+
+        The server merges it into the live object (creating it if absent), records
+        ``field_manager`` as the owner of exactly the fields given, and answers ConflictError
+        (reason Conflict, one cause per contested field) when another manager owns a field with a
+        different value, unless ``force=True`` takes them over. Applying an unchanged
+        configuration writes nothing (no new resourceVersion). ``obj`` needs apiVersion, kind and
+        metadata.name (and metadata.namespace when namespaced); the resource comes from the
+        RESTMapper unless ``resource`` is given.
+        """
+        if not isinstance(field_manager, str) or not field_manager:
+            raise TypeError("apply() needs field_manager=<your controller's name>")
+        if not obj.get("apiVersion") or not obj.get("kind"):
+            raise InvalidObjectError("apply() needs apiVersion and kind on the object")
+        gvr = await self.resource(resource if resource is not None else obj)
+        query = _write_query(dry_run, field_manager)
+        if force:
+            query["force"] = "true"
+        result: dict[str, Any] = await self.request(
+            "PATCH",
+            gvr.path(_namespace_of(obj), _name_of(obj), subresource),
+            body=obj,
+            content_type=APPLY_PATCH,
+            query=query,
+        )
+        return result
+
+    async def apply_status(
+        self,
+        obj: Mapping[str, Any],
+        *,
+        field_manager: str,
+        force: bool = False,
+        dry_run: bool = False,
+        resource: Target | None = None,
+    ) -> dict[str, Any]:
+        """Server-side apply of the status subresource (see :meth:`apply`). Suspends."""
+        return await self.apply(
+            obj,
+            field_manager=field_manager,
+            force=force,
+            subresource="status",
+            dry_run=dry_run,
+            resource=resource,
+        )
+
     async def delete(
         self,
-        gvr: GroupVersionResource,
-        name: str,
+        target: Target,
+        name: str | None = None,
         namespace: str | None = None,
         *,
         propagation_policy: str | None = None,
         preconditions: Mapping[str, str] | None = None,
+        grace_period_seconds: int | None = None,
+        dry_run: bool = False,
     ) -> dict[str, Any]:
-        """DELETE an object; returns the server's answer (the object, or a Status)."""
+        """DELETE an object; returns the server's answer (the object, or a Status). Suspends.
+
+        ``delete(gvr, name, namespace)`` or ``delete(obj)``. ``propagation_policy`` is
+        "Foreground", "Background" or "Orphan"; ``preconditions`` ({"uid": ..., "resourceVersion":
+        ...}) make the server refuse with ConflictError when the object is not that one.
+        """
+        if name is None:
+            obj = _object(target)
+            name, namespace = _name_of(obj), _namespace_of(obj)
+        gvr = await self.resource(target)
         body: dict[str, Any] | None = None
-        if propagation_policy or preconditions:
+        if propagation_policy or preconditions or grace_period_seconds is not None:
             body = {"kind": "DeleteOptions", "apiVersion": "v1"}
             if propagation_policy:
                 body["propagationPolicy"] = propagation_policy
             if preconditions:
                 body["preconditions"] = dict(preconditions)
-        result: dict[str, Any] = await self.request("DELETE", gvr.path(namespace, name), body=body)
+            if grace_period_seconds is not None:
+                body["gracePeriodSeconds"] = grace_period_seconds
+        result: dict[str, Any] = await self.request(
+            "DELETE", gvr.path(namespace, name), body=body, query=_write_query(dry_run, None)
+        )
         return result
+
+
+#: What a client call accepts as its resource (see :meth:`RestClient.resource`).
+Target: TypeAlias = "GroupVersionResource | RESTMapping | tuple[str, str] | Mapping[str, Any]"
+
+
+def _object(target: Any) -> Mapping[str, Any]:
+    if not isinstance(target, Mapping):
+        raise TypeError(f"expected the object (a dict), got {type(target).__name__}")
+    return target
+
+
+def _name_of(obj: Mapping[str, Any]) -> str:
+    meta = obj.get("metadata")
+    name = meta.get("name") if isinstance(meta, Mapping) else None
+    if not name or not isinstance(name, str):
+        raise InvalidObjectError(f"the object has no metadata.name (kind={obj.get('kind')!r})")
+    return name
+
+
+def _write_query(dry_run: bool, field_manager: str | None) -> dict[str, Any]:
+    query: dict[str, Any] = {}
+    if dry_run:
+        query["dryRun"] = "All"
+    if field_manager:
+        query["fieldManager"] = field_manager
+    return query
+
+
+def _selector(selector: Any) -> str:
+    if isinstance(selector, str):
+        return selector
+    if isinstance(selector, Mapping):
+        return ",".join(f"{k}={v}" for k, v in selector.items())
+    return str(selector)  # a pycontroller.labels.Selector prints in Kubernetes syntax
 
 
 def _namespace_of(obj: Mapping[str, Any]) -> str | None:

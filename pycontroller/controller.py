@@ -37,7 +37,7 @@ from pycontroller.clock import Clock, default_clock
 from pycontroller.handler import EventHandler, WatchBinding, enqueue_object
 from pycontroller.log import controller_var, key_var, reconcile_id_var
 from pycontroller.predicate import Predicate
-from pycontroller.reconcile import Result, TerminalError
+from pycontroller.reconcile import Result, TerminalError, check_reconcile
 
 __all__ = ["Controller", "ReconcileFunc"]
 
@@ -111,6 +111,7 @@ class Controller:
             raise ValueError(
                 f"Controller {name!r}: max_concurrent_reconciles must be >= 1, got {max_concurrent_reconciles}"
             )
+        check_reconcile(reconcile, f"Controller {name!r}: reconcile")  # one key argument, at build time
         self._is_async = _is_async(reconcile)
         if rate_limiter is not None:
             from pycontroller.workqueue import RateLimiter

@@ -4,7 +4,8 @@ Owner references: :func:`set_controller_reference` (refuses when another control
 object), :func:`set_owner_reference`, :func:`get_controller_of`, :func:`has_controller_reference`.
 Finalizers: :func:`add_finalizer`, :func:`remove_finalizer`, :func:`contains_finalizer` (each
 returns whether it changed anything). :func:`create_or_update` reads an object, applies a mutate
-function, and writes only when something changed.
+function, and writes only when something changed (an update); :func:`create_or_patch` does the
+same with merge patches of the object and of its status, separately (controller-runtime's).
 
 The reference and finalizer helpers mutate the object passed in (your copy: never an object from a
 cache, whose objects are shared) and never suspend.
@@ -20,12 +21,14 @@ from typing import Any
 
 from pycontroller.client import GroupVersionResource, RestClient
 from pycontroller.errors import InvalidObjectError, NotFoundError, PyControllerError
+from pycontroller.mergepatch import create_merge_patch
 
 __all__ = [
     "AlreadyOwnedError",
     "OperationResult",
     "add_finalizer",
     "contains_finalizer",
+    "create_or_patch",
     "create_or_update",
     "get_controller_of",
     "has_controller_reference",
@@ -182,26 +185,32 @@ def remove_finalizer(obj: Obj, finalizer: str) -> bool:
 
 
 class OperationResult(enum.StrEnum):
-    """What :func:`create_or_update` did."""
+    """What :func:`create_or_update` / :func:`create_or_patch` did (controller-runtime's values)."""
 
     CREATED = "created"
     UPDATED = "updated"
+    #: create_or_patch: the object and its status were both patched.
+    UPDATED_STATUS = "updatedStatus"
+    #: create_or_patch: only the status was patched.
+    UPDATED_STATUS_ONLY = "updatedStatusOnly"
     UNCHANGED = "unchanged"
 
 
-def _guess_gvr(obj: Any) -> GroupVersionResource:
-    api_version, kind = obj.get("apiVersion"), obj.get("kind")
-    if not api_version or not kind:
-        raise InvalidObjectError("create_or_update needs apiVersion and kind on the object, or gvr=")
-    group, _, version = str(api_version).rpartition("/")
-    lower = str(kind).lower()
-    if lower.endswith(("s", "x", "ch", "sh")):
-        plural = lower + "es"
-    elif lower.endswith("y") and lower[-2:-1] not in ("a", "e", "i", "o", "u"):
-        plural = lower[:-1] + "ies"
-    else:
-        plural = lower + "s"
-    return GroupVersionResource(group, version, plural)
+def _client(client: Any) -> Any:
+    """A RestClient, or any client with its methods (the Manager's cache-backed client), as it is;
+    a kubernetes_asyncio ApiClient wrapped in a RestClient."""
+    if isinstance(client, RestClient) or all(
+        callable(getattr(client, m, None)) for m in ("resource", "get", "create", "replace", "patch")
+    ):
+        return client
+    return RestClient.wrap(client)
+
+
+async def _resource(rest: Any, obj: Obj, gvr: GroupVersionResource | None) -> GroupVersionResource:
+    if gvr is not None:
+        return gvr
+    resource: GroupVersionResource = await rest.resource(obj)
+    return resource
 
 
 async def create_or_update(
@@ -214,18 +223,19 @@ async def create_or_update(
     """Read ``obj`` (by its name and namespace), apply ``mutate``, and write only if it changed.
 
     When the object does not exist, ``mutate(obj)`` fills the desired state and it is created. When it
-    exists, ``mutate`` is applied to the server's copy; an unchanged result writes nothing. ``obj`` is
-    replaced in place by the server's version afterwards. ``mutate`` may be async; it must not change
-    the name or namespace (InvalidObjectError). ``gvr`` defaults to a plural guessed from the kind
-    (pass it for irregular plurals). Suspends on the API calls; API errors (a Conflict on a
-    concurrent write, say) propagate.
+    exists, ``mutate`` is applied to the server's copy; an unchanged result writes nothing, a changed
+    one is written with an update (PUT, so a concurrent write makes it fail with ConflictError:
+    wrap the call in :func:`~pycontroller.retry.retry_on_conflict`). ``obj`` is replaced in place
+    by the server's version afterwards. ``mutate`` may be async; it must not change the name or
+    namespace (InvalidObjectError). The resource comes from the client's RESTMapper (the object's
+    apiVersion and kind) unless ``gvr`` is given. Suspends on the API calls; API errors propagate.
     """
-    rest = RestClient.wrap(client)
+    rest = _client(client)
     meta = _meta(obj, "object")
     name, namespace = meta.get("name"), meta.get("namespace")
     if not name:
         raise InvalidObjectError("create_or_update needs metadata.name on the object")
-    resource = gvr if gvr is not None else _guess_gvr(obj)
+    resource = await _resource(rest, obj, gvr)
     try:
         current = await rest.get(resource, name, namespace)
     except NotFoundError:
@@ -241,6 +251,60 @@ async def create_or_update(
     updated = await rest.replace(resource, current)
     _replace_contents(obj, updated)
     return OperationResult.UPDATED
+
+
+async def create_or_patch(
+    client: Any,
+    obj: Obj,
+    mutate: Callable[[Obj], Awaitable[None] | None],
+    *,
+    gvr: GroupVersionResource | None = None,
+) -> OperationResult:
+    """controller-runtime's CreateOrPatch: read, ``mutate``, then patch what changed. Suspends.
+
+    Absent: ``mutate(obj)`` and create (CREATED; the status of a new object is not written, as
+    the API server ignores it on create). Present: ``mutate`` runs on the server's copy, then the
+    object without its status and the status are compared with what was read, separately; each
+    part that changed is sent as a JSON merge patch of just the differences (the status through
+    the status subresource). Result: UNCHANGED (no request), UPDATED (object only),
+    UPDATED_STATUS_ONLY, or UPDATED_STATUS (both). Merge patches carry no resourceVersion, so
+    unlike :func:`create_or_update` a concurrent write to other fields does not conflict. ``obj``
+    is replaced in place by the server's final version. ``mutate`` may be async and must not
+    rename the object; the resource comes from the RESTMapper unless ``gvr`` is given.
+    """
+    rest = _client(client)
+    meta = _meta(obj, "object")
+    name, namespace = meta.get("name"), meta.get("namespace")
+    if not name:
+        raise InvalidObjectError("create_or_patch needs metadata.name on the object")
+    resource = await _resource(rest, obj, gvr)
+    try:
+        current = await rest.get(resource, name, namespace)
+    except NotFoundError:
+        await _apply(mutate, obj, name, namespace)
+        created = await rest.create(resource, obj, namespace)
+        _replace_contents(obj, created)
+        return OperationResult.CREATED
+    before = copy.deepcopy(current)
+    await _apply(mutate, current, name, namespace)
+    before_status, after_status = before.pop("status", None), current.get("status")
+    after_rest = {k: v for k, v in current.items() if k != "status"}
+    result = OperationResult.UNCHANGED
+    latest: Any = current
+    patch = create_merge_patch(before, after_rest)
+    if patch:
+        latest = await rest.patch(resource, name, patch, namespace)
+        result = OperationResult.UPDATED
+    status_patch = create_merge_patch({"status": before_status}, {"status": after_status})
+    if status_patch:
+        latest = await rest.patch(resource, name, status_patch, namespace, subresource="status")
+        result = (
+            OperationResult.UPDATED_STATUS
+            if result is OperationResult.UPDATED
+            else OperationResult.UPDATED_STATUS_ONLY
+        )
+    _replace_contents(obj, latest)
+    return result
 
 
 async def _apply(

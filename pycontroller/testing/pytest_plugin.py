@@ -28,8 +28,21 @@ Installed with pycontroller, so the fixtures are available in any test suite wit
     The session's EnvTest (skips when the assets are missing).
 ``fake_clock``
     A :class:`pycontroller.testing.FakeClock`.
+``crds``
+    The CRD sources installed into ``api_server`` and ``fake_api_server`` before the test gets
+    them: the arguments of the test's ``@pytest.mark.crds("config/crd/bases", {...})`` marks
+    (files, directories, multi-document YAML, dicts; relative paths are taken from the test
+    file's folder, then from the working directory), or ``[]``. Override the fixture in a
+    ``conftest.py`` to give every test the same CRDs. On the shared envtest server they are
+    created or updated by each test that asks, and stay installed.
+``manager``
+    A :class:`pycontroller.Manager` on ``api_server``, not started (``async with running(manager):``
+    runs it), its cache limited to the ``namespace`` fixture's namespace, no metrics or probe
+    server, no signal handlers. Its ApiClient is closed after the test.
+``client``
+    ``manager.client``: reads from the Manager's cache (while it runs), writes to ``api_server``.
 
-Markers: ``envtest`` (set on every envtest case) and ``fake_only(reason=...)``. In pytest-asyncio's
+Markers: ``envtest`` (set on every envtest case), ``fake_only(reason=...)`` and ``crds(*sources)``. In pytest-asyncio's
 strict mode mark async tests with ``@pytest.mark.asyncio`` as usual; the fixtures work in both modes.
 
 Event loops: the async fixtures are function-scoped and run in the test's own loop (pytest-asyncio
@@ -59,10 +72,13 @@ except ImportError:  # pragma: no cover - without pytest-asyncio only the sync f
 __all__ = [
     "api_client",
     "api_server",
+    "client",
+    "crds",
     "envtest_server",
     "fake_api_server",
     "fake_clock",
     "kubeconfig",
+    "manager",
     "namespace",
     "rest_client",
 ]
@@ -74,6 +90,9 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "envtest: needs the real kube-apiserver and etcd (KUBEBUILDER_ASSETS)")
     config.addinivalue_line(
         "markers", "fake_only(reason): semantics only the in-memory API server offers; envtest case skipped"
+    )
+    config.addinivalue_line(
+        "markers", "crds(*sources): CRD files, directories or dicts installed into api_server before the test"
     )
 
 
@@ -106,6 +125,20 @@ def envtest_server() -> Iterator[EnvTest]:
 
 
 @pytest.fixture
+def crds(request: pytest.FixtureRequest) -> list[Any]:
+    """CRD sources from the test's ``crds`` marks (override to install CRDs for every test)."""
+    sources: list[Any] = []
+    base = Path(str(request.node.path)).parent
+    for mark in reversed(list(request.node.iter_markers("crds"))):  # module marks first
+        for source in mark.args:
+            if isinstance(source, (str, os.PathLike)) and not Path(source).is_absolute():
+                local = base / source
+                source = local if local.exists() else Path(source)
+            sources.append(source)
+    return sources
+
+
+@pytest.fixture
 def fake_clock() -> Any:
     """A fresh :class:`pycontroller.testing.FakeClock`."""
     from pycontroller.testing.fake_clock import FakeClock
@@ -116,9 +149,9 @@ def fake_clock() -> Any:
 if pytest_asyncio is not None:
 
     @pytest_asyncio.fixture(loop_scope="function")
-    async def fake_api_server() -> AsyncIterator[Any]:
-        """A fresh in-memory API server, started in the test's loop and stopped after the test."""
-        server = _fake_server_class()()
+    async def fake_api_server(crds: list[Any]) -> AsyncIterator[Any]:
+        """A fresh in-memory API server (with ``crds``), started in the test's loop, stopped after."""
+        server = _fake_server_class()(crds=crds)
         await server.start()
         try:
             yield server
@@ -129,16 +162,21 @@ if pytest_asyncio is not None:
         loop_scope="function",
         params=["fake", pytest.param("envtest", marks=pytest.mark.envtest)],
     )
-    async def api_server(request: pytest.FixtureRequest) -> AsyncIterator[Any]:
-        """An API server: the in-memory fake (per test) or the session's real envtest server."""
+    async def api_server(request: pytest.FixtureRequest, crds: list[Any]) -> AsyncIterator[Any]:
+        """An API server (with ``crds`` installed): the in-memory fake (per test) or the session's envtest."""
         if request.param == "envtest":
             marker = request.node.get_closest_marker("fake_only")
             if marker is not None:
                 reason = marker.kwargs.get("reason") or (marker.args[0] if marker.args else "")
                 pytest.skip(f"fake-only: {reason}" if reason else "fake-only test")
-            yield request.getfixturevalue("envtest_server")
+            envtest = request.getfixturevalue("envtest_server")
+            if crds:
+                import asyncio
+
+                await asyncio.to_thread(envtest.install_crds, crds)
+            yield envtest
             return
-        server = _fake_server_class()()
+        server = _fake_server_class()(crds=crds)
         await server.start()
         try:
             yield server
@@ -188,3 +226,25 @@ if pytest_asyncio is not None:
                 await rest_client.request("DELETE", f"/api/v1/namespaces/{name}")
             except ApiError:
                 pass  # already gone, or the server is down: nothing to clean
+
+    @pytest_asyncio.fixture(loop_scope="function")
+    async def manager(api_server: Any, namespace: str) -> AsyncIterator[Any]:
+        """A Manager on ``api_server`` caching ``namespace`` only; run it with ``running(manager)``."""
+        from pycontroller.manager import Manager
+
+        api_client = api_server.new_client()
+        try:
+            yield Manager(
+                api_client=api_client,
+                namespace=namespace,
+                metrics_bind_address="0",
+                health_probe_bind_address="0",
+                handle_signals=False,
+            )
+        finally:
+            await api_client.close()
+
+    @pytest.fixture
+    def client(manager: Any) -> Any:
+        """The ``manager`` fixture's cache-backed client (reads need the Manager running)."""
+        return manager.client

@@ -1,25 +1,13 @@
-"""``python -m samples.copy_operator``: run the copy operator against the configured cluster."""
+"""``python -m samples.copy_operator [flags]``: ``pycontroller run samples.copy_operator.operator:setup [flags]``.
+
+The flags and their environment variables are ``pycontroller run``'s (``--help``); add
+``--crd samples/copy_operator/artifacts/crd.yaml`` to install the CRD first, ``--embedded`` to run
+against an in-memory API server.
+"""
 
 import sys
-from pathlib import Path
 
-from samples.operator_cli import operator_main
-
-
-def _add(*args: object, **kwargs: object) -> object:
-    from samples.copy_operator.operator import add_copy_operator
-
-    return add_copy_operator(*args, **kwargs)  # type: ignore[arg-type]
-
+from pycontroller.cli import main
 
 if __name__ == "__main__":
-    sys.exit(
-        operator_main(
-            prog="python -m samples.copy_operator",
-            env_prefix="COPY_OPERATOR_",
-            component="copy-operator",
-            description="Copy ConfigMaps or Secrets matching a CopyRule's selector into other namespaces.",
-            add=_add,
-            crd=Path(__file__).resolve().parent / "artifacts" / "crd.yaml",
-        )
-    )
+    sys.exit(main(["run", "samples.copy_operator.operator:setup", *sys.argv[1:]]))

@@ -1,6 +1,6 @@
-"""The copy operator: one :class:`pycontroller.Controller` reconciling CopyRules.
+"""The copy operator: one controller, made by the Builder, reconciling CopyRules.
 
-Every change that can matter to a rule becomes that rule's key:
+Every change that can matter to a rule becomes that rule's key (the ``setup`` Builder chain):
 
     CopyRule changes                      -> the rule (enqueue_object)
     ConfigMap / Secret changes            -> the rules whose selector matches it in its namespace,
@@ -9,7 +9,8 @@ Every change that can matter to a rule becomes that rule's key:
                                              object leaving a selector is noticed)
     Namespace changes                     -> every rule (a new namespace may be a target)
 
-and ``reconcile(rule_key)`` makes the world match the rule, reading only the informers' caches:
+and ``reconcile(rule_key)`` makes the world match the rule, reading only the Manager's cache
+(``mgr.client``):
 create missing copies, update stale ones, delete copies nobody wants (source gone, selector or
 targets changed, rule deleted), leave alone (and report) objects with a copy's name that are not
 copies, and write the rule's status (``copies`` and a ``Ready`` condition) when it changed.
@@ -17,13 +18,13 @@ copies, and write the rule's status (``copies`` and a ``Ready`` condition) when 
 
 from __future__ import annotations
 
-import copy as _copy
 import logging
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from pycontroller import Controller, RestClient, enqueue_mapped, enqueue_object, requeue_on_conflict
-from pycontroller.cache import Lister, split_meta_namespace_key
+from pycontroller import Controller, Lister, Manager, requeue_on_conflict
+from pycontroller.cache import split_meta_namespace_key
+from pycontroller.client import GroupVersionResource
 from pycontroller.errors import ConflictError, NotFoundError
 from pycontroller.labels import selector_from_label_selector
 
@@ -41,21 +42,22 @@ from .rules import (
     target_namespaces,
 )
 
-__all__ = ["COMPONENT", "CopyOperator", "add_copy_operator"]
+__all__ = ["COMPONENT", "CopyOperator", "setup"]
 
 COMPONENT = "copy-operator"
 log = logging.getLogger("samples.copy_operator")
+NAMESPACES = GroupVersionResource("", "v1", "namespaces")
 
 
 class CopyOperator:
-    """Reconciles CopyRules; build it with :func:`add_copy_operator`."""
+    """Reconciles CopyRules; :func:`setup` builds its controller."""
 
-    def __init__(self, client: Any, informers: Mapping[str, Any], recorder: Any) -> None:
-        self.client = RestClient.wrap(client)
+    def __init__(self, mgr: Any, recorder: Any) -> None:
+        self.client = mgr.client  # reads: the Manager's cache; writes: the API server
         self.recorder = recorder
-        self.rules = Lister(informers["copyrules"].indexer)
-        self.namespaces = informers["namespaces"]
-        self.objects = {rule_type: Lister(informers[rule_type].indexer) for rule_type in RESOURCES}
+        # The event mapping runs in the informers' handlers (never suspends): it reads the cached
+        # rules through a lister of the same shared informer the controller watches.
+        self.rules = Lister(mgr.informer_for(COPYRULES.api_version, "CopyRule").indexer)
         # A Conflict (the cache was behind our own or someone's write) is retried with backoff,
         # without being counted or logged as a reconcile error.
         self.reconcile = requeue_on_conflict(self._reconcile)
@@ -94,7 +96,7 @@ class CopyOperator:
     async def _reconcile(self, key: str) -> None:
         namespace, name = split_meta_namespace_key(key)
         try:
-            rule = self.rules.namespace(namespace).get(name)
+            rule = await self.client.get(COPYRULES, name, namespace)
         except NotFoundError:
             # The rule is gone: its copies go too.
             await self._delete_copies(namespace, name, keep=set())
@@ -109,12 +111,11 @@ class CopyOperator:
             return
 
         rule_type = rule["spec"]["ruleType"]
-        lister, gvr = self.objects[rule_type], RESOURCES[rule_type]
+        gvr = RESOURCES[rule_type]
         selector = selector_from_label_selector(rule["spec"].get("selector") or {})
-        sources = [
-            s for s in lister.namespace(namespace).list() if selector.matches_object(s) and not is_any_copy(s)
-        ]
-        targets = target_namespaces(rule, self.namespaces.indexer.list())
+        candidates = (await self.client.list(gvr, namespace, label_selector=selector))["items"]
+        sources = [s for s in candidates if not is_any_copy(s)]
+        targets = target_namespaces(rule, (await self.client.list(NAMESPACES))["items"])
 
         in_place = 0
         collisions: list[str] = []
@@ -125,7 +126,7 @@ class CopyOperator:
                 copy_name = desired["metadata"]["name"]
                 wanted.add((target, copy_name))
                 try:
-                    existing = lister.namespace(target).get(copy_name)
+                    existing = await self.client.get(gvr, copy_name, target)
                 except NotFoundError:
                     existing = None
                 if existing is None:
@@ -138,7 +139,7 @@ class CopyOperator:
                     collisions.append(f"{target}/{copy_name}")
                     continue
                 elif not same_content(existing, desired):
-                    updated = _copy.deepcopy(desired)
+                    updated = desired
                     updated["metadata"]["resourceVersion"] = existing["metadata"]["resourceVersion"]
                     await self.client.replace(gvr, updated)  # a Conflict is raised and retried
                     log.info("updated %s %s/%s from %s", rule_type, target, copy_name, key)
@@ -162,8 +163,8 @@ class CopyOperator:
     ) -> None:
         mine = rule_labels(namespace, name)
         selector = ",".join(f"{k}={v}" for k, v in mine.items())
-        for each_type, lister in self.objects.items():
-            for obj in lister.list(label_selector=selector):
+        for each_type, gvr in RESOURCES.items():
+            for obj in (await self.client.list(gvr, label_selector=selector))["items"]:
                 meta = obj["metadata"]
                 # Copies of the other type are stale too (the rule's type changed).
                 if each_type == rule_type and (meta["namespace"], meta["name"]) in keep:
@@ -218,28 +219,21 @@ def _now() -> str:
     return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def add_copy_operator(
-    mgr: Any, client: Any, recorder: Any, *, max_concurrent_reconciles: int = 2, name: str = COMPONENT
-) -> Controller:
-    """Build the copy operator on ``mgr``'s shared informers and add its Controller to ``mgr``.
+def setup(mgr: Manager, *, name: str = COMPONENT, max_concurrent_reconciles: int = 2) -> Controller:
+    """Build the copy operator's controller on ``mgr`` (``pycontroller run samples.copy_operator.operator:setup``).
 
-    ``name`` names the Controller (unique among the process's live controllers; metrics and logs)."""
-    informers = {
-        "copyrules": mgr.informer_for(COPYRULES.group, COPYRULES.version, COPYRULES.resource),
-        "namespaces": mgr.informer_for("", "v1", "namespaces"),
-        "configmap": mgr.informer_for("", "v1", "configmaps"),
-        "secret": mgr.informer_for("", "v1", "secrets"),
-    }
-    operator = CopyOperator(client, informers, recorder)
-    controller = Controller(name, operator.reconcile, max_concurrent_reconciles=max_concurrent_reconciles)
-    controller.watch(informers["copyrules"], enqueue_object())
-    controller.watch(
-        informers["configmap"], enqueue_mapped(_with_kind(operator.rules_for_object, "ConfigMap"))
+    ``name`` names the Controller (unique among the process's live controllers; metrics, logs and
+    the Events' source)."""
+    operator = CopyOperator(mgr, mgr.get_event_recorder_for(name))
+    return (
+        mgr.controller(name)
+        .for_(COPYRULES.api_version, "CopyRule")
+        .watches("v1", "ConfigMap", _with_kind(operator.rules_for_object, "ConfigMap"))
+        .watches("v1", "Secret", _with_kind(operator.rules_for_object, "Secret"))
+        .watches("v1", "Namespace", operator.all_rules)
+        .with_options(max_concurrent_reconciles=max_concurrent_reconciles)
+        .complete(operator.reconcile)
     )
-    controller.watch(informers["secret"], enqueue_mapped(_with_kind(operator.rules_for_object, "Secret")))
-    controller.watch(informers["namespaces"], enqueue_mapped(operator.all_rules))
-    mgr.add(controller)
-    return controller
 
 
 def _with_kind(fn: Any, kind: str) -> Any:

@@ -1,25 +1,13 @@
-"""``python -m samples.loadtest_operator``: run the load-test operator against the configured cluster."""
+"""``python -m samples.loadtest_operator [flags]``: ``pycontroller run samples.loadtest_operator.operator:setup [flags]``.
+
+The flags and their environment variables are ``pycontroller run``'s (``--help``); add
+``--crd samples/loadtest_operator/artifacts/crd.yaml`` to install the CRD first, ``--embedded`` to run
+against an in-memory API server.
+"""
 
 import sys
-from pathlib import Path
 
-from samples.operator_cli import operator_main
-
-
-def _add(*args: object, **kwargs: object) -> object:
-    from samples.loadtest_operator.operator import add_loadtest_operator
-
-    return add_loadtest_operator(*args, **kwargs)  # type: ignore[arg-type]
-
+from pycontroller.cli import main
 
 if __name__ == "__main__":
-    sys.exit(
-        operator_main(
-            prog="python -m samples.loadtest_operator",
-            env_prefix="LOADTEST_OPERATOR_",
-            component="loadtest-operator",
-            description="Run LoadTests: Pods sending HTTP requests to a Service, with the outcome in status.state.",
-            add=_add,
-            crd=Path(__file__).resolve().parent / "artifacts" / "crd.yaml",
-        )
-    )
+    sys.exit(main(["run", "samples.loadtest_operator.operator:setup", *sys.argv[1:]]))

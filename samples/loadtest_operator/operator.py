@@ -1,10 +1,10 @@
-"""The load-test operator (kopf's introductory example) on :class:`pycontroller.Controller`.
+"""The load-test operator (kopf's introductory example), one controller made by the Builder.
 
 A LoadTest (samples.pycontroller.dev/v1alpha1) asks for ``spec.replicas`` Pods that each send
 ``spec.test.repeat`` HTTP ``method`` requests to ``http://<serviceName><path>``. The operator:
 
 * creates the Pods, owned (as controller) by the LoadTest and labelled with its name and its
-  ``metadata.generation``; Pod events reach the LoadTest through ``enqueue_owner``;
+  ``metadata.generation``; Pod events reach the LoadTest through the Builder's ``owns("v1", "Pod")``;
 * sets ``status.state`` from the Pods' phases: ``pending`` until one runs, ``executing`` while any
   runs, ``finished`` once all succeeded, ``failed`` as soon as one failed; with counts and a Warning
   or Normal event at each transition;
@@ -22,8 +22,8 @@ import shlex
 from collections.abc import Mapping
 from typing import Any
 
-from pycontroller import Controller, RestClient, enqueue_object, enqueue_owner, requeue_on_conflict
-from pycontroller.cache import Lister, split_meta_namespace_key
+from pycontroller import Controller, Manager, requeue_on_conflict
+from pycontroller.cache import split_meta_namespace_key
 from pycontroller.client import GroupVersionResource
 from pycontroller.errors import NotFoundError
 
@@ -33,8 +33,8 @@ __all__ = [
     "LOADTESTS",
     "LOADTEST_LABEL",
     "PODS",
-    "add_loadtest_operator",
     "new_pod",
+    "setup",
     "spec_problem",
     "state_from_pods",
 ]
@@ -129,12 +129,10 @@ def state_from_pods(replicas: int, pods: list[Mapping[str, Any]]) -> tuple[str, 
 
 
 class LoadTestOperator:
-    """Reconciles LoadTests into Pods; build it with :func:`add_loadtest_operator`."""
+    """Reconciles LoadTests into Pods; :func:`setup` builds its controller."""
 
-    def __init__(self, client: Any, loadtest_informer: Any, pod_informer: Any, recorder: Any) -> None:
-        self.client = RestClient.wrap(client)
-        self.loadtests = Lister(loadtest_informer.indexer)
-        self.pods = Lister(pod_informer.indexer)
+    def __init__(self, client: Any, recorder: Any) -> None:
+        self.client = client  # the Manager's: reads from its cache, writes to the API server
         self.recorder = recorder
         # A Conflict (the cache was behind our own or someone's write) is retried with backoff,
         # without being counted or logged as a reconcile error.
@@ -142,9 +140,9 @@ class LoadTestOperator:
 
     async def _reconcile(self, key: str) -> None:
         namespace, name = split_meta_namespace_key(key)
-        ours = self.pods.namespace(namespace).list(label_selector=f"{LOADTEST_LABEL}={name}")
+        ours = (await self.client.list(PODS, namespace, label_selector=f"{LOADTEST_LABEL}={name}"))["items"]
         try:
-            loadtest = self.loadtests.namespace(namespace).get(name)
+            loadtest = await self.client.get(LOADTESTS, name, namespace)
         except NotFoundError:
             # Deleted: its Pods go too (garbage collection would do it on a real cluster, later).
             await self._delete(ours)
@@ -213,7 +211,7 @@ class LoadTestOperator:
         ]
         if status == old:
             return  # nothing changed: no write
-        new = dict(loadtest)
+        new = dict(loadtest)  # a copy from mgr.client: ours to change
         new["status"] = status
         await self.client.replace_status(LOADTESTS, new)
         if state != old.get("state"):
@@ -226,17 +224,17 @@ class LoadTestOperator:
             )
 
 
-def add_loadtest_operator(
-    mgr: Any, client: Any, recorder: Any, *, max_concurrent_reconciles: int = 2, name: str = COMPONENT
-) -> Controller:
-    """Build the load-test operator on ``mgr``'s shared informers and add its Controller to ``mgr``.
+def setup(mgr: Manager, *, name: str = COMPONENT, max_concurrent_reconciles: int = 2) -> Controller:
+    """Build the load-test operator's controller on ``mgr``
+    (``pycontroller run samples.loadtest_operator.operator:setup``).
 
-    ``name`` names the Controller (unique among the process's live controllers; metrics and logs)."""
-    loadtests = mgr.informer_for(LOADTESTS.group, LOADTESTS.version, LOADTESTS.resource)
-    pods = mgr.informer_for("", "v1", "pods")
-    operator = LoadTestOperator(client, loadtests, pods, recorder)
-    controller = Controller(name, operator.reconcile, max_concurrent_reconciles=max_concurrent_reconciles)
-    controller.watch(loadtests, enqueue_object())
-    controller.watch(pods, enqueue_owner(LOADTESTS.api_version, "LoadTest"))
-    mgr.add(controller)
-    return controller
+    ``name`` names the Controller (unique among the process's live controllers; metrics, logs and
+    the Events' source)."""
+    operator = LoadTestOperator(mgr.client, mgr.get_event_recorder_for(name))
+    return (
+        mgr.controller(name)
+        .for_(LOADTESTS.api_version, "LoadTest")
+        .owns("v1", "Pod")  # a Pod's phase change reconciles the LoadTest that controls it
+        .with_options(max_concurrent_reconciles=max_concurrent_reconciles)
+        .complete(operator.reconcile)
+    )

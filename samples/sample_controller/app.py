@@ -98,14 +98,9 @@ async def status_subresource_installed(client: Any) -> bool:
     return "foos/status" in names
 
 
-def new_recorder(mgr: Any, client: Any, component: str = CONTROLLER_AGENT_NAME) -> Any:
-    """An EventRecorder for ``component`` (the Manager's when it offers one)."""
-    get = getattr(mgr, "get_event_recorder", None)
-    if get is not None:
-        return get(component)
-    from samples.events import new_recorder as recorder_for
-
-    return recorder_for(mgr, client, component)
+def new_recorder(mgr: Any, client: Any = None, component: str = CONTROLLER_AGENT_NAME) -> Any:
+    """An EventRecorder for ``component``: the Manager's (one broadcaster, run and flushed by it)."""
+    return mgr.get_event_recorder_for(component)
 
 
 def add_sample_controller(
@@ -310,6 +305,11 @@ async def run_embedded(args: Any) -> int:
             await RestClient.wrap(api_client).create(FOOS, foo)
             reporter.say("created Foo default/example-foo from artifacts/example-foo.yaml")
             mgr = new_manager(args, api_client)
+            if args.webhooks:  # --webhooks: see webhooks.py
+                from .webhooks import enable_webhooks
+
+                server = await enable_webhooks(mgr, api_client, embedded=True)
+                reporter.say(f"webhooks served at {server.url}: Foo validation, v1alpha1 <-> v1 conversion")
             add_sample_controller(mgr, api_client, workers=args.workers)
             mgr.add(
                 new_simulated_deployment_controller(api_client, mgr.informer_for("apps", "v1", "deployments"))
@@ -330,6 +330,10 @@ async def run_cluster(args: Any) -> int:
         await client.api_client.close()  # the Manager never ran, so it will not close it
         raise
     add_sample_controller(mgr, client, workers=args.workers, status_subresource=status_subresource)
+    if args.webhooks:  # --webhooks: see webhooks.py
+        from .webhooks import enable_webhooks
+
+        await enable_webhooks(mgr, client, embedded=False)
     converged = watch_convergence(mgr, None) if args.once else None
     return await _run_manager(mgr, args, converged)
 

@@ -16,6 +16,7 @@ flag                            environment variable                          de
 ``--embedded``                  ``SAMPLE_CONTROLLER_EMBEDDED``                off
 ``--once``                      ``SAMPLE_CONTROLLER_ONCE``                    off
 ``--timeout SECONDS``           ``SAMPLE_CONTROLLER_TIMEOUT``                 60
+``--webhooks``                  ``SAMPLE_CONTROLLER_WEBHOOKS``                off
 ==============================  ============================================  ==========================
 
 Booleans read from the environment accept 1/true/yes/on and 0/false/no/off. A bad value, from a
@@ -158,6 +159,13 @@ def build_parser(prog: str = "python -m samples.sample_controller") -> argparse.
         metavar="SECONDS",
         help="With --once: how long to wait for convergence (default 60). [$SAMPLE_CONTROLLER_TIMEOUT]",
     )
+    parser.add_argument(
+        "--webhooks",
+        action="store_true",
+        default=None,
+        help="Also serve the Foo validating webhook and the v1alpha1<->v1 conversion webhook on :9443 "
+        "(see webhooks.py). [$SAMPLE_CONTROLLER_WEBHOOKS]",
+    )
     return parser
 
 
@@ -181,6 +189,7 @@ def _from_env(parser: argparse.ArgumentParser, args: argparse.Namespace, env: di
         "embedded": "bool",
         "once": "bool",
         "timeout": _seconds,
+        "webhooks": "bool",
     }
     for dest, convert in conversions.items():
         if getattr(args, dest) is not None:
@@ -234,6 +243,7 @@ def parse_args(argv: Sequence[str] | None = None, env: dict[str, str] | None = N
         args.embedded_reason = "no cluster configured (no --kubeconfig, $KUBECONFIG, ~/.kube/config or in-cluster service account)"
     args.embedded = bool(args.embedded)
     args.once = bool(args.once)
+    args.webhooks = bool(args.webhooks)
     args.shard = bool(args.shard)
     args.leader_elect = bool(args.leader_elect) or args.shard
     if args.workers is None:

@@ -13,9 +13,8 @@ import pytest
 from pycontroller import Manager
 from pycontroller.client import GroupVersionResource, RestClient
 from pycontroller.errors import ApiError, InvalidError, NotFoundError
-from samples.copy_operator.operator import add_copy_operator
+from samples.copy_operator.operator import setup
 from samples.copy_operator.rules import COPYRULES, RULE_NAME_LABEL, SOURCE_ANNOTATION
-from samples.events import new_recorder
 
 from .helpers import NAMESPACES, create_namespace, events_about, eventually, install_crd_file, modify, running
 
@@ -41,12 +40,7 @@ class World:
 
     def start(self) -> Any:
         self.mgr = Manager(api_client=self.api_client, metrics_bind_address="0", handle_signals=False)
-        add_copy_operator(
-            self.mgr,
-            self.api_client,
-            new_recorder(self.mgr, self.api_client, "copy-operator"),
-            name=f"copy-operator-{uuid.uuid4().hex[:6]}",
-        )
+        setup(self.mgr, name=f"copy-operator-{uuid.uuid4().hex[:6]}")
         return running(self.mgr)
 
     async def rule(self, name: str, rule_type: str, labels: dict[str, str], **targets: Any) -> dict[str, Any]:

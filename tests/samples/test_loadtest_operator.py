@@ -15,8 +15,7 @@ import pytest
 from pycontroller import Manager
 from pycontroller.client import RestClient
 from pycontroller.errors import InvalidError
-from samples.events import new_recorder
-from samples.loadtest_operator.operator import LOADTEST_LABEL, LOADTESTS, PODS, add_loadtest_operator
+from samples.loadtest_operator.operator import LOADTEST_LABEL, LOADTESTS, PODS, setup
 
 from .helpers import events_about, eventually, install_crd_file, modify, running
 
@@ -35,12 +34,7 @@ class Lab:
         mgr = Manager(
             api_client=self.api_client, metrics_bind_address="0", handle_signals=False, namespace=self.ns
         )
-        add_loadtest_operator(
-            mgr,
-            self.api_client,
-            new_recorder(mgr, self.api_client, "loadtest-operator"),
-            name=f"loadtest-operator-{uuid.uuid4().hex[:6]}",
-        )
+        setup(mgr, name=f"loadtest-operator-{uuid.uuid4().hex[:6]}")
         return running(mgr)
 
     async def create(self, name: str, replicas: int) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""The copy and load-test operators' command line: flags, their variables, clear errors."""
+"""The copy and load-test operators run through `pycontroller run` (python -m samples.<operator>)."""
 
 from __future__ import annotations
 
@@ -13,30 +13,10 @@ import pytest
 
 from pycontroller.client import RestClient
 from samples.loadtest_operator.operator import LOADTEST_LABEL, LOADTESTS, PODS
-from samples.operator_cli import parse_operator_args
 
 from .helpers import eventually, read_yaml
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def test_operator_flags_come_from_prefixed_environment_variables() -> None:
-    env = {
-        "COPY_OPERATOR_WORKERS": "4",
-        "COPY_OPERATOR_LEADER_ELECT": "on",
-        "COPY_OPERATOR_METRICS_BIND_ADDRESS": "0",
-        "COPY_OPERATOR_HEALTH_PROBE_BIND_ADDRESS": ":8081",
-    }
-    args = parse_operator_args("copy", "COPY_OPERATOR_", "", [], env)
-    assert (args.workers, args.leader_elect) == (4, True)
-    assert (args.metrics_bind_address, args.health_probe_bind_address) == ("0", ":8081")
-
-
-def test_a_bad_operator_variable_exits_2_naming_it(capsys: pytest.CaptureFixture[str]) -> None:
-    with pytest.raises(SystemExit) as exit_info:
-        parse_operator_args("lt", "LOADTEST_OPERATOR_", "", [], {"LOADTEST_OPERATOR_WORKERS": "many"})
-    assert exit_info.value.code == 2
-    assert "LOADTEST_OPERATOR_WORKERS='many'" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("module", ["samples.copy_operator", "samples.loadtest_operator"])
@@ -55,9 +35,15 @@ async def test_the_load_test_operator_runs_from_its_command_line_against_a_kubec
     fake_api_server: Any, tmp_path: Path
 ) -> None:
     kubeconfig = fake_api_server.write_kubeconfig(tmp_path / "kubeconfig")
-    env = {"HOME": str(tmp_path), "PATH": "/usr/bin:/bin", "LOADTEST_OPERATOR_METRICS_BIND_ADDRESS": "0"}
+    env = {
+        "HOME": str(tmp_path),
+        "PATH": "/usr/bin:/bin",
+        "PYCONTROLLER_METRICS_BIND_ADDRESS": "0",
+        "PYCONTROLLER_HEALTH_PROBE_BIND_ADDRESS": "0",
+    }
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "samples.loadtest_operator", "--kubeconfig", str(kubeconfig), "--install-crd",
+        sys.executable, "-m", "samples.loadtest_operator", "--kubeconfig", str(kubeconfig),
+        "--crd", "samples/loadtest_operator/artifacts/crd.yaml",
         cwd=ROOT, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
     rest = RestClient(fake_api_server.new_client(), owns_api_client=True)
