@@ -1,16 +1,20 @@
-"""FakeAPIServer throughput: list, watch fan-out, and creates through kubernetes-asyncio.
+"""FakeAPIServer throughput: list, watch fan-out, creates through kubernetes-asyncio, server-side applies.
 
 The server runs in a child process (its own core and event loop); this process is the client.
 
 * list: N ConfigMaps seeded in the server, one unpaginated list read with raw aiohttp and decoded
   with orjson (cyclic GC paused during the decode); objects/s = N / wall time of request + decode.
+  Each object carries a managedFields entry, as every object on a real server does (the run fails
+  if one does not); the row's note gives the JSON size per object.
 * watch fan-out: W watchers (raw aiohttp, lines decoded with orjson) open; the server then writes
   M objects as fast as it can; events/s delivered = W*M / time from the first write to the last
   event at the last watcher. The source rate (M / that time) is shown too.
 * creates: ConfigMaps created through kubernetes-asyncio's typed CoreV1Api, C concurrent callers.
+* applies: server-side applies (raw aiohttp PATCH, application/apply-patch+yaml with a JSON body)
+  of ConfigMaps, each changing the object: A applies spread over 100 objects, C concurrent callers.
 
     python benchmarks/apiserver.py [--quick] [--runs N] [--json] [--objects N] [--events M]
-                                   [--watchers W] [--creates C]
+                                   [--watchers W] [--creates C] [--applies A]
 
 Targets (issue 3): list >= 100k objects/s; watch fan-out >= 100k events/s delivered to 10 watchers.
 """
@@ -34,7 +38,7 @@ import orjson
 from benchmarks._harness import Row, median_of, parse_args, report
 
 NS = "default"
-PAYLOAD = "x" * 330  # ~600 bytes of JSON per ConfigMap, like benchmarks/informer.py
+PAYLOAD = "x" * 330  # ~600 bytes of JSON per ConfigMap before managedFields, like benchmarks/informer.py
 
 
 def _cm(name: str) -> dict[str, Any]:
@@ -115,7 +119,15 @@ async def _list_once(url: str, expect: int) -> float:
         elapsed = time.perf_counter() - start
     if len(body["items"]) != expect:
         raise AssertionError(f"listed {len(body['items'])} objects, expected {expect}")
+    if not body["items"][0]["metadata"].get("managedFields"):
+        raise AssertionError("listed objects carry no managedFields: they would be smaller than real ones")
     return expect / elapsed
+
+
+async def _object_size(url: str) -> int:
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"{url}/api/v1/namespaces/{NS}/configmaps?limit=1") as resp:
+            return len(orjson.dumps(orjson.loads(await resp.read())["items"][0]))
 
 
 async def _watch_once(server: ServerProcess, watchers: int, events: int) -> tuple[float, float]:
@@ -174,12 +186,43 @@ async def _creates_once(url: str, creates: int, concurrency: int) -> float:
         return creates / (time.perf_counter() - start)
 
 
+async def _applies_once(url: str, applies: int, concurrency: int) -> float:
+    prefix = f"ap-{time.monotonic_ns()}"
+    queue = list(range(applies))
+    headers = {"Content-Type": "application/apply-patch+yaml"}
+    async with aiohttp.ClientSession() as http:
+
+        async def worker() -> None:
+            while queue:
+                i = queue.pop()
+                name = f"{prefix}-{i % 100}"
+                body = {
+                    "apiVersion": "v1",
+                    "kind": "ConfigMap",
+                    "metadata": {"name": name, "labels": {"app": "bench"}},
+                    "data": {"payload": PAYLOAD, "counter": str(i)},
+                }
+                async with http.patch(
+                    f"{url}/api/v1/namespaces/{NS}/configmaps/{name}?fieldManager=bench",
+                    data=orjson.dumps(body),
+                    headers=headers,
+                ) as resp:
+                    if resp.status >= 300:
+                        raise AssertionError(f"apply answered {resp.status}: {await resp.text()}")
+                    await resp.read()
+
+        start = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        return applies / (time.perf_counter() - start)
+
+
 def main(argv: list[str] | None = None) -> None:
     def add_arguments(parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--objects", type=int, help="objects listed (default 100000; 20000 with --quick)")
         parser.add_argument("--events", type=int, help="writes fanned out (default 20000; 2000 with --quick)")
         parser.add_argument("--watchers", type=int, default=10)
         parser.add_argument("--creates", type=int, help="creates timed (default 2000; 300 with --quick)")
+        parser.add_argument("--applies", type=int, help="applies timed (default 2000; 300 with --quick)")
 
     opts = args = parse_args("fake API server throughput", argv, add_arguments=add_arguments)
     if opts.objects is None:
@@ -188,14 +231,24 @@ def main(argv: list[str] | None = None) -> None:
         opts.events = 2_000 if args.quick else 20_000
     if opts.creates is None:
         opts.creates = 300 if args.quick else 2_000
+    if opts.applies is None:
+        opts.applies = 300 if args.quick else 2_000
     rows: list[Row] = []
 
     server = ServerProcess(opts.objects, opts.events, opts.watchers)
     try:
         asyncio.run(_list_once(server.url, opts.objects))  # warm up: item bytes are built on first list
         value, runs = median_of(args.runs, lambda: asyncio.run(_list_once(server.url, opts.objects)))
+        size = asyncio.run(_object_size(server.url))
         rows.append(
-            Row(f"list {opts.objects} configmaps (aiohttp+orjson)", value, "objects/s", 100_000, runs=runs)
+            Row(
+                f"list {opts.objects} configmaps (aiohttp+orjson)",
+                value,
+                "objects/s",
+                100_000,
+                runs=runs,
+                note=f"{size} bytes of JSON per object, managedFields included",
+            )
         )
 
         def list_after_write() -> float:
@@ -240,6 +293,19 @@ def main(argv: list[str] | None = None) -> None:
             rows.append(
                 Row(
                     f"creates via kubernetes-asyncio, {concurrency} concurrent", value, "creates/s", runs=runs
+                )
+            )
+        for concurrency in (1, 10):
+            value, runs = median_of(
+                args.runs, lambda c=concurrency: asyncio.run(_applies_once(server.url, opts.applies, c))
+            )
+            rows.append(
+                Row(
+                    f"server-side applies (aiohttp), {concurrency} concurrent",
+                    value,
+                    "applies/s",
+                    runs=runs,
+                    note="each apply changes one of 100 objects",
                 )
             )
     finally:

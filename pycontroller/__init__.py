@@ -30,6 +30,7 @@ from pycontroller.controllerutil import (
     OperationResult,
     add_finalizer,
     contains_finalizer,
+    create_or_patch,
     create_or_update,
     get_controller_of,
     has_controller_reference,
@@ -48,19 +49,28 @@ from pycontroller.errors import (
     GoneError,
     InvalidError,
     InvalidObjectError,
+    MethodNotAllowedError,
     NoKindMatchError,
     NotFoundError,
     PyControllerError,
+    RequestEntityTooLargeError,
     ServerError,
     ShutDownError,
     TooManyRequestsError,
     UnauthorizedError,
+    UnsupportedMediaTypeError,
 )
 from pycontroller.finalizer import FinalizerError, Finalizers
 from pycontroller.handler import EventHandler, enqueue_mapped, enqueue_object, enqueue_owner
+from pycontroller.labels import SelectorError
 from pycontroller.leaderelection import LeaderElector, LeaseLock
 from pycontroller.log import configure_logging
-from pycontroller.manager import LeaderElectionLostError, Manager, ManagerAlreadyStartedError
+from pycontroller.manager import (
+    GracefulShutdownTimeoutError,
+    LeaderElectionLostError,
+    Manager,
+    ManagerAlreadyStartedError,
+)
 from pycontroller.predicate import (
     Predicate,
     and_,
@@ -75,12 +85,15 @@ from pycontroller.predicate import (
 from pycontroller.reconcile import Result, TerminalError, requeue_on_conflict
 from pycontroller.record import EventBroadcaster, EventRecorder
 from pycontroller.restmapper import RESTMapper, RESTMapping
+from pycontroller.retry import RetryBackoff, retry_on_conflict
+from pycontroller.sync_client import BlockingCallOnLoopError, SyncClient
 
 __all__ = [
     "AlreadyExistsError",
     "AlreadyOwnedError",
     "ApiError",
     "BadRequestError",
+    "BlockingCallOnLoopError",
     "Builder",
     "BuilderError",
     "CacheNotStartedError",
@@ -98,6 +111,7 @@ __all__ = [
     "Finalizers",
     "ForbiddenError",
     "GoneError",
+    "GracefulShutdownTimeoutError",
     "GroupVersionResource",
     "InvalidError",
     "InvalidObjectError",
@@ -108,6 +122,7 @@ __all__ = [
     "LoopClock",
     "Manager",
     "ManagerAlreadyStartedError",
+    "MethodNotAllowedError",
     "NoKindMatchError",
     "NotFoundError",
     "OperationResult",
@@ -115,21 +130,27 @@ __all__ = [
     "PyControllerError",
     "RESTMapper",
     "RESTMapping",
+    "RequestEntityTooLargeError",
     "ResourceEventHandlerFuncs",
     "RestClient",
     "Result",
+    "RetryBackoff",
+    "SelectorError",
     "ServerError",
     "SharedIndexInformer",
     "SharedInformerFactory",
     "ShutDownError",
+    "SyncClient",
     "TerminalError",
     "TooManyRequestsError",
     "UnauthorizedError",
+    "UnsupportedMediaTypeError",
     "add_finalizer",
     "and_",
     "annotations_changed",
     "configure_logging",
     "contains_finalizer",
+    "create_or_patch",
     "create_or_update",
     "current_manager",
     "enqueue_mapped",
@@ -147,6 +168,7 @@ __all__ = [
     "remove_finalizer",
     "requeue_on_conflict",
     "resource_version_changed",
+    "retry_on_conflict",
     "set_controller_reference",
     "set_owner_reference",
 ]

@@ -22,6 +22,7 @@ calls fail with aiohttp's "Session is closed" error.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import weakref
 from collections.abc import AsyncIterator, Mapping
@@ -40,6 +41,7 @@ from pycontroller.mergepatch import create_merge_patch
 if TYPE_CHECKING:
     from pycontroller.labels import Selector
     from pycontroller.restmapper import RESTMapper, RESTMapping
+    from pycontroller.sync_client import SyncClient
 
 __all__ = ["GroupVersionResource", "RestClient", "parse_retry_after"]
 
@@ -125,6 +127,8 @@ class RestClient:
         self.api_client = api_client
         self._owns = owns_api_client
         self._rest_mapper: RESTMapper | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._sync: SyncClient | None = None
         config = api_client.configuration
         self.host: str = str(config.host).rstrip("/")
         rest = api_client.rest_client
@@ -147,6 +151,7 @@ class RestClient:
         """Our session over the ApiClient's connection pool, made on first use (inside the loop)."""
         session = self._session
         if session is None:
+            self._loop = asyncio.get_running_loop()
             shared = self._shared_session
             session = aiohttp.ClientSession(
                 connector=shared.connector,
@@ -158,6 +163,25 @@ class RestClient:
             # Detaching closes nothing (the pool belongs to the ApiClient) and needs no loop.
             weakref.finalize(self, session.detach)
         return session
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop | None:
+        """The event loop this client's requests run on (known after the first one), or None."""
+        return self._loop
+
+    @property
+    def sync(self) -> SyncClient:
+        """A blocking facade for plain-function reconcilers (see :mod:`pycontroller.sync_client`).
+
+        Get it on the client's loop (in async set-up code) or after the first request, so it knows
+        the loop to run on. Never suspends.
+        """
+        sync = self._sync
+        if sync is None:
+            from pycontroller.sync_client import SyncClient
+
+            sync = self._sync = SyncClient(self)  # runs on the loop it was made on, else self.loop
+        return sync
 
     @classmethod
     def wrap(cls, client: Any) -> RestClient:
@@ -291,13 +315,13 @@ class RestClient:
         """
         if isinstance(target, GroupVersionResource):
             return target
-        gvr = getattr(target, "gvr", None)
-        if isinstance(gvr, GroupVersionResource):
-            return gvr
         api_version: Any
         kind: Any
-        if isinstance(target, tuple) and len(target) == 2:
+        if target.__class__ is tuple and len(target) == 2:
             api_version, kind = target
+            mapping = self.rest_mapper.cached(api_version, kind)
+            if mapping is not None:
+                return mapping.gvr  # the hot path: one dictionary look-up
         elif isinstance(target, Mapping):
             api_version, kind = target.get("apiVersion"), target.get("kind")
             if not api_version or not kind:
@@ -305,6 +329,9 @@ class RestClient:
                     "the object needs apiVersion and kind to find its resource (or pass a GroupVersionResource)"
                 )
         else:
+            gvr = getattr(target, "gvr", None)  # a RESTMapping
+            if isinstance(gvr, GroupVersionResource):
+                return gvr
             raise TypeError(
                 "expected a GroupVersionResource, a RESTMapping, an (api_version, kind) pair or an "
                 f"object, got {type(target).__name__}"

@@ -37,7 +37,7 @@ from pycontroller.clock import Clock, default_clock
 from pycontroller.handler import EventHandler, WatchBinding, enqueue_object
 from pycontroller.log import controller_var, key_var, reconcile_id_var
 from pycontroller.predicate import Predicate
-from pycontroller.reconcile import Result, TerminalError
+from pycontroller.reconcile import Result, TerminalError, check_reconcile
 
 __all__ = ["Controller", "ReconcileFunc"]
 
@@ -111,6 +111,7 @@ class Controller:
             raise ValueError(
                 f"Controller {name!r}: max_concurrent_reconciles must be >= 1, got {max_concurrent_reconciles}"
             )
+        check_reconcile(reconcile, f"Controller {name!r}: reconcile")  # one key argument, at build time
         self._is_async = _is_async(reconcile)
         if rate_limiter is not None:
             from pycontroller.workqueue import RateLimiter
@@ -163,6 +164,8 @@ class Controller:
         self._stop_event: asyncio.Event | None = None
         self._executor: concurrent.futures.ThreadPoolExecutor | None = None
         self._workers: list[asyncio.Task[None]] = []
+        # Keys a worker is reconciling right now (a key is never in two workers: a set suffices).
+        self._in_flight: set[str] = set()
 
     # -- the queue --------------------------------------------------------------------------------
 
@@ -328,8 +331,17 @@ class Controller:
         Never suspends; idempotent; call from the controller's loop. Keys still queued are dropped.
         """
         self._stopping = True
+        if self._queue is not None:
+            self._queue.shut_down()  # adds are ignored from now on; idle workers wake and return
         if self._stop_event is not None:
             self._stop_event.set()
+
+    def in_flight_keys(self) -> list[str]:
+        """The keys being reconciled right now (sorted). Never suspends.
+
+        The Manager names them when a shutdown's grace period ends before they finish.
+        """
+        return sorted(self._in_flight)
 
     async def _wait_for_sync(self, stop_event: asyncio.Event) -> None:
         loop = asyncio.get_running_loop()
@@ -356,8 +368,10 @@ class Controller:
             try:
                 if self._stopping:
                     continue  # graceful stop: take nothing new (done() below lets a drain finish)
+                self._in_flight.add(key)
                 await self._process(key)
             finally:
+                self._in_flight.discard(key)
                 # Always: tells the queue this key is no longer processed, so a re-add made
                 # while it was being reconciled is now queued again.
                 queue.done(key)

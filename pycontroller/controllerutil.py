@@ -196,10 +196,21 @@ class OperationResult(enum.StrEnum):
     UNCHANGED = "unchanged"
 
 
-async def _resource(rest: RestClient, obj: Obj, gvr: GroupVersionResource | None) -> GroupVersionResource:
+def _client(client: Any) -> Any:
+    """A RestClient, or any client with its methods (the Manager's cache-backed client), as it is;
+    a kubernetes_asyncio ApiClient wrapped in a RestClient."""
+    if isinstance(client, RestClient) or all(
+        callable(getattr(client, m, None)) for m in ("resource", "get", "create", "replace", "patch")
+    ):
+        return client
+    return RestClient.wrap(client)
+
+
+async def _resource(rest: Any, obj: Obj, gvr: GroupVersionResource | None) -> GroupVersionResource:
     if gvr is not None:
         return gvr
-    return await rest.resource(obj)
+    resource: GroupVersionResource = await rest.resource(obj)
+    return resource
 
 
 async def create_or_update(
@@ -219,7 +230,7 @@ async def create_or_update(
     namespace (InvalidObjectError). The resource comes from the client's RESTMapper (the object's
     apiVersion and kind) unless ``gvr`` is given. Suspends on the API calls; API errors propagate.
     """
-    rest = RestClient.wrap(client)
+    rest = _client(client)
     meta = _meta(obj, "object")
     name, namespace = meta.get("name"), meta.get("namespace")
     if not name:
@@ -261,7 +272,7 @@ async def create_or_patch(
     is replaced in place by the server's final version. ``mutate`` may be async and must not
     rename the object; the resource comes from the RESTMapper unless ``gvr`` is given.
     """
-    rest = RestClient.wrap(client)
+    rest = _client(client)
     meta = _meta(obj, "object")
     name, namespace = meta.get("name"), meta.get("namespace")
     if not name:

@@ -1,27 +1,44 @@
 """The exceptions pycontroller raises, as one small family.
 
 Every error the library raises on purpose derives from :class:`PyControllerError`, so an
-operator can catch "anything pycontroller refused" in one clause. The tree::
+operator can catch "anything pycontroller refused" in one clause. The tree (defined here unless a
+module is named; ``pycontroller`` exports all but the last two, which the library handles itself)::
 
     PyControllerError
-    ├── ConfigError               a bad kubeconfig, flag, option or duration
-    ├── InvalidObjectError        an object without metadata, name, or of the wrong shape (also ValueError)
-    ├── DecodeError               bytes from the API server that are not the JSON we expect
-    ├── NoKindMatchError          discovery serves no such kind/resource (also LookupError)
-    ├── ApiError                  the API server answered with a non-2xx status (carries the Status)
-    │   ├── BadRequestError       400
-    │   ├── UnauthorizedError     401
-    │   ├── ForbiddenError        403
-    │   ├── NotFoundError         404
-    │   ├── ConflictError         409 (a stale resourceVersion)
-    │   │   └── AlreadyExistsError    409 with reason AlreadyExists
-    │   ├── GoneError             410 (Expired / Gone: the resourceVersion was compacted)
-    │   ├── InvalidError          422
-    │   ├── TooManyRequestsError  429 (``retry_after`` seconds when the server said so)
-    │   └── ServerError           5xx
-    └── ShutDownError             an operation on something already shut down that cannot be ignored
+    ├── ConfigError                   a bad kubeconfig, flag, option or duration
+    ├── InvalidObjectError            an object without metadata, name, or of the wrong shape; a bad
+    │   │                             status condition (also ValueError; client-side, before any request)
+    │   └── AlreadyOwnedError         controllerutil: another controller already owns the object
+    ├── SelectorError                 labels: a label selector that does not parse (also ValueError)
+    ├── DecodeError                   bytes from the API server that are not the JSON we expect
+    ├── NoKindMatchError              restmapper: discovery serves no such kind/resource (also LookupError)
+    ├── ApiError                      the API server answered with a non-2xx Status: ``status`` (code),
+    │   │                             ``reason``, ``message``, ``details``, ``causes``, ``body``
+    │   ├── BadRequestError           400 (a malformed request or selector)
+    │   ├── UnauthorizedError         401
+    │   ├── ForbiddenError            403 (RBAC; also a namespace being terminated)
+    │   ├── NotFoundError             404 (also a lister's cache miss)
+    │   ├── MethodNotAllowedError     405 (a verb the resource does not support)
+    │   ├── ConflictError             409 with reason Conflict: a stale resourceVersion, or an apply
+    │   │   │                         conflict (one cause per contested field)
+    │   │   └── AlreadyExistsError    409 with reason AlreadyExists (retry_on_conflict does not retry it)
+    │   ├── GoneError                 410 (Expired / Gone: the resourceVersion was compacted)
+    │   ├── RequestEntityTooLargeError 413
+    │   ├── UnsupportedMediaTypeError 415 (a patch type the resource does not take)
+    │   ├── InvalidError              422 Invalid: the server's validation refused the object; the
+    │   │                             fields are in ``causes`` (the only name for a 422)
+    │   ├── TooManyRequestsError      429 (``retry_after`` seconds when the server said so)
+    │   └── ServerError               5xx (500, 503, 504 Timeout...)
+    ├── ShutDownError                 an operation on something already shut down that cannot be ignored
+    ├── BlockingCallOnLoopError       sync_client: a blocking call on the loop it waits for (also RuntimeError)
+    ├── ManagerAlreadyStartedError    manager: add()/run() after the Manager started (also RuntimeError)
+    ├── LeaderElectionLostError       manager: the Lease was lost; exit and restart
+    ├── LeaseNotRenewedError          leaderelection: the renew deadline passed (ends leading)
+    └── WatchStalledError             cache.listwatch: a watch that went silent (retried by the reflector)
 
-Arguments of the wrong type raise the builtin ``TypeError``; out-of-range numbers raise
+Not in the family on purpose: :class:`pycontroller.reconcile.TerminalError` (raised BY a reconcile
+to ask for no retry) and ``cache.mutation.MutationError`` (an AssertionError of the debug mutation
+detector). Arguments of the wrong type raise the builtin ``TypeError``; out-of-range numbers raise
 ``ValueError`` (or :class:`ConfigError` where they come from configuration).
 """
 
@@ -40,13 +57,16 @@ __all__ = [
     "GoneError",
     "InvalidError",
     "InvalidObjectError",
+    "MethodNotAllowedError",
     "NoKindMatchError",
     "NotFoundError",
     "PyControllerError",
+    "RequestEntityTooLargeError",
     "ServerError",
     "ShutDownError",
     "TooManyRequestsError",
     "UnauthorizedError",
+    "UnsupportedMediaTypeError",
     "api_error_from_status",
 ]
 
@@ -156,12 +176,25 @@ class AlreadyExistsError(ConflictError):
     """409 with reason AlreadyExists: a create of a name that is taken."""
 
 
+class MethodNotAllowedError(ApiError):
+    """405 Method Not Allowed: the resource does not support the verb (a create where only get is served)."""
+
+
+class RequestEntityTooLargeError(ApiError):
+    """413 Request Entity Too Large: the body exceeds what the server accepts."""
+
+
+class UnsupportedMediaTypeError(ApiError):
+    """415 Unsupported Media Type: a patch type the resource does not take (strategic merge on a CRD)."""
+
+
 class GoneError(ApiError):
     """410 Gone / Expired: the resourceVersion asked for is older than the server keeps."""
 
 
 class InvalidError(ApiError):
-    """422 Invalid: the object failed validation."""
+    """422 Invalid: the object failed the server's validation; ``causes`` lists the fields
+    (``{"reason": "FieldValueInvalid", "message": ..., "field": "spec.replicas"}``)."""
 
 
 class TooManyRequestsError(ApiError):
@@ -181,8 +214,11 @@ _BY_CODE: dict[int, type[ApiError]] = {
     401: UnauthorizedError,
     403: ForbiddenError,
     404: NotFoundError,
+    405: MethodNotAllowedError,
     409: ConflictError,
     410: GoneError,
+    413: RequestEntityTooLargeError,
+    415: UnsupportedMediaTypeError,
     422: InvalidError,
     429: TooManyRequestsError,
 }

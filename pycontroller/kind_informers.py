@@ -154,14 +154,17 @@ class KindInformers:
         clock = self._clock()
         backoff = Backoff(0.2, 5.0, factor=2.0, jitter=0.1, reset_after=0, clock=clock)
         mapper = self._mapper()
+        warned = False
         while True:
             await backoff.wait()
             try:
                 mapping = await mapper.resource_for(p.api_version, p.name)
             except NoKindMatchError:
                 continue
-            except Exception as exc:  # discovery trouble: keep waiting, but say so
-                log.warning("Discovery failed while waiting for %s %s: %s", p.api_version, p.name, exc)
+            except Exception as exc:  # discovery trouble: keep waiting, and say so (once)
+                level = logging.DEBUG if warned else logging.WARNING
+                log.log(level, "Discovery failed while waiting for %s %s: %s", p.api_version, p.name, exc)
+                warned = True
                 continue
             log.info("%s is served now; starting its informer", mapping.gvr)
             self._file(p, mapping)

@@ -25,16 +25,29 @@ Start order (controller-runtime's)::
     3. runnables that need no leader (need_leader_election=False)
     4. leader-elected runnables (controllers by default): at once, or while holding the Lease
 
-Stop runs the same list backwards: leader-elected runnables are asked to stop (in-flight reconciles
-finish), then the others, all within ``graceful_shutdown_timeout`` (stragglers are cancelled and an
-error logged), then the lease is released, the caches stopped, the HTTP servers closed and an owned
-client closed. SIGINT/SIGTERM call :meth:`Manager.request_shutdown`; a second signal exits the process
-at once with status 1.
+Stop has ONE deadline (controller-runtime's single shutdown context)::
 
-``await mgr.run()`` returns after a requested shutdown. It raises the error of a runnable that
-failed, ``TimeoutError`` when the caches do not sync within ``cache_sync_timeout``, and
-:class:`LeaderElectionLostError` when the Lease is lost (leader-elected runnables are cancelled at
-once; the process should exit non-zero and be restarted, as controller-runtime's does).
+    1. at once, every runnable, leader-elected or not, is asked to stop: controllers take no new
+       key from that instant (in-flight reconciles go on); leader-elected runnables not started yet
+       (still campaigning) never start
+    2. the Manager waits for all of them together, until ``graceful_shutdown_timeout`` after the
+       stop began (one budget for the whole stop, not one per group)
+    3. at the deadline the stragglers are cancelled (their in-flight reconciles get CancelledError)
+       and ``run()`` will raise :class:`GracefulShutdownTimeoutError` naming them and their keys
+    4. then the lease is released (when leading and ``leader_election_release_on_cancel``), the
+       caches stopped, the HTTP servers closed and an owned client closed
+
+``graceful_shutdown_timeout=0`` disables the grace period: everything is cancelled at once and
+that is not an error (controller-runtime's ``time.Duration(0)``). SIGINT/SIGTERM call
+:meth:`Manager.request_shutdown`; a second signal exits the process at once with status 1.
+
+``await mgr.run()`` returns after a requested shutdown that finished in time. It raises the error
+of a runnable that failed, ``TimeoutError`` when the caches do not sync within
+``cache_sync_timeout``, :class:`LeaderElectionLostError` when the Lease is lost (leader-elected
+runnables are cancelled at once; the process should exit non-zero and be restarted, as
+controller-runtime's does), and :class:`GracefulShutdownTimeoutError` when runnables outlived the
+grace period. When a runnable failed AND the stop overran, the runnable's error is raised with a
+note about the overrun (and the overrun is logged).
 """
 
 from __future__ import annotations
@@ -63,7 +76,12 @@ from pycontroller.kind_informers import KindInformers
 from pycontroller.manager_services import ManagerServices
 from pycontroller.restmapper import RESTMapper
 
-__all__ = ["LeaderElectionLostError", "Manager", "ManagerAlreadyStartedError"]
+__all__ = [
+    "GracefulShutdownTimeoutError",
+    "LeaderElectionLostError",
+    "Manager",
+    "ManagerAlreadyStartedError",
+]
 
 log = logging.getLogger("pycontroller.manager")
 
@@ -74,6 +92,28 @@ class ManagerAlreadyStartedError(PyControllerError, RuntimeError):
 
 class LeaderElectionLostError(PyControllerError):
     """The Manager lost its Lease; its leader-elected runnables were stopped."""
+
+
+class GracefulShutdownTimeoutError(PyControllerError, TimeoutError):
+    """Runnables still running when the shutdown's grace period ended; they were cancelled.
+
+    ``runnables`` names them (sorted); ``keys`` maps each controller among them to the keys it was
+    reconciling when cancelled (sorted); ``timeout`` is the grace period in seconds. Raised by
+    :meth:`Manager.run` so the process exits non-zero, as controller-runtime's manager does.
+    """
+
+    def __init__(self, timeout: float, runnables: list[str], keys: dict[str, list[str]]) -> None:
+        self.timeout = timeout
+        self.runnables = runnables
+        self.keys = keys
+        parts = []
+        for name in runnables:
+            in_flight = keys.get(name)
+            parts.append(f"{name} (reconciling {', '.join(in_flight)})" if in_flight else name)
+        super().__init__(
+            f"failed waiting for all runnables to end within grace period of {timeout:g}s; "
+            f"cancelled: {'; '.join(parts)}"
+        )
 
 
 class _Runnable:
@@ -119,6 +159,17 @@ class _Runnable:
         else:
             self.task.cancel()
 
+    def in_flight(self) -> list[str]:
+        """What the runnable is working on (a Controller's keys being reconciled), sorted."""
+        keys = getattr(self.obj, "in_flight_keys", None)
+        if not callable(keys):
+            return []
+        try:
+            return sorted(str(k) for k in keys())
+        except Exception:  # an introspection hook must not break the stop; say so
+            log.exception("%s.in_flight_keys() failed", self.name)
+            return []
+
 
 class Manager(ManagerServices):
     """Runs controllers and other runnables against one API server (see the module doc).
@@ -135,7 +186,9 @@ class Manager(ManagerServices):
     ``graceful_shutdown_timeout`` (30 s), ``cache_sync_timeout`` (120 s), leader election
     (``leader_election=True`` with ``leader_election_id``, ``leader_election_namespace`` (defaults to the
     pod's namespace), ``lease_duration``/``renew_deadline``/``retry_period`` (15/10/2 s),
-    ``leader_election_release_on_cancel``, ``identity``), ``handle_signals`` (True).
+    ``leader_election_release_on_cancel``, ``identity``), ``handle_signals`` (True), ``webhook_server``
+    (see :attr:`webhook_server`), ``sharding`` (a :class:`pycontroller.sharding.ShardingOptions`: see
+    docs/sharding.md).
     """
 
     def __init__(
@@ -164,6 +217,8 @@ class Manager(ManagerServices):
         metrics_registry: Any = None,
         informer_factory: Any = None,
         clock: Any = None,
+        webhook_server: Any = None,
+        sharding: Any = None,
     ) -> None:
         for what, value in (
             ("graceful_shutdown_timeout", graceful_shutdown_timeout),
@@ -233,6 +288,15 @@ class Manager(ManagerServices):
         self._metrics_server: HTTPServer | None = None
         self._probe_server: HTTPServer | None = None
         self._init_services()
+        self._webhook_server = webhook_server
+        #: The replica's :class:`pycontroller.sharding.Sharding` with ``sharding=ShardingOptions(...)``.
+        self.sharding: Any = None
+        if sharding is not None:
+            from pycontroller.sharding import Sharding
+
+            self.sharding = Sharding(self._rest, sharding, leader_election=leader_election, clock=clock)
+            for runnable in self.sharding.runnables():
+                self.add(runnable)
 
     # -- building -------------------------------------------------------------------------------
 
@@ -275,6 +339,8 @@ class Manager(ManagerServices):
                 api_version, name = (f"{group}/{version}" if group else version), resource
             return self._kinds.informer_for(api_version, name, wait_for_crd=wait_for_crd)
         informer = self.factory.informer_for(group, version, resource)
+        if self.sharding is not None:  # a ring resource: only this shard's objects
+            self.sharding.configure_informer(informer)
         if self._started and not self._stopping_caches:
             self.factory.start()
         return informer
@@ -367,6 +433,7 @@ class Manager(ManagerServices):
         failure: BaseException | None = None
         try:
             await self._start_http()
+            await self._start_webhooks()
             await self._start_caches(shutdown)
             for r in others:
                 r.start()
@@ -379,23 +446,26 @@ class Manager(ManagerServices):
         except BaseException as exc:
             failure = exc
         finally:
-            for r in leaders:  # leader-elected first, in reverse of start
-                r.stop()
-            await self._wait_stopped(leaders)
+            # One deadline for the whole stop; every runnable is asked to stop at once, so none
+            # takes new work while another one drains (see the module doc).
+            self._stopping_runnables = True
+            overrun = await self._stop_runnables(leaders + others)
             if elector_task is not None:
                 elector_task.cancel()
                 await asyncio.gather(elector_task, return_exceptions=True)
-            for r in others:
-                r.stop()
-            await self._wait_stopped(others)
             await self._stop_caches()
+            await self._stop_webhooks()
             await self._stop_http()
             self._remove_signal_handlers(installed)
             if self._owns_client:
                 await self.client.api_client.close()
             log.info("Manager stopped")
         if failure is not None:
+            if overrun is not None:
+                failure.add_note(f"and while stopping: {overrun}")
             raise failure
+        if overrun is not None:
+            raise overrun
 
     async def _wait(
         self, shutdown: asyncio.Event, elector_task: asyncio.Task[Any] | None
@@ -436,21 +506,50 @@ class Manager(ManagerServices):
         finally:
             waiter.cancel()
 
-    async def _wait_stopped(self, runnables: list[_Runnable]) -> None:
-        tasks = [r.task for r in runnables if r.task is not None]
+    _stopping_runnables = False
+
+    async def _stop_runnables(self, runnables: list[_Runnable]) -> GracefulShutdownTimeoutError | None:
+        """Ask every runnable to stop now; wait for all within one grace period; cancel the rest.
+
+        Leader-elected ones are asked first (the list's order), but nobody waits between the asks.
+        Returns the overrun error (None when everything ended in time, or with no grace period).
+        """
+        log.info("Stopping and waiting for runnables", extra={"count": len(runnables)})
+        for r in runnables:
+            r.stop()
+        tasks = {r.task for r in runnables if r.task is not None and not r.task.done()}
         if not tasks:
-            return
-        _, pending = await asyncio.wait(tasks, timeout=self.graceful_shutdown_timeout or None)
-        if pending:
-            names = sorted(r.name for r in runnables if r.task in pending)
-            log.error(
-                "Failed waiting for all runnables to end within grace period of %ss; cancelling %s",
-                self.graceful_shutdown_timeout,
-                ", ".join(names),
-            )
-            for task in pending:
-                task.cancel()
-            await asyncio.gather(*pending, return_exceptions=True)
+            return None
+        timeout = self.graceful_shutdown_timeout
+        clock = self._clock if self._clock is not None else default_clock()
+        expired: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+        def expire() -> None:
+            if not expired.done():
+                expired.set_result(None)
+
+        handle = clock.call_at(clock.now() + timeout, expire)
+        try:
+            pending: set[asyncio.Task[Any]] = set(tasks)
+            while pending and not expired.done():
+                await asyncio.wait(pending | {expired}, return_when=asyncio.FIRST_COMPLETED)
+                pending = {t for t in pending if not t.done()}
+        finally:
+            handle.cancel()
+            expired.cancel()
+        if not pending:
+            return None
+        late = [r for r in runnables if r.task in pending]
+        names = sorted(r.name for r in late)
+        keys = {r.name: r.in_flight() for r in late}
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        if timeout == 0:  # graceful shutdown disabled: cancelling is the plan, not a failure
+            return None
+        error = GracefulShutdownTimeoutError(timeout, names, {n: k for n, k in keys.items() if k})
+        log.error("%s", error)
+        return error
 
     async def _start_http(self) -> None:
         if self._metrics_address is not None:
@@ -518,6 +617,8 @@ class Manager(ManagerServices):
         lease_duration, renew_deadline, retry_period = self._le_durations
 
         async def lead() -> None:
+            if self._stopping_runnables:  # elected while stopping: start nothing new
+                return
             log.info("Became leader, starting leader-elected runnables", extra={"identity": self.identity})
             for r in leaders:
                 r.start()
@@ -548,6 +649,62 @@ class Manager(ManagerServices):
         )
         self._healthz.add("leaderElection", self.elector.check)
         return asyncio.create_task(self.elector.run(), name="leader-election")
+
+    # -- webhooks (pycontroller.webhook) --------------------------------------------------------
+
+    @property
+    def webhook_server(self) -> Any:
+        """The Manager's :class:`~pycontroller.webhook.WebhookServer`, created on first use.
+
+        Pass ``webhook_server=WebhookServer(...)`` to the Manager to choose host, port and
+        certificates; the default serves port 9443 with ``tls.crt``/``tls.key`` from
+        controller-runtime's default directory ``<tmp>/k8s-webhook-server/serving-certs``. When
+        used, it starts before the caches and stops after the controllers and the caches, and
+        ``/readyz`` gets a ``webhook`` check that passes once it answers TLS. Never suspends.
+        """
+        if self._webhook_server is None:
+            import tempfile
+
+            from pycontroller.webhook import WebhookServer
+
+            cert_dir = os.path.join(tempfile.gettempdir(), "k8s-webhook-server", "serving-certs")
+            self._webhook_server = WebhookServer(cert_dir=cert_dir)
+        return self._webhook_server
+
+    def add_validator(
+        self, api_version: str, kind: str, fn: Any, path: str | None = None, **options: Any
+    ) -> str:
+        """Serve validator ``fn`` on :attr:`webhook_server`; returns its path (``WebhookServer.add_validator``)."""
+        result: str = self.webhook_server.add_validator(api_version, kind, fn, path, **options)
+        return result
+
+    def add_mutator(
+        self, api_version: str, kind: str, fn: Any, path: str | None = None, **options: Any
+    ) -> str:
+        """Serve mutator ``fn`` on :attr:`webhook_server`; returns its path (``WebhookServer.add_mutator``)."""
+        result: str = self.webhook_server.add_mutator(api_version, kind, fn, path, **options)
+        return result
+
+    def add_conversion(self, group: str, kind: str, hub_version: str, spokes: Any) -> str:
+        """Serve a hub-and-spoke conversion on :attr:`webhook_server`; returns ``/convert``."""
+        result: str = self.webhook_server.add_conversion(group, kind, hub_version, spokes)
+        return result
+
+    async def _start_webhooks(self) -> None:
+        server = self._webhook_server
+        if server is None:
+            return
+        if "webhook" not in self._readyz.names():
+            self._readyz.add("webhook", server.started_check)
+        if not server.serving:
+            await server.start()
+
+    async def _stop_webhooks(self) -> None:
+        if self._webhook_server is not None:
+            try:
+                await self._webhook_server.stop()
+            except Exception:  # stopping goes on; the failure is reported, not swallowed
+                log.exception("Stopping the webhook server failed")
 
     # -- signals --------------------------------------------------------------------------------
 

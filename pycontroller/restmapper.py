@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import difflib
+import functools
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -87,9 +88,9 @@ class RESTMapping:
     verbs: tuple[str, ...] = ()
     categories: tuple[str, ...] = ()
 
-    @property
+    @functools.cached_property
     def gvr(self) -> GroupVersionResource:
-        """The resource as the client and the informers address it."""
+        """The resource as the client and the informers address it (made once per mapping)."""
         return GroupVersionResource(self.group, self.version, self.resource)
 
     @property
@@ -147,12 +148,6 @@ class _GroupVersion:
             found = self.index.get(name.lower())
         return found
 
-    def names(self) -> list[str]:
-        words: list[str] = []
-        for m in self.mappings:
-            words.extend((m.kind, m.resource, *m.short_names))
-        return words
-
 
 def _mappings_from(doc: Mapping[str, Any], group: str, version: str) -> list[RESTMapping]:
     resources = [r for r in doc.get("resources") or () if isinstance(r, Mapping) and r.get("name")]
@@ -201,6 +196,8 @@ class RESTMapper:
         self._versions: dict[tuple[str, str], _GroupVersion] = {}
         self._groups: tuple[float, list[tuple[str, list[str]]]] | None = None
         self._inflight: dict[tuple[str, str], asyncio.Future[_GroupVersion]] = {}
+        # (group_version as asked, name as asked) -> mapping: the hot path's one dictionary look-up.
+        self._answers: dict[tuple[str, str], RESTMapping] = {}
         #: Discovery requests made so far (for tests and the hot-path benchmark).
         self.fetches = 0
 
@@ -212,8 +209,16 @@ class RESTMapper:
         Suspends when discovery has to be read. Raises NoKindMatchError when nothing matches
         after one refetch (within ``refresh_interval`` of the last fetch: from the cache).
         """
+        answer = self._answers.get((group_version, kind_or_resource))
+        if answer is not None:
+            return answer
         if not isinstance(kind_or_resource, str) or not kind_or_resource:
             raise TypeError(f"kind_or_resource must be a non-empty string, got {kind_or_resource!r}")
+        mapping = await self._resource_for(group_version, kind_or_resource)
+        self._answers[(group_version, kind_or_resource)] = mapping
+        return mapping
+
+    async def _resource_for(self, group_version: str, kind_or_resource: str) -> RESTMapping:
         group, version = parse_group_version(group_version)
         if version:
             return await self._resolve(group, version, kind_or_resource, group_version)
@@ -232,12 +237,12 @@ class RESTMapper:
             found = known.find(kind_or_resource)
             if found is not None:
                 return found
-        words: list[str] = []
+        mappings: list[RESTMapping] = []
         for g, v in candidates:
             cached = self._versions.get((g, v))
             if cached is not None:
-                words.extend(cached.names())
-        raise NoKindMatchError(group_version, kind_or_resource, _close(kind_or_resource, words))
+                mappings.extend(cached.mappings)
+        raise NoKindMatchError(group_version, kind_or_resource, _close_mappings(kind_or_resource, mappings))
 
     async def kind_for(self, gvr: GroupVersionResource) -> RESTMapping:
         """The mapping of a resource (its kind and scope). Suspends when discovery has to be read.
@@ -266,14 +271,21 @@ class RESTMapper:
 
     def cached(self, group_version: str, kind_or_resource: str) -> RESTMapping | None:
         """The mapping if discovery already told it, else None. Never suspends, never fetches."""
+        answer = self._answers.get((group_version, kind_or_resource))
+        if answer is not None:
+            return answer
         group, version = parse_group_version(group_version)
         entry = self._versions.get((group, version))
         if entry is None:
             return None
-        return entry.find(kind_or_resource)
+        found = entry.find(kind_or_resource)
+        if found is not None:
+            self._answers[(group_version, kind_or_resource)] = found
+        return found
 
     def reset(self) -> None:
         """Forget every answer; the next question reads discovery again. Never suspends."""
+        self._answers.clear()
         self._versions.clear()
         self._groups = None
 
@@ -294,7 +306,7 @@ class RESTMapper:
             if found is not None:
                 return found
         if entry.served:
-            suggestions = _close(name, entry.names())
+            suggestions = _close_mappings(name, entry.mappings)
         else:
             suggestions = await self._close_group_versions(group, version)
         raise NoKindMatchError(asked, name, suggestions)
@@ -325,6 +337,8 @@ class RESTMapper:
             raise
         finally:
             self._inflight.pop(key, None)
+        if key in self._versions:  # a refetch: answers about this group-version may have changed
+            self._answers = {k: m for k, m in self._answers.items() if (m.group, m.version) != key}
         self._versions[key] = entry
         future.set_result(entry)
         return entry
@@ -376,6 +390,20 @@ class RESTMapper:
         asked = f"{group}/{version}" if group else version
         same_group = [gv for gv in served if group and gv.startswith(group + "/")]
         return (same_group or _close(asked, served))[:3]
+
+
+def _close_mappings(name: str, mappings: list[RESTMapping]) -> list[str]:
+    """Up to three served resources whose kind, plural, singular or short name is close to ``name``,
+    each named once: by its kind when ``name`` looks like a kind (capitalised), else its plural."""
+    asked = name.lower()
+    scored: list[tuple[float, str]] = []
+    for m in mappings:
+        words = {m.kind.lower(), m.resource, m.singular_name, *m.short_names}
+        score = max(difflib.SequenceMatcher(None, asked, w).ratio() for w in words)
+        if score >= 0.6:
+            scored.append((score, m.kind if name[:1].isupper() else m.resource))
+    scored.sort(key=lambda pair: -pair[0])
+    return list(dict.fromkeys(label for _, label in scored))[:3]
 
 
 def _close(name: str, words: list[str]) -> list[str]:

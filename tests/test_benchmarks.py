@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-SCRIPTS = ["apiserver", "controller", "informer", "queue_hot_path"]
+SCRIPTS = ["apiserver", "controller", "informer", "queue_hot_path", "restmapper"]
 
 
 def run(script: str, *args: str) -> subprocess.CompletedProcess[str]:

@@ -62,3 +62,26 @@ def test_a_body_that_is_not_a_status_still_gives_an_error() -> None:
 
 def test_invalid_object_errors_are_also_value_errors() -> None:
     assert issubclass(InvalidObjectError, ValueError)
+
+
+@pytest.mark.parametrize(
+    ("code", "reason", "cls"),
+    [
+        (405, "MethodNotAllowed", "MethodNotAllowedError"),
+        (413, "RequestEntityTooLarge", "RequestEntityTooLargeError"),
+        (415, "UnsupportedMediaType", "UnsupportedMediaTypeError"),
+        (422, "Invalid", "InvalidError"),
+        (409, "Conflict", "ConflictError"),
+    ],
+)
+def test_each_status_code_users_catch_has_its_exported_error_with_reason_message_and_causes(
+    code: int, reason: str, cls: str
+) -> None:
+    import pycontroller
+
+    causes = [{"reason": "FieldValueInvalid", "message": "bad", "field": "spec.x"}]
+    body = {"kind": "Status", "reason": reason, "message": "no", "code": code, "details": {"causes": causes}}
+    error = api_error_from_status(code, body)
+    assert type(error) is getattr(pycontroller, cls)
+    assert (error.reason, error.message, error.causes) == (reason, "no", causes)
+    assert api_error_from_status(code, {}).causes == []

@@ -15,6 +15,14 @@ PUBLIC_MODULES = [
     "pycontroller.clock",
     "pycontroller.client",
     "pycontroller.workqueue",
+    "pycontroller.restmapper",
+    "pycontroller.conditions",
+    "pycontroller.retry",
+    "pycontroller.mergepatch",
+    "pycontroller.controllerutil",
+    "pycontroller.handler",
+    "pycontroller.sync_client",
+    "pycontroller.webhook",
 ]
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -2,7 +2,8 @@
 
 :class:`ListWatch` builds the query of every list and watch (namespace, label and field selectors, the
 user's ``tweak_list_options``), pages through lists with continue tokens the way client-go's pager
-does (a 410 on a continue token falls back to one full list), and opens watches as
+does (a 410 on a continue token falls back to one full list with the original options), and opens
+watches as
 :class:`WatchStream` objects.
 
 A :class:`WatchStream` reads the chunked watch body itself, one JSON object per line, and hands out
@@ -45,6 +46,7 @@ __all__ = [
     "gc_paused",
     "is_connection_refused",
     "is_too_large_resource_version",
+    "metadata_problem",
     "raise_for_odd_event",
     "read_initial_events",
     "refuses_streaming_list",
@@ -140,8 +142,8 @@ class ListWatch:
         """List everything at ``resource_version``, ``page_size`` items a page (0: no paging).
 
         Like client-go's pager, continue requests carry no resourceVersion, and a 410 on a continue
-        token (the snapshot was compacted mid-list) restarts as one unpaginated, consistent list
-        (resourceVersion "").
+        token (the snapshot was compacted mid-list) falls back to one unpaginated list with the
+        original options (the same ``resource_version``).
         """
         items: list[Any] = []
         continue_token: str | None = None
@@ -157,7 +159,9 @@ class ListWatch:
             except GoneError:
                 if not continue_token:
                     raise
-                page = await self._get(self.query())
+                # The snapshot expired mid-list: one full list (no limit, no continue token) with
+                # the original options, resourceVersion included, as client-go's pager does.
+                page = await self._get(self.query(resourceVersion=resource_version))
                 page_items, rv, kind, _ = _unpack_list(page, self.path)
                 return ListPage(page_items, rv, kind, paginated)
             page_items, rv, kind, continue_token = _unpack_list(page, self.path)
@@ -349,6 +353,39 @@ def share_strings(meta: dict[str, Any]) -> None:
                 labels[key] = _intern(value)
 
 
+_STRING_FIELDS = ("namespace", "resourceVersion", "uid")
+_STRING_MAPS = ("labels", "annotations")
+
+
+def metadata_problem(meta: Any) -> str | None:
+    """Why ``meta`` is not an object's metadata a Go client could decode, or None when it is fine.
+
+    A Go client decodes metadata into ObjectMeta: ``name`` a non-empty string (the cache's key
+    needs it), ``namespace``, ``resourceVersion`` and ``uid`` strings when present, ``labels`` and
+    ``annotations`` maps of strings when present (null counts as absent, as in Go). An object
+    failing this is bad input: the reflector logs and counts it and never caches it. Never raises.
+    """
+    if meta.__class__ is not dict:
+        return "metadata that is not an object"
+    name = meta.get("name")
+    if name.__class__ is not str or not name:
+        return "no metadata.name" if name is None or name == "" else "a metadata.name that is not a string"
+    for field in _STRING_FIELDS:
+        value = meta.get(field)
+        if value is not None and value.__class__ is not str:
+            return f"a metadata.{field} that is not a string"
+    for field in _STRING_MAPS:
+        value = meta.get(field)
+        if value is None:
+            continue
+        if value.__class__ is not dict:
+            return f"metadata.{field} that is not a map of strings"
+        for item in value.values():
+            if item.__class__ is not str:
+                return f"metadata.{field} that is not a map of strings"
+    return None
+
+
 def is_connection_refused(exc: BaseException) -> bool:
     """A connection refused (the server is down): client-go backs off and watches again."""
     if isinstance(exc, ConnectionRefusedError):
@@ -424,11 +461,14 @@ async def read_initial_events(stream: WatchStream) -> tuple[str | None, dict[str
                     stream.unread(lines[index + 1 :])
                     return str(rv), collected, bookmarks
                 continue
-            name = meta.get("name")
-            if type(name) is not str or not name:
-                raise BadWatchInput("invalid", f"a {etype} event object without a name", line)
+            problem = metadata_problem(meta)
+            if problem is not None:
+                if etype not in ("ADDED", "MODIFIED", "DELETED"):
+                    raise_for_odd_event(event, line)
+                raise BadWatchInput("invalid", f"a {etype} event object with {problem}", line)
             share_strings(meta)
             ns = meta.get("namespace")
+            name = meta["name"]
             key = f"{ns}/{name}" if ns else name
             if etype == "DELETED":
                 collected.pop(key, None)

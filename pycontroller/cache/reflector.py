@@ -6,14 +6,20 @@
     watch from the list's RV ──add/update/delete──▶ store      bookmarks only move the RV
       ├─ the watch ends (server timeout, broken connection) ─▶ watch again from the last RV
       ├─ 429 / connection refused ─▶ back off (Retry-After honoured), watch again, no relist
-      ├─ 410 Expired/Gone, a very short empty watch, other errors ─▶ error handler, back off, relist
-      ├─ no byte for the inactivity timeout ─▶ the watch is replaced (from the last RV)
-      └─ bad input (not JSON, no metadata/name, an unknown ERROR) ─▶ logged, counted, re-watch
+      ├─ 500 / bad input, within max_internal_error_retry_duration ─▶ back off, watch again
+      ├─ any other ERROR event, 410 Expired/Gone, bad input (not JSON, metadata a Go client could
+      │  not decode, an unknown event), a very short empty watch ─▶ error handler, back off, relist
+      └─ no byte for the inactivity timeout ─▶ the watch is replaced (from the last RV)
 
 This follows client-go's reflector (list with resourceVersion "0", then the last synced version;
 after a 410 or a "too large resource version" on a list, list again at once with "" for a consistent
-read; 500 items a page; watch timeouts random in [300, 600) s; backoff 0.8 s doubling to 30 s with
-jitter 1.0, reset after 2 min of health). With ``use_streaming_list`` it first tries a streaming list
+read; 500 items a page unless ``page_size`` is given; watch timeouts random in [300, 600) s, never
+less; an ERROR event ends ListAndWatch, so the next round relists; backoff 0.8 s doubling to 30 s
+with jitter 1.0, reset after 2 min of health). Bad input is what a Go client could not decode
+(:func:`~pycontroller.cache.listwatch.metadata_problem`): a listed item with it is skipped, a watch
+event with it ends the watch before reaching the store; either way it is logged, counted in
+``stats.bad_input`` and never cached, so handlers never see it. Go's decoder turns a bad watch line
+into an InternalError, so it is retried like a 500 (see ``max_internal_error_retry_duration``). With ``use_streaming_list`` it first tries a streaming list
 (``sendInitialEvents``), which ends at the bookmark annotated ``k8s.io/initial-events-end``; when the
 server refuses it, the reflector falls back to list and watch and stops asking.
 
@@ -45,6 +51,7 @@ from pycontroller.cache.listwatch import (
     gc_paused,
     is_connection_refused,
     is_too_large_resource_version,
+    metadata_problem,
     raise_for_odd_event,
     read_initial_events,
     refuses_streaming_list,
@@ -62,6 +69,7 @@ from pycontroller.errors import (
 )
 
 __all__ = [
+    "DEFAULT_PAGE_SIZE",
     "DEFAULT_WATCH_INACTIVITY_TIMEOUT",
     "INITIAL_EVENTS_END_ANNOTATION",
     "Reflector",
@@ -72,6 +80,8 @@ __all__ = [
 log = logging.getLogger("pycontroller.cache.reflector")
 
 _MIN_WATCH_TIMEOUT = 300.0
+#: client-go's pager default: items a page when no page size was asked for.
+DEFAULT_PAGE_SIZE = 500
 _STALL_GRACE = 30.0
 DEFAULT_WATCH_INACTIVITY_TIMEOUT = 150.0
 
@@ -117,7 +127,7 @@ class ReflectorStats:
         self.events = 0  # ADDED/MODIFIED/DELETED applied to the store
         self.bookmarks = 0
         self.decode_errors = 0  # watch lines that are not JSON
-        self.invalid_objects = 0  # objects without metadata/name (list items skipped too)
+        self.invalid_objects = 0  # objects a Go client could not decode (list items skipped too)
         self.unknown_errors = 0  # ERROR events and event types of an unknown shape
         self.store_errors = 0  # exceptions raised by the store
         self.resyncs = 0
@@ -142,6 +152,54 @@ def default_watch_error_handler(reflector: Reflector, exc: BaseException) -> Non
         log.warning("%s: failed to list/watch %s: %s", reflector.name, reflector.gvr, exc)
 
 
+def _snippet(item: Any) -> str:
+    """The start of an item as JSON, for a log line (repr when it cannot be JSON). Never raises."""
+    try:
+        return orjson.dumps(item)[:200].decode("utf-8", "replace")
+    except TypeError:
+        return repr(item)[:200]
+
+
+class _InternalErrorRetry:
+    """client-go's RetryWithDeadline for internal errors (500s, undecodable watch lines).
+
+    ``after(exc)`` after every watch that ended: a retryable error within ``reset`` (60 s) of the
+    previous one keeps the first error's time, otherwise it starts a new streak; anything else
+    clears the streak. ``should_retry()`` while the streak is younger than ``duration`` (0: never).
+    """
+
+    __slots__ = ("_clock", "_first", "_last", "duration", "reset")
+
+    def __init__(self, duration: float, clock: Clock, reset: float = 60.0) -> None:
+        self.duration = duration
+        self.reset = reset
+        self._clock = clock
+        self._first: float | None = None
+        self._last: float | None = None
+
+    @staticmethod
+    def retryable(exc: BaseException | None) -> bool:
+        return isinstance(exc, BadWatchInput) or (isinstance(exc, ServerError) and exc.status == 500)
+
+    def after(self, exc: BaseException | None) -> None:
+        if not self.retryable(exc):
+            self._first = self._last = None
+            return
+        now = self._clock.now()
+        if self._last is not None and now - self._last <= self.reset:
+            self._last = now
+            return
+        self._first = self._last = now
+
+    def should_retry(self) -> bool:
+        if self.duration <= 0 or self._first is None:
+            return False
+        if self._clock.now() - self._first <= self.duration:
+            return True
+        self._first = self._last = None
+        return False
+
+
 class _VeryShortWatch(Exception):
     """The server closed a watch in under a second without any event (client-go relists then)."""
 
@@ -164,6 +222,17 @@ class Reflector:
     the bound every server honours: the watch's own ``timeoutSeconds`` plus 30 s.
     ``backoff`` replaces the default client-go backoff (0.8 s doubling to 30 s, jitter 1.0, reset
     after 120 s), e.g. to make tests fast; it must use the same clock.
+
+    ``page_size`` (client-go's ``WatchListPageSize``): given, every list asks for pages of that size,
+    relists included; None (the default) pages by 500 on the first list and on lists from scratch,
+    but relists at a known resourceVersion unpaginated, so the server can answer from its watch
+    cache (unless the first list came back paginated); 0 never pages.
+    ``min_watch_timeout`` raises the watch timeout's floor; values under client-go's 5 minutes are
+    not honoured (the timeout is random in [floor, 2 * floor)).
+    ``max_internal_error_retry_duration`` (client-go's ``MaxInternalErrorRetryDuration``, seconds,
+    0 by default): for that long after the first of a streak of internal errors (a 500 ERROR event
+    or an undecodable watch line), the reflector watches again from its last resourceVersion
+    instead of relisting.
     """
 
     def __init__(
@@ -181,10 +250,11 @@ class Reflector:
         name: str | None = None,
         watch_inactivity_timeout: float | None = DEFAULT_WATCH_INACTIVITY_TIMEOUT,
         use_streaming_list: bool = False,
-        page_size: int = 500,
+        page_size: int | None = None,
         backoff: Backoff | None = None,
         min_watch_timeout: float = _MIN_WATCH_TIMEOUT,
         should_resync: Callable[[], bool] | None = None,
+        max_internal_error_retry_duration: float = 0.0,
     ) -> None:
         if not isinstance(gvr, GroupVersionResource):
             raise TypeError(f"gvr must be a GroupVersionResource, got {type(gvr).__name__}")
@@ -193,8 +263,15 @@ class Reflector:
                 raise TypeError(f"the reflector's store has no {method}() method: {type(store).__name__}")
         if resync_period < 0:
             raise ValueError(f"resync_period must not be negative, got {resync_period}")
-        if page_size < 0:
-            raise ValueError(f"page_size must not be negative, got {page_size}")
+        if page_size is not None and (
+            isinstance(page_size, bool) or not isinstance(page_size, int) or page_size < 0
+        ):
+            raise ValueError(f"page_size must be None or an int >= 0, got {page_size!r}")
+        if max_internal_error_retry_duration < 0:
+            raise ValueError(
+                "max_internal_error_retry_duration must not be negative, "
+                f"got {max_internal_error_retry_duration}"
+            )
         if watch_inactivity_timeout is not None and watch_inactivity_timeout <= 0:
             raise ValueError(f"watch_inactivity_timeout must be positive, got {watch_inactivity_timeout}")
         self.client = RestClient.wrap(client)
@@ -206,7 +283,8 @@ class Reflector:
         self.watch_inactivity_timeout = watch_inactivity_timeout
         self.use_streaming_list = use_streaming_list
         self.page_size = page_size
-        self.min_watch_timeout = float(min_watch_timeout)
+        self.min_watch_timeout = max(float(min_watch_timeout), _MIN_WATCH_TIMEOUT)
+        self.max_internal_error_retry_duration = float(max_internal_error_retry_duration)
         self.should_resync = should_resync
         self.stats = ReflectorStats()
         self._clock = clock or default_clock()
@@ -265,13 +343,18 @@ class Reflector:
             return ""
         return self._last_sync_rv or "0"
 
+    def _list_page_size(self, rv: str) -> int:
+        """client-go's choice of the pager's page size for a list at ``rv``."""
+        if self.page_size is not None:
+            return self.page_size  # asked for explicitly: every list, relists included
+        if self._paginated_result or rv in ("", "0"):
+            return DEFAULT_PAGE_SIZE
+        # Relisting at a known RV without a limit lets the server answer from its watch cache.
+        return 0
+
     async def _list(self) -> None:
         rv = self._relist_rv()
-        if self.page_size and (self._paginated_result or rv in ("", "0")):
-            page_size = self.page_size
-        else:
-            # Relisting at a known RV without a limit lets the server answer from its watch cache.
-            page_size = 0
+        page_size = self._list_page_size(rv)
         try:
             try:
                 result = await self._lw.list(rv, page_size)
@@ -281,7 +364,7 @@ class Reflector:
                 # The RV we listed at is compacted or not yet known: a consistent read instead.
                 self._rv_unavailable = True
                 rv = ""
-                result = await self._lw.list("", self.page_size)
+                result = await self._lw.list("", page_size)  # the same pager, as in client-go
         except Exception:
             self.stats.list_errors += 1
             raise
@@ -294,19 +377,17 @@ class Reflector:
         self._synced(result.resource_version)
 
     def _checked_items(self, items: list[Any], list_kind: str) -> list[Any]:
-        """List items get the kind and apiVersion they lack; items without a name are skipped."""
+        """List items get the kind and apiVersion they lack; items a Go client could not decode
+        (:func:`metadata_problem`) are logged, counted and skipped."""
         kind = list_kind[:-4] if list_kind.endswith("List") else ""
         api_version = self.gvr.api_version
         bad = 0
         for item in items:
-            try:
-                name = item["metadata"]["name"]
-            except (KeyError, TypeError):
-                name = None
-            if type(name) is not str or not name:
+            meta = item.get("metadata") if item.__class__ is dict else None
+            if metadata_problem(meta) is not None:
                 bad += 1
                 continue
-            share_strings(item["metadata"])
+            share_strings(meta)  # type: ignore[arg-type]
             if "kind" not in item and kind:
                 item["kind"] = kind
                 item["apiVersion"] = api_version
@@ -314,15 +395,17 @@ class Reflector:
             self.stats.invalid_objects += bad
             good = []
             for item in items:
-                meta = item.get("metadata") if isinstance(item, dict) else None
-                if isinstance(meta, dict) and isinstance(meta.get("name"), str) and meta["name"]:
+                meta = item.get("metadata") if item.__class__ is dict else None
+                problem = metadata_problem(meta)
+                if problem is None:
                     good.append(item)
                 else:
                     log.warning(
-                        "%s: skipping a listed %s without metadata.name: %.200s",
+                        "%s: skipping a listed %s with %s: %.200s",
                         self.name,
                         self.gvr,
-                        orjson.dumps(item).decode("utf-8", "replace"),
+                        problem,
+                        _snippet(item),
                     )
             return good
         return items
@@ -379,7 +462,7 @@ class Reflector:
     def _watch_query(self, rv: str) -> dict[str, Any]:
         return {
             "resourceVersion": rv,
-            "timeoutSeconds": int(self.min_watch_timeout * (random.random() + 1.0)),
+            "timeoutSeconds": int(self.min_watch_timeout * (random.random() + 1.0)),  # [5, 10) min
             "allowWatchBookmarks": True,
         }
 
@@ -397,8 +480,16 @@ class Reflector:
         return stream
 
     async def _watch(self, outer: AsyncExitStack, stream: WatchStream | None) -> None:
-        """Watch from the last synced RV until an error calls for a relist (then raise it)."""
+        """Watch from the last synced RV until an error calls for a relist (then raise it).
+
+        client-go's watch loop: a watch that ends normally (server timeout, broken connection,
+        inactivity) is replaced from the last RV; 429 backs off and watches again; internal errors
+        (a 500 ERROR event, an undecodable line) watch again only within
+        ``max_internal_error_retry_duration``; any other error ends ListAndWatch, so the next
+        round relists.
+        """
         stack: AsyncExitStack = outer
+        retry = _InternalErrorRetry(self.max_internal_error_retry_duration, self._clock)
         while True:
             if stream is None:
                 stack = AsyncExitStack()
@@ -414,22 +505,19 @@ class Reflector:
                     continue
             # After a failure the backoff starts once the old connection is closed.
             backoff: tuple[BaseException | None, float | None] | None = None
+            ended: BaseException | None = None
             try:
                 await self._handle_watch(stream)
             except WatchStalledError as exc:
                 self.stats.stalls += 1
                 self.stats.watch_restarts += 1
                 log.warning("%s: watch of %s stalled (%s); replacing it", self.name, self.gvr, exc)
-            except BadWatchInput as exc:
-                self._notify(self._bad_input(exc))
-                backoff = (None, None)
             except TooManyRequestsError as exc:
                 backoff = (exc, exc.retry_after)
-            except ServerError as exc:
-                if exc.status != 500:
-                    raise
-                # An internal error inside the stream: watch again from where we were.
-                backoff = (exc, None)
+            except (BadWatchInput, ServerError) as exc:
+                if not retry.retryable(exc):
+                    raise  # any other ERROR event ends ListAndWatch: relist
+                ended = exc
             except (aiohttp.ClientPayloadError, aiohttp.ServerDisconnectedError, ConnectionError) as exc:
                 # A broken connection ends the watch like a server timeout does (client-go: EOF).
                 log.debug("%s: watch of %s broke: %s", self.name, self.gvr, exc)
@@ -439,6 +527,16 @@ class Reflector:
             finally:
                 await stack.aclose()
                 stream = None
+            retry.after(ended)
+            if ended is not None:
+                if not retry.should_retry():
+                    raise ended  # relist (counted and reported by run())
+                # An internal error within max_internal_error_retry_duration: watch again.
+                if isinstance(ended, BadWatchInput):
+                    self._notify(self._bad_input(ended))
+                    backoff = (None, None)
+                else:
+                    backoff = (ended, None)
             if backoff is not None:
                 await self._retry_watch_later(*backoff)
 
@@ -482,10 +580,10 @@ class Reflector:
                 if etype == "BOOKMARK":
                     stats.bookmarks += 1
                 else:
-                    name = meta.get("name")
-                    if type(name) is not str or not name:
+                    problem = metadata_problem(meta)
+                    if problem is not None:
                         if etype in ("ADDED", "MODIFIED", "DELETED"):
-                            raise BadWatchInput("invalid", f"a {etype} event object without a name", line)
+                            raise BadWatchInput("invalid", f"a {etype} event object with {problem}", line)
                         raise_for_odd_event(event, line)
                     obj = event["object"]
                     share_strings(meta)
@@ -550,7 +648,7 @@ class Reflector:
         else:
             self.stats.unknown_errors += 1
         log.warning(
-            "%s: bad input on the watch of %s (%s); watching again from resourceVersion %r. Line: %r",
+            "%s: bad input on the watch of %s (%s), after resourceVersion %r. Line: %r",
             self.name,
             self.gvr,
             exc.reason,

@@ -14,10 +14,11 @@ Invariants, held whenever the lock is free:
   ``list_index_func_values`` never reports a stale value).
 
 Thread safety: every method takes an ``RLock``, so listers may read from worker threads while the
-event loop writes. Writers call each index function once per object written (and once on the
-object it replaces), compute everything before changing anything, so an object that cannot be keyed
-or indexed raises (``InvalidObjectError`` from the key function, or whatever the index function
-raises) and leaves the store untouched.
+event loop writes. Writes are atomic: ``add``, ``update``, ``delete`` and ``replace`` call each
+index function (once per object written, and once on the object it replaces or removes) and compute
+everything before changing anything, so an object that cannot be keyed or indexed raises
+(``InvalidObjectError`` from the key function, or whatever the index function raises) and leaves
+the object and every index as they were.
 
 Objects are shared, not copied: what ``get``/``list``/``by_index`` return is the cached object
 itself, and callers must not mutate it (copy it first). Nothing here suspends.
@@ -87,7 +88,11 @@ class Indexer:
     update = add
 
     def _store(self, key: str, obj: Any) -> Any:
-        """Store ``obj`` under ``key``; returns the object it replaced (or None)."""
+        """Store ``obj`` under ``key``; returns the object it replaced (or None).
+
+        Atomic: every index value (of the new object and of the one it replaces) is computed
+        before anything changes, so an index function that raises leaves the store as it was.
+        """
         with self._lock:
             items = self._items
             pairs = self._pairs
@@ -95,13 +100,15 @@ class Indexer:
                 fn, index = pairs[0]
                 values = fn(obj)  # may raise: nothing changed yet
                 old = items.get(key)
-                items[key] = obj
                 if old is not None:
-                    old_values = fn(old)
+                    old_values = fn(old)  # may raise: nothing changed yet
+                    items[key] = obj
                     if old_values == values:
                         return old
                     for value in old_values:
                         _unbucket(index, value, key)
+                else:
+                    items[key] = obj
                 for value in values:
                     bucket = index.get(value)
                     if bucket is None:
@@ -115,15 +122,14 @@ class Indexer:
                 return old
             new_values = [fn(obj) for fn, _ in pairs]  # may raise: nothing changed yet
             old = items.get(key)
+            olds = [fn(old) for fn, _ in pairs] if old is not None else None  # likewise
             items[key] = obj
-            i = 0
-            for fn, index in pairs:
+            for i, (_, index) in enumerate(pairs):
                 values = new_values[i]
-                i += 1
-                old_values = fn(old) if old is not None else _NO_VALUES
-                if old_values == values:
+                before = olds[i] if olds is not None else _NO_VALUES
+                if before == values:
                     continue
-                for value in old_values:
+                for value in before:
                     _unbucket(index, value, key)
                 for value in values:
                     bucket = index.get(value)
@@ -138,13 +144,20 @@ class Indexer:
         self.delete_by_key(self.key_func(obj))
 
     def delete_by_key(self, key: str) -> Any:
-        """Remove and return the object under ``key``, or None when there was none."""
+        """Remove and return the object under ``key``, or None when there was none.
+
+        Atomic: if an index function raises on the stored object, nothing is removed.
+        """
         with self._lock:
-            old = self._items.pop(key, None)
-            if old is not None:
-                for fn, index in self._pairs:
-                    for value in fn(old):
-                        _unbucket(index, value, key)
+            old = self._items.get(key)
+            if old is None:
+                return None
+            pairs = self._pairs
+            old_values = [fn(old) for fn, _ in pairs]  # may raise: nothing changed yet
+            del self._items[key]
+            for (_, index), values in zip(pairs, old_values, strict=True):
+                for value in values:
+                    _unbucket(index, value, key)
             return old
 
     def replace(self, objs: Iterable[Any], resource_version: str = "") -> None:

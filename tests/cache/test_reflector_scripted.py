@@ -397,34 +397,91 @@ async def test_a_stalled_watch_is_replaced_after_the_inactivity_timeout_without_
         (b"[1, 2, 3]", "unknown_errors"),
     ],
 )
-async def test_bad_watch_input_is_logged_counted_and_the_watch_resumes_from_the_last_good_rv(
+async def test_bad_watch_input_is_logged_counted_never_stored_and_ends_the_watch_with_a_relist(
     script: tuple[Script, RestClient],
     start: Callable[..., Running],
     caplog: pytest.LogCaptureFixture,
     bad_line: bytes,
     counter: str,
 ) -> None:
+    # Go's stream decoder turns a bad line into an InternalError event, and the reflector ends
+    # ListAndWatch on it (max_internal_error_retry_duration is 0 by default): the next round relists.
     s, _ = script
     s.lists.put_nowait(list_of([cm("a", "5")], "10"))
     s.watches.put_nowait(
         watch_of(event("MODIFIED", cm("a", "11", "good")), bad_line, event("ADDED", cm("never", "13")))
     )
-    s.watches.put_nowait(watch_of(event("ADDED", cm("b", "12")), hold=s.hold()))
+    s.lists.put_nowait(list_of([cm("a", "11", "good"), cm("b", "12")], "12"))
+    s.watches.put_nowait(watch_of(hold=s.hold()))
     caplog.set_level(logging.INFO, logger="pycontroller.cache.reflector")
     r = start()
     await until(lambda: r.errors != [], s.changed, r.store.changed)
+    assert "ns/never" not in r.store.items, "nothing after the bad line was applied"
     await r.clock.step(1.0)
-    await until(lambda: "ns/b" in r.store.items, r.store.changed)
+    await requests_reach(s, "watch", 2)
     assert getattr(r.reflector.stats, counter) == 1 and r.reflector.stats.bad_input == 1
     assert isinstance(r.errors[0], DecodeError)
     assert r.errors[0].snippet == bad_line[:200].decode()
-    assert set(r.store.items) == {"ns/a", "ns/b"}, "nothing after the bad line was applied"
+    assert set(r.store.items) == {"ns/a", "ns/b"}
     assert r.store.items["ns/a"]["data"] == {"k": "good"}
-    assert [q["resourceVersion"] for q in s.of("watch")] == ["10", "11"]
-    assert len(s.of("list")) == 1, "bad input re-watches, it does not relist"
+    assert [q["resourceVersion"] for q in s.of("list")] == ["0", "11"]
+    assert "limit" not in s.of("list")[1], "a relist at a known RV is unpaginated by default"
+    assert [q["resourceVersion"] for q in s.of("watch")] == ["10", "12"]
     logged = "\n".join(rec.getMessage() for rec in caplog.records)
     assert "configmaps.v1" in logged and bad_line[:20].decode() in logged
     assert "t0ken" not in logged
+
+
+@pytest.mark.parametrize(
+    ("code", "reason"), [(500, "InternalError"), (403, "Forbidden"), (400, "BadRequest"), (504, "Timeout")]
+)
+async def test_an_error_event_in_the_watch_ends_list_and_watch_so_the_next_round_relists(
+    script: tuple[Script, RestClient], start: Callable[..., Running], code: int, reason: str
+) -> None:
+    s, _ = script
+    s.lists.put_nowait(list_of([cm("a", "5")], "10"))
+    s.watches.put_nowait(
+        watch_of(
+            event("ADDED", cm("b", "11")),
+            event("ERROR", {"kind": "Status", "code": code, "reason": reason, "message": "boom"}),
+            event("ADDED", cm("never", "12")),
+        )
+    )
+    s.lists.put_nowait(list_of([cm("b", "11")], "15"))
+    s.watches.put_nowait(watch_of(hold=s.hold()))
+    r = start()
+    await until(lambda: r.errors != [], s.changed, r.store.changed)
+    assert r.errors[0].status == code  # type: ignore[attr-defined]
+    await r.clock.step(1.0)
+    await requests_reach(s, "watch", 2)
+    assert [q["resourceVersion"] for q in s.of("list")] == ["0", "11"]
+    assert [q["resourceVersion"] for q in s.of("watch")] == ["10", "15"]
+    assert set(r.store.items) == {"ns/b"} and r.reflector.stats.relists == 1
+
+
+async def test_internal_errors_watch_again_without_relisting_within_max_internal_error_retry_duration(
+    script: tuple[Script, RestClient], start: Callable[..., Running]
+) -> None:
+    s, _ = script
+    internal = event("ERROR", {"kind": "Status", "code": 500, "reason": "InternalError"})
+    s.lists.put_nowait(list_of([], "10"))
+    s.watches.put_nowait(watch_of(event("ADDED", cm("a", "11")), internal))
+    s.watches.put_nowait(watch_of(b"not json at all"))
+    s.watches.put_nowait(watch_of(internal))
+    s.lists.put_nowait(list_of([cm("a", "11")], "20"))
+    s.watches.put_nowait(watch_of(hold=s.hold()))
+    r = start(max_internal_error_retry_duration=2.0)
+    await until(lambda: len(r.errors) == 1, s.changed, r.store.changed)  # t=0: the streak begins
+    await r.clock.step(1.0)  # backoff 1 s: watch again from 11, no relist
+    await until(lambda: len(r.errors) == 2, s.changed, r.store.changed)  # t=1: within 2 s
+    await r.clock.step(2.0)  # backoff 2 s: watch again
+    await requests_reach(s, "watch", 3)
+    assert len(s.of("list")) == 1
+    await until(lambda: len(r.errors) == 3, s.changed, r.store.changed)  # t=3: the streak is too old
+    await r.clock.step(4.0)  # backoff 4 s, then the relist
+    await requests_reach(s, "watch", 4)
+    assert [q["resourceVersion"] for q in s.of("watch")] == ["10", "11", "11", "20"]
+    assert [q["resourceVersion"] for q in s.of("list")] == ["0", "11"]
 
 
 async def test_a_long_bad_line_is_logged_only_by_its_first_200_characters(
@@ -581,7 +638,7 @@ async def test_a_refused_connection_backs_off_and_watches_again_without_relistin
         await runner.cleanup()
 
 
-async def test_a_compacted_continue_token_falls_back_to_one_full_consistent_list(
+async def test_a_compacted_continue_token_falls_back_to_one_full_list_with_the_original_options(
     script: tuple[Script, RestClient], start: Callable[..., Running]
 ) -> None:
     s, _ = script
@@ -594,9 +651,39 @@ async def test_a_compacted_continue_token_falls_back_to_one_full_consistent_list
     first, second, third = s.of("list")
     assert first["resourceVersion"] == "0" and first["limit"] == "1"
     assert second["continue"] == "tok1"
-    assert "continue" not in third and "limit" not in third and third.get("resourceVersion") is None
+    assert third == {"resourceVersion": "0"}, "client-go's pager: no limit, no token, the original RV"
     assert set(r.store.items) == {"ns/a", "ns/b", "ns/c"} and r.store.calls == [("replace", "20")]
     assert s.of("watch")[0]["resourceVersion"] == "20" and r.errors == []
+
+
+async def test_an_explicit_page_size_applies_to_every_list_relists_included(
+    script: tuple[Script, RestClient], start: Callable[..., Running]
+) -> None:
+    s, _ = script
+    s.lists.put_nowait(list_of([cm("a", "5")], "10"))
+    s.watches.put_nowait(
+        watch_of(event("ADDED", cm("b", "11")), event("ERROR", {"kind": "Status", "code": 410}))
+    )
+    s.lists.put_nowait(list_of([cm("a", "5")], "12", cont="tok"))
+    s.lists.put_nowait(list_of([cm("b", "11")], "12"))
+    s.watches.put_nowait(watch_of(hold=s.hold()))
+    r = start(page_size=7)
+    await until(lambda: r.errors != [], s.changed, r.store.changed)
+    await r.clock.step(1.0)
+    await requests_reach(s, "watch", 2)
+    first, relist, page2 = s.of("list")
+    assert first["limit"] == "7" and first["resourceVersion"] == "0"
+    assert relist["limit"] == "7" and relist["resourceVersion"] == "11"
+    assert page2["limit"] == "7" and page2["continue"] == "tok"
+
+
+async def test_the_watch_timeout_is_never_below_client_gos_five_minutes() -> None:
+    api = object.__new__(RestClient)
+    reflector = Reflector(api, CONFIGMAPS, RecordingStore(), min_watch_timeout=10.0)
+    timeouts = {reflector._watch_query("1")["timeoutSeconds"] for _ in range(200)}
+    assert min(timeouts) >= 300 and max(timeouts) < 600
+    longer = Reflector(api, CONFIGMAPS, RecordingStore(), min_watch_timeout=900.0)
+    assert all(900 <= longer._watch_query("1")["timeoutSeconds"] < 1800 for _ in range(50))
 
 
 async def test_selectors_and_the_tweak_shape_every_list_and_watch(

@@ -85,3 +85,20 @@ async def test_wait_for_crd_waits_logging_once_then_syncs_and_reconciles(
         mgr.request_shutdown()
         await asyncio.wait_for(run, 15)
         await delete_crd(rest_client, manifest)
+
+
+async def test_an_informer_asked_for_by_kind_after_start_is_resolved_and_started(
+    api_client: Any, namespace: str
+) -> None:
+    mgr = _manager(api_client, namespace)
+    configmaps = mgr.informer_for("v1", "ConfigMap")
+    run = asyncio.create_task(mgr.run())
+    try:
+        await until(lambda: configmaps.has_synced(), timeout=15)
+        leases = mgr.informer_for("coordination.k8s.io/v1", "Lease")  # a group not read yet
+        await until(lambda: leases.has_synced(), timeout=15)
+        assert leases.gvr == GroupVersionResource("coordination.k8s.io", "v1", "leases")
+        assert mgr.informer_for("coordination.k8s.io", "v1", "leases") is leases
+    finally:
+        mgr.request_shutdown()
+        await asyncio.wait_for(run, 15)

@@ -12,7 +12,7 @@ import pytest
 
 from pycontroller.controller import Controller
 from pycontroller.errors import ConfigError
-from pycontroller.manager import Manager, ManagerAlreadyStartedError
+from pycontroller.manager import GracefulShutdownTimeoutError, Manager, ManagerAlreadyStartedError
 from pycontroller.reconcile import Result
 from tests.controller.conftest import until
 from tests.manager.conftest import StandInFactory
@@ -218,7 +218,8 @@ async def test_a_reconcile_still_running_after_the_grace_period_is_cancelled(
     loop = asyncio.get_running_loop()
     t0 = loop.time()
     mgr.request_shutdown()
-    await asyncio.wait_for(run, 60)
+    with pytest.raises(GracefulShutdownTimeoutError, match="ns/a"):
+        await asyncio.wait_for(run, 60)
     assert cancelled.is_set()
     assert loop.time() - t0 == pytest.approx(5, abs=0.5)
 

@@ -18,6 +18,7 @@ import orjson
 from aiohttp import web
 
 from . import discovery
+from .apply import apply_response, request_manager
 from .faults import Faults
 from .listwatch import ListWatchSupport, flag
 from .routing import Route, parse_route
@@ -39,6 +40,7 @@ _PATCH_TYPES = {
     "application/merge-patch+json": "merge",
     "application/json-patch+json": "json",
     "application/strategic-merge-patch+json": "strategic",
+    "application/apply-patch+yaml": "apply",
 }
 _WRITE_OPTIONS = {
     "create": "CreateOptions",
@@ -138,10 +140,12 @@ class Handlers(ListWatchSupport):
     def _writing(self, request: web.Request) -> Iterator[None]:
         """Around one synchronous registry write: applies ?dryRun=All (never spans an await)."""
         self.registry.dry_run = "dryRun" in request.query  # values were checked by _dispatch
+        self.registry.fields.manager = request_manager(request)
         try:
             yield
         finally:
             self.registry.dry_run = False
+            self.registry.fields.manager = ""
 
     # -- discovery and plain endpoints --------------------------------------------------------------
 
@@ -262,6 +266,8 @@ class Handlers(ListWatchSupport):
                 "UnsupportedMediaType",
                 f"the body of the request was in an unknown format - accepted media types include: {accepted}",
             )
+        if patch_type == "apply" and route.subresource != "scale":
+            return await apply_response(self, request, route, table, av)
         try:
             body = await self._body(request, table.rdef.kind)
         except ApiFailure as exc:

@@ -24,6 +24,7 @@ from typing import Any
 import orjson
 
 from . import patch as patches
+from .apply import FieldTracker
 from .conversion import check_types, convert, from_served
 from .crds import CrdSupport
 from .defaults import apply_defaults
@@ -69,6 +70,7 @@ class Registry(DeleteSupport, CrdSupport):
                 self.tables[rdef.key] = Table(rdef, history_size)
         self._next_cluster_ip = 10
         self.dry_run = False  # set by the handler around one dry-run request
+        self.fields = FieldTracker(self)  # managedFields of every write (the handler sets its manager)
         for name in ("default", "kube-system", "kube-public", "kube-node-lease"):
             self.create(self.tables[NS_KEY], None, {"metadata": {"name": name}})
 
@@ -225,6 +227,7 @@ class Registry(DeleteSupport, CrdSupport):
         causes += validate(rdef.key, obj)
         if causes:
             raise invalid(rdef.group, rdef.kind, name, causes)
+        self.fields.record(rdef, None, obj, _version_of(api_version))
         obj = ordered(obj)
         if table.rdef.key == CRD_KEY:
             self._prepare_crd(obj)
@@ -432,8 +435,10 @@ class Registry(DeleteSupport, CrdSupport):
             else:
                 new.pop("status", None)
             new["metadata"] = dict(old_meta)
+            self.fields.record(rdef, old_obj, new, version, sent=obj, subresource=True)
             obj = new
         else:
+            sent = {**obj}  # the field manager compares what was sent (1.20: status included)
             if rdef.has_status(version):
                 if "status" in old_obj:
                     obj["status"] = old_obj["status"]
@@ -451,6 +456,7 @@ class Registry(DeleteSupport, CrdSupport):
             else:
                 meta.pop("generation", None)
             self._defaults(rdef, obj, create=False)
+            self.fields.record(rdef, old_obj, obj, version, sent=sent)
             if old_meta.get("deletionTimestamp"):
                 added = [
                     f for f in meta.get("finalizers") or [] if f not in (old_meta.get("finalizers") or [])

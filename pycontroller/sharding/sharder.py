@@ -1,0 +1,368 @@
+"""The sharder: assigns a ring's objects to its ready shards by label, and moves them safely.
+
+It runs in every replica as a leader-elected runnable, so exactly one replica acts at a time.
+It owns three kinds of informers, none of which caches the ring's assigned objects:
+
+* the ring's shard Leases (label ``<domain>/controllerring=<ring>``): membership;
+* per ring resource, the *unassigned* objects (label selector ``!shard.<domain>/<ring>``): new
+  objects, and objects whose old shard acknowledged a drain. They are labelled for their shard at
+  once (the assignment delay is one watch event plus one PATCH).
+
+Two internal controllers do the work:
+
+``ring``  (one key) reads the Leases: a Lease held by its shard and renewed within its duration
+          (judged on this replica's clock, like leader election) is *ready*; one not renewed for that
+          long is acquired by the sharder (holder = the sharder), which makes it *dead*, so a shard
+          that comes back must wait a full lease duration before it can hold it again; a released
+          Lease is dead at once. Dead Leases are deleted after ``ORPHAN_AFTER`` seconds. When the
+          set of ready shards changes (or every ``resync_period``) it rebalances: it pages through
+          every assigned object and compares its label with the hash ring:
+
+          - labelled for a shard that is not alive (dead, released, never existed): relabelled for
+            its ring shard directly (logged), drain label removed: nobody reconciles it meanwhile;
+          - object of a ring resource labelled for another live shard: it gets the drain label; the
+            old shard acknowledges by removing both labels after its last reconcile, and the
+            unassigned-objects informer then labels it for its new shard;
+          - object of a controlled resource: relabelled directly (it is not reconciled itself; its
+            controller's shard only reads it from its cache).
+
+``assign-<resource>`` labels each unassigned object for ``ring.shard_for(key)``.
+
+Every write is a merge patch guarded by the resourceVersion the decision was based on, so a
+concurrent change makes it fail with a conflict and the decision is taken again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import logging
+from typing import Any
+
+from pycontroller.cache.informer import SharedIndexInformer
+from pycontroller.client import GroupVersionResource, RestClient
+from pycontroller.clock import Clock, default_clock
+from pycontroller.controller import Controller
+from pycontroller.errors import ConflictError, NotFoundError
+from pycontroller.handler import EventHandler, unwrap_tombstone
+from pycontroller.leaderelection import LEASES
+from pycontroller.leaderelection.record import format_micro_time
+from pycontroller.reconcile import Result
+from pycontroller.sharding.lease import DEAD, EXPIRED, READY, lease_state
+from pycontroller.sharding.options import ControllerRing, drain_label, ring_label, shard_label
+from pycontroller.sharding.ring import DEFAULT_VIRTUAL_NODES, HashRing, controller_key, object_key
+
+__all__ = ["ORPHAN_AFTER", "Sharder"]
+
+log = logging.getLogger("pycontroller.sharding")
+
+ORPHAN_AFTER = 60.0
+"""Seconds a shard Lease stays dead before the sharder deletes it (kubernetes-controller-sharding's)."""
+
+_RING_KEY = "ring"
+
+
+class _LeaseEvents(EventHandler):
+    """Notes when each Lease last changed (local clock) and wakes the ring controller."""
+
+    def __init__(self, sharder: Sharder) -> None:
+        self._sharder = sharder
+
+    def create(self, obj: Any, enqueue: Any) -> None:
+        self._sharder._observe(obj)
+        enqueue(_RING_KEY)
+
+    def update(self, old: Any, new: Any, enqueue: Any) -> None:
+        self._sharder._observe(new)
+        enqueue(_RING_KEY)
+
+    def delete(self, obj: Any, enqueue: Any) -> None:
+        name = str((unwrap_tombstone(obj).get("metadata") or {}).get("name"))
+        self._sharder._observed.pop(name, None)
+        enqueue(_RING_KEY)
+
+
+class Sharder:
+    """Assigns and moves the objects of one :class:`ControllerRing` (see the module doc).
+
+    A Manager runnable (leader-elected). ``run()`` suspends until :meth:`stop` or cancellation.
+    ``identity`` is written as the holder of the Leases it marks dead. :attr:`ring` is the hash
+    ring of the ready shards as last computed; :attr:`states` each Lease's state.
+    """
+
+    need_leader_election = True
+
+    def __init__(
+        self,
+        client: Any,
+        ring: ControllerRing,
+        *,
+        namespace: str,
+        domain: str,
+        identity: str = "pycontroller-sharder",
+        virtual_nodes: int = DEFAULT_VIRTUAL_NODES,
+        resync_period: float = 300.0,
+        clock: Clock | None = None,
+    ) -> None:
+        self.client = RestClient.wrap(client)
+        self.controller_ring = ring
+        self.namespace = namespace
+        self.identity = identity
+        self.name = f"sharder-{ring.name}"
+        self.shard_label = shard_label(domain, ring.name)
+        self.drain_label = drain_label(domain, ring.name)
+        self.resync_period = resync_period
+        self._clock = clock if clock is not None else default_clock()
+        self.ring = HashRing((), virtual_nodes=virtual_nodes)
+        self.states: dict[str, str] = {}
+        self._balanced: HashRing | None = None
+        self._next_resync = 0.0
+        self._observed: dict[str, tuple[Any, float]] = {}
+        self._kinds: dict[GroupVersionResource, str | None] = {r.gvr: r.kind for r in ring.resources}
+        for gvr in ring.controlled_resources():
+            self._kinds[gvr] = None  # keyed by the controller
+        self.lease_informer = SharedIndexInformer(
+            self.client,
+            LEASES,
+            namespace=namespace,
+            label_selector=f"{ring_label(domain)}={ring.name}",
+            clock=self._clock,
+            name=f"{self.name}-leases",
+        )
+        self.unassigned: dict[GroupVersionResource, SharedIndexInformer] = {
+            gvr: SharedIndexInformer(
+                self.client,
+                gvr,
+                label_selector=f"!{self.shard_label}",
+                clock=self._clock,
+                name=f"{self.name}-unassigned-{gvr}",
+            )
+            for gvr in self._kinds
+        }
+        opts: dict[str, Any] = {"skip_name_validation": True, "clock": self._clock}
+        self.ring_controller = Controller(f"{self.name}-ring", self._reconcile_ring, **opts)
+        self.ring_controller.watch(self.lease_informer, _LeaseEvents(self))
+        self.assigners: dict[GroupVersionResource, Controller] = {}
+        for gvr, informer in self.unassigned.items():
+            ctl = Controller(
+                f"{self.name}-assign-{gvr.resource}.{gvr.group}",
+                self._assigner(gvr, informer),
+                max_concurrent_reconciles=4,
+                **opts,
+            )
+            ctl.watch(informer)
+            self.assigners[gvr] = ctl
+        self._stop: asyncio.Event | None = None
+        self._stopping = False
+        #: Counters for logs, tests and benchmarks.
+        self.assigned = 0
+        self.drained = 0
+        self.moved_directly = 0
+
+    # -- lease states ----------------------------------------------------------------------------
+
+    def _observe(self, lease: Any) -> None:
+        name = str((lease.get("metadata") or {}).get("name"))
+        spec = lease.get("spec") or {}
+        seen = self._observed.get(name)
+        if seen is None or seen[0] != spec:
+            self._observed[name] = (spec, self._clock.now())
+
+    def alive(self, shard: str) -> bool:
+        """True when ``shard``'s Lease is ready or expired but not yet confirmed dead."""
+        return self.states.get(shard) in (READY, EXPIRED)
+
+    async def _mark_dead(self, lease: dict[str, Any]) -> None:
+        """Acquire an expired Lease for the sharder (guarded by its resourceVersion)."""
+        body = copy.deepcopy(lease)
+        body.setdefault("apiVersion", LEASES.api_version)
+        body.setdefault("kind", "Lease")
+        spec = body.setdefault("spec", {})
+        now = format_micro_time(self._clock.wall())
+        spec.update(
+            holderIdentity=self.identity,
+            acquireTime=now,
+            renewTime=now,
+            leaseTransitions=int(spec.get("leaseTransitions") or 0) + 1,
+        )
+        meta = body["metadata"]
+        updated = await self.client.request("PUT", LEASES.path(meta["namespace"], meta["name"]), body=body)
+        self._observe(updated)
+        log.info(
+            "Shard %s of ring %s is dead (its Lease expired); moving its objects",
+            meta["name"],
+            self.controller_ring.name,
+        )
+
+    async def _reconcile_ring(self, key: str) -> Result:
+        now = self._clock.now()
+        states: dict[str, str] = {}
+        wake = self.resync_period
+        for lease in self.lease_informer.indexer.list():
+            meta = lease.get("metadata") or {}
+            name = str(meta.get("name"))
+            spec = lease.get("spec") or {}
+            seen = self._observed.get(name)
+            seen_at = seen[1] if seen is not None and seen[0] == spec else now
+            state = lease_state(lease, seen_at, now)
+            if state == EXPIRED:
+                try:
+                    await self._mark_dead(lease)
+                    state = DEAD
+                    seen_at = now
+                except (ConflictError, NotFoundError):
+                    state = EXPIRED  # it changed meanwhile: look again at the next event
+                    wake = min(wake, 0.05)
+            if state == READY:
+                wake = min(wake, seen_at + float(spec.get("leaseDurationSeconds") or 0) - now)
+            elif state == DEAD:
+                if now - seen_at >= ORPHAN_AFTER:
+                    try:
+                        await self.client.request(
+                            "DELETE",
+                            LEASES.path(meta.get("namespace"), name),
+                            body={
+                                "kind": "DeleteOptions",
+                                "apiVersion": "v1",
+                                "preconditions": {"resourceVersion": meta.get("resourceVersion")},
+                            },
+                        )
+                    except (ConflictError, NotFoundError):
+                        pass  # renewed or gone meanwhile: the next event tells
+                else:
+                    wake = min(wake, seen_at + ORPHAN_AFTER - now)
+            states[name] = state
+        self.states = states
+        ring = self.ring.with_shards(n for n, s in states.items() if s == READY)
+        if ring != self.ring:
+            log.info(
+                "Ring %s has %d ready shard(s): %s",
+                self.controller_ring.name,
+                len(ring.shards),
+                ", ".join(sorted(ring.shards)) or "none",
+            )
+        self.ring = ring
+        if ring.shards:
+            for gvr, informer in self.unassigned.items():  # they may have a shard now
+                for k in informer.indexer.list_keys():
+                    self.assigners[gvr].enqueue(k)
+        if ring != self._balanced or now >= self._next_resync:
+            await self._rebalance(ring)
+            self._balanced = ring
+            self._next_resync = now + self.resync_period
+        return Result(requeue_after=max(wake, 0.05))
+
+    # -- moving objects --------------------------------------------------------------------------
+
+    def _ring_key(self, gvr: GroupVersionResource, obj: dict[str, Any]) -> str | None:
+        kind = self._kinds[gvr]
+        if kind is None:
+            return controller_key(obj)
+        return object_key(gvr.group, kind, obj)
+
+    async def _patch_labels(
+        self, gvr: GroupVersionResource, obj: dict[str, Any], labels: dict[str, Any]
+    ) -> bool:
+        meta = obj["metadata"]
+        patch = {"metadata": {"resourceVersion": meta.get("resourceVersion"), "labels": labels}}
+        try:
+            await self.client.patch(gvr, meta["name"], patch, meta.get("namespace"))
+        except NotFoundError:
+            return False
+        return True
+
+    async def _rebalance(self, ring: HashRing) -> None:
+        conflicts = 0
+        for gvr in self._kinds:
+            token: str | None = None
+            while True:
+                page = await self.client.list(
+                    gvr, labelSelector=self.shard_label, limit=500, **{"continue": token}
+                )
+                for obj in page.get("items") or ():
+                    try:
+                        await self._check(gvr, obj, ring)
+                    except ConflictError:
+                        conflicts += 1
+                token = (page.get("metadata") or {}).get("continue") or None
+                if not token:
+                    break
+        if conflicts:
+            self._balanced = None
+            raise ConflictError(
+                409, "Conflict", f"{conflicts} object(s) changed while ring {ring!r} was rebalanced; retrying"
+            )
+
+    async def _check(self, gvr: GroupVersionResource, obj: dict[str, Any], ring: HashRing) -> None:
+        meta = obj.get("metadata") or {}
+        labels = meta.get("labels") or {}
+        current = str(labels.get(self.shard_label) or "")
+        key = self._ring_key(gvr, obj)
+        desired = ring.shard_for(key) if key is not None else None
+        if not self.alive(current):
+            if current not in self.states:
+                log.info(
+                    "%s %s/%s is labelled for shard %r, which ring %s never had; reassigning it to %s",
+                    gvr.resource,
+                    meta.get("namespace") or "",
+                    meta.get("name"),
+                    current,
+                    self.controller_ring.name,
+                    desired,
+                )
+            if await self._patch_labels(gvr, obj, {self.shard_label: desired, self.drain_label: None}):
+                self.moved_directly += 1
+            return
+        if current == desired or desired is None:
+            return
+        if self._kinds[gvr] is None:
+            if await self._patch_labels(gvr, obj, {self.shard_label: desired}):
+                self.moved_directly += 1
+        elif self.drain_label not in labels:
+            if await self._patch_labels(gvr, obj, {self.drain_label: "true"}):
+                self.drained += 1
+
+    def _assigner(self, gvr: GroupVersionResource, informer: SharedIndexInformer) -> Any:
+        async def assign(key: str) -> None:
+            obj = informer.indexer.get_by_key(key)
+            if obj is None or self.shard_label in ((obj.get("metadata") or {}).get("labels") or {}):
+                return
+            ring_key = self._ring_key(gvr, obj)
+            shard = self.ring.shard_for(ring_key) if ring_key is not None else None
+            if shard is None:
+                return  # no ready shard (enqueued again when one is), or a controlled object without controller
+            if await self._patch_labels(gvr, obj, {self.shard_label: shard, self.drain_label: None}):
+                self.assigned += 1
+
+        return assign
+
+    # -- running ---------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Watch Leases and unassigned objects and run the controllers until stopped."""
+        self._stop = stop = asyncio.Event()
+        if self._stopping:
+            return
+        informers = [self.lease_informer, *self.unassigned.values()]
+        controllers = [self.ring_controller, *self.assigners.values()]
+        for informer in informers:
+            informer.start()
+        tasks = [asyncio.create_task(c.run(), name=c.name) for c in controllers]
+        stopper = asyncio.create_task(stop.wait())
+        try:
+            done, _ = await asyncio.wait({stopper, *tasks}, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                if task is not stopper:
+                    task.result()  # a controller failed: raise its error
+        finally:
+            stopper.cancel()
+            for c in controllers:
+                c.stop()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await asyncio.gather(*(i.stop() for i in informers), return_exceptions=True)
+
+    def stop(self) -> None:
+        """Stop gracefully: in-flight writes finish. Never suspends."""
+        self._stopping = True
+        if self._stop is not None:
+            self._stop.set()

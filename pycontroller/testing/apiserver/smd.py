@@ -1,0 +1,533 @@
+"""Typed values for server-side apply: schemas, field sets of objects, compare, merge, remove.
+
+This is structured-merge-diff v4 (as vendored by kube-apiserver 1.20) in Python over plain dicts:
+
+* :func:`builtin_type` gives the type of a built-in kind from ``smd_schema.json`` (generated from the
+  real server's OpenAPI by :mod:`.gen_smd_schema`); :func:`crd_type` converts a CRD's structural
+  schema (``x-kubernetes-list-type``, ``x-kubernetes-list-map-keys``, ``x-kubernetes-map-type``,
+  ``x-kubernetes-preserve-unknown-fields``), with the built-in ObjectMeta as its ``metadata``.
+* :func:`to_field_set` (the fields an applied configuration sets), :func:`compare` (added,
+  modified and removed fields between two objects), :func:`merge` (an applied configuration over
+  a live object, lists merged by their keys) and :func:`remove_items`.
+
+Built-in objects are Go structs on the real server: fields that are not pointers (``spec``,
+``status``, ``metadata``, a pod template, a container's ``resources``...) and lists without
+``omitempty`` (a pod's ``containers``) exist even when a client did not send them. They matter for
+which paths a write adds (a path that exists on both sides is not "added"), so :data:`_ZERO` lists
+them per definition and :func:`compare` sees them where the real server would. Functions never
+mutate their inputs. :class:`SmdError` reports a value the schema cannot type (such as a keyed list
+item without its key).
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from .fieldpath import FIELD, INDEX, KEY, VALUE, FieldSet, PathElement, path_string
+
+__all__ = [
+    "MISSING",
+    "SmdError",
+    "Type",
+    "builtin_type",
+    "compare",
+    "crd_type",
+    "merge",
+    "remove_items",
+    "to_field_set",
+]
+
+MISSING: Any = type("Missing", (), {"__repr__": lambda self: "MISSING"})()
+
+_META = "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"
+
+# Go struct fields that are present in a zero object: value structs ({}) and lists/maps/times that
+# are serialized without omitempty (None). Every field named metadata/spec/status that refers to a
+# definition is a value struct, and so is every "template" except a ReplicationController's.
+_ZERO: dict[str, dict[str, Any]] = {
+    _META: {"creationTimestamp": None},
+    "io.k8s.api.core.v1.Container": {"resources": {}},
+    "io.k8s.api.core.v1.EphemeralContainer": {"resources": {}},
+    "io.k8s.api.core.v1.PodSpec": {"containers": None},
+    "io.k8s.api.core.v1.PersistentVolumeClaimSpec": {"resources": {}},
+    "io.k8s.api.core.v1.ServiceStatus": {"loadBalancer": {}},
+    "io.k8s.api.core.v1.Event": {
+        "involvedObject": {},
+        "source": {},
+        "firstTimestamp": None,
+        "lastTimestamp": None,
+        "eventTime": None,
+    },
+    "io.k8s.api.events.v1.Event": {"regarding": {}, "deprecatedSource": {}, "eventTime": None},
+    "io.k8s.api.apps.v1.DeploymentSpec": {"strategy": {}},
+    "io.k8s.api.apps.v1.StatefulSetSpec": {"updateStrategy": {}},
+    "io.k8s.api.apps.v1.DaemonSetSpec": {"updateStrategy": {}},
+    "io.k8s.api.batch.v1beta1.CronJobSpec": {"jobTemplate": {}},
+    "io.k8s.api.rbac.v1.RoleBinding": {"roleRef": {}},
+    "io.k8s.api.rbac.v1.ClusterRoleBinding": {"roleRef": {}},
+    "io.k8s.api.networking.v1.NetworkPolicySpec": {"podSelector": {}},
+    "io.k8s.api.networking.v1.IngressStatus": {"loadBalancer": {}},
+    "io.k8s.api.autoscaling.v1.HorizontalPodAutoscalerSpec": {"scaleTargetRef": {}},
+    "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceDefinitionSpec": {
+        "names": {},
+        "versions": None,
+    },
+    "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceDefinitionStatus": {
+        "acceptedNames": {},
+        "storedVersions": None,
+    },
+}
+_POINTER_TEMPLATES = {"io.k8s.api.core.v1.ReplicationControllerSpec"}
+
+
+class SmdError(ValueError):
+    """A value that does not fit its schema (``path``: where, as the real server prints it)."""
+
+    def __init__(self, path: tuple[PathElement, ...], message: str) -> None:
+        super().__init__(f"{path_string(path)}: {message}" if path else message)
+
+
+class Type:
+    """A resolved type: ``kind`` is "s" (scalar), "u" (untyped), "l" (list) or "m" (map/struct)."""
+
+    __slots__ = ("atomic", "elem", "fields", "key_defaults", "keys", "kind", "rel", "zero")
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self.fields: dict[str, Any] = {}
+        self.elem: Any = None
+        self.atomic = False
+        self.rel = "atomic"
+        self.keys: list[str] = []
+        self.key_defaults: dict[str, Any] = {}
+        self.zero: dict[str, Any] = {}
+
+
+_SCALAR = Type("s")
+_UNTYPED = Type("u")
+
+
+@functools.cache
+def _data() -> dict[str, Any]:
+    data: dict[str, Any] = orjson.loads(Path(__file__).with_name("smd_schema.json").read_bytes())
+    return data
+
+
+_resolved: dict[Any, Type] = {}
+
+
+def _resolve(ref: Any) -> Type:
+    """The Type of a compact type reference (cached; references are long-lived JSON values)."""
+    if isinstance(ref, Type):
+        return ref
+    if ref == "s":
+        return _SCALAR
+    if ref == "u" or ref is None:
+        return _UNTYPED
+    key = ref if isinstance(ref, str) else id(ref)
+    found = _resolved.get(key)
+    if found is not None:
+        return found
+    name = None
+    node = ref
+    if isinstance(ref, str):
+        name = ref[1:]
+        node = _data()["definitions"].get(name, "u")
+        if isinstance(node, str):
+            out = _resolve(node)
+            _resolved[key] = out
+            return out
+    if isinstance(node, list) and node[0] == "l":
+        out = Type("l")
+        out.elem, out.rel, out.keys = node[1], node[2], list(node[3])
+        if len(node) > 4:
+            out.key_defaults = node[4]
+    elif isinstance(node, list):
+        out = Type("m")
+        out.elem = node[1]
+    else:
+        out = Type("m")
+        out.fields = node.get("f") or {}
+        out.elem = node.get("e")
+        out.atomic = bool(node.get("a"))
+        if name is not None:
+            zero = dict(_ZERO.get(name, {}))
+            for field in ("metadata", "spec", "status") + (
+                () if name in _POINTER_TEMPLATES else ("template",)
+            ):
+                ftype = out.fields.get(field)
+                if isinstance(ftype, str) and ftype.startswith("#") and _is_struct(ftype):
+                    zero.setdefault(field, {})
+            out.zero = zero
+    _resolved[key] = out
+    return out
+
+
+def _is_struct(ref: str) -> bool:
+    node = _data()["definitions"].get(ref[1:])
+    return isinstance(node, dict) and "f" in node
+
+
+def builtin_type(api_version: str, kind: str) -> Type | None:
+    """The type of a built-in ``kind`` at ``api_version`` (None when the real server has none)."""
+    name = _data()["kinds"].get(f"{api_version}/{kind}")
+    return None if name is None else _resolve("#" + name)
+
+
+def _crd_ref(schema: Any) -> Any:
+    """The Type of a structural-schema node (built eagerly: CRD types are not cached by identity)."""
+    if not isinstance(schema, dict):
+        return _UNTYPED
+    if schema.get("x-kubernetes-int-or-string"):
+        return _SCALAR
+    kind = schema.get("type")
+    if kind == "array":
+        out = Type("l")
+        out.elem = _crd_ref(schema.get("items"))
+        list_type = schema.get("x-kubernetes-list-type") or "atomic"
+        out.rel = list_type if list_type in ("set", "map") else "atomic"
+        out.keys = list(schema.get("x-kubernetes-list-map-keys") or []) if list_type == "map" else []
+        item_props = (schema.get("items") or {}).get("properties") or {}
+        for key in out.keys:
+            if isinstance(item_props.get(key), dict) and "default" in item_props[key]:
+                out.key_defaults[key] = item_props[key]["default"]
+        return out
+    props = schema.get("properties")
+    extra = schema.get("additionalProperties")
+    if kind == "object" or isinstance(props, dict) or isinstance(extra, dict):
+        out = Type("m")
+        if isinstance(props, dict):
+            out.fields = {k: _crd_ref(v) for k, v in props.items()}
+        if isinstance(extra, dict):
+            out.elem = _crd_ref(extra)
+        elif schema.get("x-kubernetes-preserve-unknown-fields") or not isinstance(props, dict):
+            out.elem = "u"
+        out.atomic = schema.get("x-kubernetes-map-type") == "atomic"
+        if schema.get("x-kubernetes-embedded-resource"):
+            out.fields = {**out.fields, "apiVersion": "s", "kind": "s", "metadata": "#" + _META}
+        return out
+    if kind in ("string", "integer", "number", "boolean"):
+        return _SCALAR
+    return _UNTYPED
+
+
+_crd_cache: dict[str, Type] = {}
+
+
+def crd_type(schema: dict[str, Any] | None) -> Type:
+    """The type of custom resources written with ``schema`` (a CRD version's openAPIV3Schema)."""
+    cache_key = orjson.dumps(schema, option=orjson.OPT_SORT_KEYS).decode() if schema else ""
+    found = _crd_cache.get(cache_key)
+    if found is not None:
+        return found
+    root = _crd_ref(schema) if schema else _UNTYPED
+    out = Type("m")
+    if root.kind == "m":
+        out.fields, out.elem, out.atomic = dict(root.fields), root.elem, root.atomic
+    else:
+        out.elem = "u"
+    out.fields.update(apiVersion="s", kind="s", metadata="#" + _META)
+    if len(_crd_cache) > 256:
+        _crd_cache.clear()
+    _crd_cache[cache_key] = out
+    return out
+
+
+# -- typing values -------------------------------------------------------------------------------
+
+
+def _atom(t: Type, value: Any) -> Type:
+    if t.kind != "u":
+        return t
+    if isinstance(value, dict):
+        return _DEDUCED_MAP
+    return _UNTYPED
+
+
+_DEDUCED_MAP = Type("m")
+_DEDUCED_MAP.elem = "u"
+
+
+def _field_type(t: Type, name: str) -> Type:
+    ref = t.fields.get(name)
+    if ref is None:
+        return _resolve(t.elem) if t.elem is not None else _UNTYPED
+    return _resolve(ref)
+
+
+def _freeze(value: Any) -> Any:
+    if isinstance(value, list):
+        return tuple(_freeze(v) for v in value)
+    if isinstance(value, dict):
+        return tuple((k, _freeze(v)) for k, v in value.items())
+    return value
+
+
+def item_element(t: Type, index: int, item: Any, path: tuple[PathElement, ...]) -> PathElement:
+    """The path element of ``item`` (at ``index``) in a list of type ``t``."""
+    if t.rel == "map" and t.keys:
+        if item is None:
+            raise SmdError(path, f"element {index}: associative list with keys may not have a null element")
+        if not isinstance(item, dict):
+            raise SmdError(path, f"element {index}: associative list with keys may not have non-map elements")
+        fields = []
+        for key in t.keys:
+            if key in item:
+                fields.append((key, _freeze(item[key])))
+            elif key in t.key_defaults:
+                fields.append((key, _freeze(t.key_defaults[key])))
+            else:
+                raise SmdError(
+                    path,
+                    f"element {index}: associative list with keys has an element that omits key field "
+                    f'"{key}" (and doesn\'t have default value)',
+                )
+        fields.sort()
+        return (KEY, tuple(fields))
+    if t.rel in ("set", "map"):
+        if isinstance(item, dict):
+            raise SmdError(
+                path, f"element {index}: associative list without keys has an element that's a map type"
+            )
+        if isinstance(item, list):
+            raise SmdError(path, f"element {index}: not supported: associative list with lists as elements")
+        if item is None:
+            raise SmdError(
+                path, f"element {index}: associative list without keys has an element that's an explicit null"
+            )
+        return (VALUE, item)
+    return (INDEX, index)
+
+
+def _items(t: Type, items: list[Any], path: tuple[PathElement, ...], side: str) -> dict[PathElement, Any]:
+    out: dict[PathElement, Any] = {}
+    for i, item in enumerate(items):
+        pe = item_element(t, i, item, path)
+        if pe in out:
+            raise SmdError(path, f"{side}: duplicate entries for key {path_string((pe,))}")
+        out[pe] = item
+    return out
+
+
+# -- field sets ----------------------------------------------------------------------------------
+
+
+def to_field_set(value: Any, t: Type) -> FieldSet:
+    """Every leaf field and list/map item ``value`` sets (what an applier comes to own)."""
+    out = FieldSet()
+    _tfs(value, t, (), out)
+    return out
+
+
+def _tfs(value: Any, t: Type, path: tuple[PathElement, ...], out: FieldSet) -> None:
+    t = _atom(t, value)
+    if t.kind == "l":
+        if t.rel == "atomic" or not isinstance(value, list):
+            if t.rel == "atomic":
+                out.insert(path)
+            return
+        for pe, item in _items(t, value, path, "").items():
+            sub = (*path, pe)
+            _tfs(item, _resolve(t.elem), sub, out)
+            out.insert(sub)
+        return
+    if t.kind == "m":
+        if t.atomic:
+            out.insert(path)
+            return
+        if not isinstance(value, dict):
+            return
+        for key, item in value.items():
+            sub = (*path, (FIELD, key))
+            _tfs(item, _field_type(t, key), sub, out)
+            if key not in t.fields:
+                out.insert(sub)
+        return
+    out.insert(path)
+
+
+class Comparison:
+    """Fields a write added, modified and removed (structured-merge-diff's Comparison)."""
+
+    __slots__ = ("added", "modified", "removed")
+
+    def __init__(self) -> None:
+        self.added = FieldSet()
+        self.modified = FieldSet()
+        self.removed = FieldSet()
+
+    def same(self) -> bool:
+        return self.added.empty() and self.modified.empty() and self.removed.empty()
+
+
+def compare(lhs: Any, rhs: Any, t: Type, typed: bool = True, skip_managed: bool = True) -> Comparison:
+    """What changes from ``lhs`` to ``rhs``; ``typed``: both are built-in objects (Go structs)."""
+    out = Comparison()
+    _Compare(out, typed, skip_managed).walk(lhs, rhs, t, ())
+    return out
+
+
+class _Compare:
+    def __init__(self, out: Comparison, typed: bool, skip_managed: bool) -> None:
+        self.out = out
+        self.typed = typed
+        self.skip_managed = skip_managed
+
+    def leaf(self, lhs: Any, rhs: Any, path: tuple[PathElement, ...]) -> None:
+        if lhs is MISSING:
+            self.out.added.insert(path)
+        elif rhs is MISSING:
+            self.out.removed.insert(path)
+        elif lhs != rhs or (type(lhs) is not type(rhs) and not _same_number(lhs, rhs)):
+            self.out.modified.insert(path)
+
+    def post(self, lhs: Any, rhs: Any, path: tuple[PathElement, ...]) -> None:
+        if lhs is MISSING:
+            self.out.added.insert(path)
+        elif rhs is MISSING:
+            self.out.removed.insert(path)
+
+    def walk(self, lhs: Any, rhs: Any, t: Type, path: tuple[PathElement, ...]) -> None:
+        t = _atom(t, rhs if rhs is not MISSING else lhs)
+        if t.kind == "l":
+            left = lhs if isinstance(lhs, list) else None
+            right = rhs if isinstance(rhs, list) else None
+            if t.rel == "atomic" or (not left and not right):
+                self.leaf(lhs, rhs, path)
+                return
+            elem = _resolve(t.elem)
+            litems = _items(t, left or [], path, "lhs")
+            ritems = _items(t, right or [], path, "rhs")
+            for pe, item in litems.items():
+                self.walk(item, ritems.get(pe, MISSING), elem, (*path, pe))
+            for pe, item in ritems.items():
+                if pe not in litems:
+                    self.walk(MISSING, item, elem, (*path, pe))
+            self.post(lhs, rhs, path)
+            return
+        if t.kind == "m":
+            lmap = lhs if isinstance(lhs, dict) else None
+            rmap = rhs if isinstance(rhs, dict) else None
+            zero = t.zero if self.typed else {}
+            if t.atomic or (not lmap and not rmap and not (zero and (lmap is not None or rmap is not None))):
+                self.leaf(lhs, rhs, path)
+                return
+            keys = dict.fromkeys(lmap or ())
+            keys.update(dict.fromkeys(rmap or ()))
+            if zero:
+                keys.update(dict.fromkeys(zero))
+            skip = self.skip_managed and len(path) == 1 and path[0] == (FIELD, "metadata")
+            for key in keys:
+                if skip and key == "managedFields":
+                    continue
+                lv = lmap.get(key, MISSING) if lmap is not None else MISSING
+                rv = rmap.get(key, MISSING) if rmap is not None else MISSING
+                if zero and key in zero:
+                    if lv is MISSING and lmap is not None:
+                        lv = zero[key]
+                    if rv is MISSING and rmap is not None:
+                        rv = zero[key]
+                if lv is MISSING and rv is MISSING:
+                    continue
+                self.walk(lv, rv, _field_type(t, key), (*path, (FIELD, key)))
+            self.post(lhs, rhs, path)
+            return
+        self.leaf(lhs, rhs, path)
+
+
+def _same_number(a: Any, b: Any) -> bool:
+    return (
+        isinstance(a, (int, float))
+        and isinstance(b, (int, float))
+        and not isinstance(a, bool)
+        and not isinstance(b, bool)
+        and a == b
+    )
+
+
+# -- merge and remove ----------------------------------------------------------------------------
+
+
+def merge(lhs: Any, rhs: Any, t: Type) -> Any:
+    """``rhs`` (an applied configuration) merged over ``lhs``: rhs wins for leaves, lists merge by key."""
+    return _merge(lhs, rhs, t, ())
+
+
+def _merge(lhs: Any, rhs: Any, t: Type, path: tuple[PathElement, ...]) -> Any:
+    t = _atom(t, rhs if rhs is not MISSING else lhs)
+    if t.kind == "l":
+        left = lhs if isinstance(lhs, list) else None
+        right = rhs if isinstance(rhs, list) else None
+        if t.rel == "atomic" or (not left and not right):
+            return rhs if rhs is not MISSING else lhs
+        elem = _resolve(t.elem)
+        litems = _items(t, left or [], path, "lhs")
+        ritems = _items(t, right or [], path, "rhs")
+        out = []
+        for pe, item in litems.items():
+            merged = _merge(item, ritems.get(pe, MISSING), elem, (*path, pe))
+            if merged is not MISSING:
+                out.append(merged)
+        for pe, item in ritems.items():
+            if pe not in litems:
+                merged = _merge(MISSING, item, elem, (*path, pe))
+                if merged is not MISSING:
+                    out.append(merged)
+        return out if out else MISSING
+    if t.kind == "m":
+        lmap = lhs if isinstance(lhs, dict) else None
+        rmap = rhs if isinstance(rhs, dict) else None
+        if t.atomic or (not lmap and not rmap):
+            return rhs if rhs is not MISSING else lhs
+        out_map: dict[str, Any] = {}
+        for key in dict.fromkeys([*(lmap or ()), *(rmap or ())]):
+            lv = lmap.get(key, MISSING) if lmap is not None else MISSING
+            rv = rmap.get(key, MISSING) if rmap is not None else MISSING
+            merged = _merge(lv, rv, _field_type(t, key), (*path, (FIELD, key)))
+            if merged is not MISSING:
+                out_map[key] = merged
+        return out_map if out_map else MISSING
+    return rhs if rhs is not MISSING else lhs
+
+
+def remove_items(value: Any, remove: FieldSet, t: Type) -> Any:
+    """``value`` without the fields and items in ``remove``; containers it empties disappear."""
+    if remove.empty():
+        return value
+    return _remove(value, remove, t, ())
+
+
+def _remove(value: Any, remove: FieldSet, t: Type, path: tuple[PathElement, ...]) -> Any:
+    t = _atom(t, value)
+    if t.kind == "l":
+        if not isinstance(value, list) or not value or t.rel == "atomic":
+            return value
+        elem = _resolve(t.elem)
+        out = []
+        for i, item in enumerate(value):
+            pe = item_element(t, i, item, path)
+            if pe in remove.members:
+                continue
+            sub = remove.children.get(pe)
+            out.append(_remove(item, sub, elem, (*path, pe)) if sub is not None else item)
+        return out if out else MISSING
+    if t.kind == "m":
+        if not isinstance(value, dict) or not value or t.atomic:
+            return value
+        out_map: dict[str, Any] = {}
+        for key, item in value.items():
+            pe = (FIELD, key)
+            if pe in remove.members:
+                continue
+            sub = remove.children.get(pe)
+            if sub is not None:
+                item = _remove(item, sub, _field_type(t, key), (*path, pe))
+                if item is MISSING:
+                    continue
+            out_map[key] = item
+        return out_map if out_map else MISSING
+    return value
