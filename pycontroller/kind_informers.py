@@ -111,6 +111,9 @@ class KindInformers:
         checks += [self._prepare(inf) for inf in informers]
         results = await asyncio.gather(*checks, return_exceptions=True)
         self._started = True  # from now on, informers filed later are started at once
+        for extra in self._extra:  # duplicates filed just now: the factory does not start them
+            if extra._task is None and not extra.is_stopped:
+                extra.start()
         for result in results:
             if isinstance(result, BaseException):
                 raise result
