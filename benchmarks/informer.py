@@ -6,7 +6,7 @@ The client measured is this process; the servers and the load generator (for the
 elsewhere, so ``time.process_time()`` is the client's CPU.
 
 Paths compared:
-  ours      SharedInformerFactory / SharedIndexInformer: Reflector -> DeltaFIFO -> Indexer (+ namespace
+  ours      SharedInformerFactory / SharedIndexInformer: Reflector -> RealFIFO -> Indexer (+ namespace
             index) -> one handler (its own buffer and task); replay feeds the informer from one
             watch opened at an old resourceVersion
   k8s-aio   kubernetes-asyncio typed models: list_namespaced_config_map / watch.Watch().stream
@@ -16,7 +16,9 @@ Paths compared:
 Measures: (a) list+sync of N ConfigMaps (~600 bytes each): objects/s, client CPU per object, retained
 memory per cached object (tracemalloc) vs the same list decoded by ``json.loads``; (b) watch replay
 (a watch from an old resourceVersion over M updates) and live (M updates made by another process
-while watching): events/s and client CPU per event; (c) ratios of the others to ours.
+while watching): events/s and client CPU per event; (c) ratios of the others to ours; (d) the two
+informer queues side by side, RealFIFO (in order, the default) and DeltaFIFO: alone in process
+("[micro] informer queue ...": no server, no decoding) and in a watch replay through each server.
 
     python benchmarks/informer.py [--quick] [--runs N] [--json] [--objects N] [--events M]
                                   [--servers envtest,fake] [--fake-objects 100000]
@@ -251,13 +253,18 @@ async def json_loads_memory(kubeconfig: Path) -> float:
     return per
 
 
-async def ours_watch(kubeconfig: Path, events: int, objects: int, live: bool) -> dict[str, float]:
-    """``events`` updates through an informer: replayed from an old RV, or live while they happen."""
+async def ours_watch(
+    kubeconfig: Path, events: int, objects: int, live: bool, in_order: bool | None = None
+) -> dict[str, float]:
+    """``events`` updates through an informer: replayed from an old RV, or live while they happen.
+
+    ``in_order`` picks the informer's queue (None: the default; True RealFIFO; False DeltaFIFO).
+    """
     rc = await rest_client(kubeconfig)
     try:
         counter = Counter()
         if live:
-            informer = SharedIndexInformer(rc, CONFIGMAPS, namespace=NS)
+            informer = SharedIndexInformer(rc, CONFIGMAPS, namespace=NS, in_order=in_order)
             counter.target = objects
             informer.add_event_handler(counter)
             informer.start()
@@ -270,7 +277,11 @@ async def ours_watch(kubeconfig: Path, events: int, objects: int, live: bool) ->
             await update_many(kubeconfig, events, objects, f"r{time.time()}")
             counter.target = events
             informer = SharedIndexInformer(
-                None, CONFIGMAPS, namespace=NS, reflector_factory=lambda fifo: _ReplayReflector(rc, fifo, rv)
+                None,
+                CONFIGMAPS,
+                namespace=NS,
+                reflector_factory=lambda fifo: _ReplayReflector(rc, fifo, rv),
+                in_order=in_order,
             )
             informer.add_event_handler(counter)
             gen = None
@@ -285,6 +296,114 @@ async def ours_watch(kubeconfig: Path, events: int, objects: int, live: bool) ->
         return {"wall": t1 - t0, "cpu": c1 - c0}
     finally:
         await rc.close()
+
+
+# -- the two informer queues side by side (RealFIFO in order vs DeltaFIFO) ---------------------------
+
+
+class _Fed:
+    """A reflector stand-in: the benchmark writes to the informer's queue itself."""
+
+    def __init__(self, fifo: Any) -> None:
+        self.fifo = fifo
+
+    async def run(self) -> None:
+        await asyncio.Event().wait()
+
+    def last_sync_resource_version(self) -> str:
+        return ""
+
+
+async def fifo_micro(in_order: bool, objects: int, events: int) -> dict[str, float]:
+    """The queue and the informer's processing alone (no server, no decoding): ``objects`` listed,
+    then ``events`` updates round-robin over them, written 500 at a time as a watch read hands
+    them out, delivered to one handler."""
+    fed: list[_Fed] = []
+
+    def factory(fifo: Any) -> _Fed:
+        fed.append(_Fed(fifo))
+        return fed[-1]
+
+    informer = SharedIndexInformer(
+        None, CONFIGMAPS, namespace=NS, reflector_factory=factory, in_order=in_order
+    )
+    counter = Counter()
+    counter.target = objects
+    informer.add_event_handler(counter)
+    informer.start()
+    await asyncio.sleep(0)  # the informer's task creates its queue and our stand-in
+    fifo = fed[0].fifo
+    listed = [
+        {"metadata": {"name": f"cm-{i}", "namespace": NS, "resourceVersion": str(i + 1)}, "data": {"v": ""}}
+        for i in range(objects)
+    ]
+    fifo.replace(listed, str(objects))
+    await _wait(counter.done)
+    updates = [
+        {
+            "metadata": {
+                "name": f"cm-{i % objects}",
+                "namespace": NS,
+                "resourceVersion": str(objects + i + 1),
+            },
+            "data": {"v": str(i)},
+        }
+        for i in range(events)
+    ]
+    counter.seen, counter.target = 0, events
+    counter.done.clear()
+    gc.collect()
+    t0, c0 = time.perf_counter(), time.process_time()
+    for start in range(0, events, 500):
+        for obj in updates[start : start + 500]:
+            fifo.update(obj)
+        await asyncio.sleep(0)
+    await _wait(counter.done)
+    t1, c1 = time.perf_counter(), time.process_time()
+    await informer.stop()
+    return {"wall": t1 - t0, "cpu": c1 - c0}
+
+
+def fifo_rows(objects: int, events: int, runs: int, rows: list[Row]) -> None:
+    """RealFIFO (in order, the default) and DeltaFIFO side by side: events/s and CPU per event."""
+    phase("micro", f"informer queues: {objects} objects, {events} updates")
+    results: dict[bool, list[dict[str, float]]] = {True: [], False: []}
+    for _ in range(runs):  # interleaved, so both see the same machine load
+        for in_order in (True, False):
+            results[in_order].append(asyncio.run(fifo_micro(in_order, objects, events)))
+    rate = {k: med([events / r["wall"] for r in v]) for k, v in results.items()}
+    cpu = {k: med([r["cpu"] / events * 1e6 for r in v]) for k, v in results.items()}
+    for in_order, name in ((True, "RealFIFO (in order)"), (False, "DeltaFIFO")):
+        rows.append(
+            Row(f"[micro] informer queue {name}", rate[in_order], "events/s", note=f"{events} updates")
+        )
+        rows.append(
+            Row(f"[micro] informer queue {name} CPU", cpu[in_order], "us/event", higher_is_better=False)
+        )
+    rows.append(
+        Row("[micro] informer queue CPU RealFIFO/DeltaFIFO", cpu[True] / cpu[False], "ratio", 1.1, False)
+    )
+
+
+def fifo_watch_rows(label: str, kubeconfig: Path, n: int, m: int, runs: int, rows: list[Row]) -> None:
+    """Watch replay through a real server with each queue (decoding included), side by side."""
+    results: dict[bool, list[dict[str, float]]] = {True: [], False: []}
+    for _ in range(runs):
+        for in_order in (True, False):
+            phase(label, f"watch replay, {'RealFIFO' if in_order else 'DeltaFIFO'}")
+            results[in_order].append(asyncio.run(ours_watch(kubeconfig, m, n, live=False, in_order=in_order)))
+    for in_order, name in ((True, "RealFIFO"), (False, "DeltaFIFO")):
+        rows.append(
+            Row(f"[{label}] watch replay {name}", med([m / r["wall"] for r in results[in_order]]), "events/s")
+        )
+        rows.append(
+            Row(
+                f"[{label}] watch replay {name} CPU",
+                med([r["cpu"] / m * 1e6 for r in results[in_order]]),
+                "us/event",
+                higher_is_better=False,
+            )
+        )
 
 
 # -- kubernetes-asyncio typed -------------------------------------------------------------------------
@@ -559,6 +678,7 @@ def run_server(
         )
     )
     rows.append(Row(f"[{label}] watch live ours CPU", live_cpu, "us/event", 50.0, False))
+    fifo_watch_rows(label, kubeconfig, n, m, runs, rows)
     if not others:
         return
 
@@ -633,6 +753,7 @@ def main(argv: list[str] | None = None) -> None:
     rows.append(
         Row("[micro] watch framing readany+split", split, "us/line", higher_is_better=False, note="used")
     )
+    fifo_rows(min(n, 1000), m, max(runs, 3), rows)
     servers = [s for s in args.servers.split(",") if s]
     unknown = set(servers) - {"envtest", "fake"}
     if unknown:

@@ -19,6 +19,7 @@ from pycontroller.cache import (
     SharedIndexInformer,
     SharedInformerFactory,
 )
+from pycontroller.cache.options import ByObject, CacheOptions
 from pycontroller.cached_client import CachedClient, CacheNotStartedError
 from pycontroller.cli import current_manager
 from pycontroller.client import GroupVersionResource, RestClient
@@ -96,7 +97,9 @@ __all__ = [
     "BlockingCallOnLoopError",
     "Builder",
     "BuilderError",
+    "ByObject",
     "CacheNotStartedError",
+    "CacheOptions",
     "CachedClient",
     "Clock",
     "ConfigError",

@@ -278,14 +278,18 @@ class RestClient:
         query: Mapping[str, Any] | None = None,
         connect_timeout: float | None = 30.0,
         read_timeout: float | None = None,
+        accept: str | None = None,
     ) -> AsyncIterator[aiohttp.ClientResponse]:
         """Open a GET whose body is read incrementally (a watch). Yields the aiohttp response.
 
         ``read_timeout`` bounds the silence between two reads (aiohttp raises
-        ``asyncio.TimeoutError`` / ``aiohttp.ServerTimeoutError``). A non-200 answer raises the
+        ``asyncio.TimeoutError`` / ``aiohttp.ServerTimeoutError``). ``accept`` replaces the
+        ``Accept`` header (e.g. for ``PartialObjectMetadata``). A non-200 answer raises the
         matching :class:`ApiError` before anything is yielded.
         """
         headers = await self.headers()
+        if accept:
+            headers["Accept"] = accept
         ctimeout = aiohttp.ClientTimeout(total=None, connect=connect_timeout, sock_read=read_timeout)
         async with self._http.get(self.url(path, query), **self._kwargs(headers, ctimeout)) as resp:
             if resp.status >= 300:

@@ -73,13 +73,16 @@ class KindInformers:
         #: Informers that duplicate one the factory already had; they run beside it.
         self._extra: list[Any] = []
 
-    def informer_for(self, api_version: str, name: str, *, wait_for_crd: bool) -> Any:
-        """The informer for ``name`` (kind, plural, singular, short name) in ``api_version``. Never suspends."""
+    def informer_for(self, api_version: str, name: str, *, wait_for_crd: bool, **options: Any) -> Any:
+        """The informer for ``name`` (kind, plural, singular, short name) in ``api_version``. Never suspends.
+
+        ``options`` are cache options for the factory (namespaces, selectors, transform...).
+        """
         factory = self._factory()
         mapping = self._mapper().cached(api_version, name)
         if mapping is not None and not wait_for_crd:
             gvr = mapping.gvr
-            return factory.informer_for(gvr.group, gvr.version, gvr.resource)
+            return factory.informer_for(gvr.group, gvr.version, gvr.resource, kind=mapping.kind, **options)
         for p in self._pending:
             if (p.api_version, p.name) == (api_version, name):
                 return p.informer
@@ -91,8 +94,12 @@ class KindInformers:
             )
         new_informer = getattr(factory, "new_informer", None)
         if new_informer is None:  # a stand-in factory without deferred informers: as named
-            return factory.informer_for(provisional.group, provisional.version, provisional.resource)
-        pending = _Pending(new_informer(provisional), api_version, name, wait_for_crd)
+            return factory.informer_for(
+                provisional.group, provisional.version, provisional.resource, **options
+            )
+        # cache options (cachescale): a kind-named pending informer takes its (group, Kind) options now
+        kind = mapping.kind if mapping is not None else name
+        pending = _Pending(new_informer(provisional, kind=kind, **options), api_version, name, wait_for_crd)
         self._pending.append(pending)
         if self._started:
             self._spawn(self._resolve_pending(pending))

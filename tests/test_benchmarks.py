@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-SCRIPTS = ["apiserver", "controller", "informer", "queue_hot_path", "restmapper"]
+SCRIPTS = ["apiserver", "controller", "informer", "queue_hot_path", "restmapper", "sharding", "webhook"]
 
 
 def run(script: str, *args: str) -> subprocess.CompletedProcess[str]:
@@ -48,3 +48,11 @@ def test_the_queue_benchmark_prints_rows_with_targets_as_json() -> None:
     assert any(name.startswith("(a) add/get/done") for name in names)
     assert any(name.startswith("(e) add_rate_limited") for name in names)
     assert all(row["value"] > 0 for row in out["rows"])
+
+
+def test_the_webhook_benchmark_measures_reviews_through_https_as_json() -> None:
+    result = run("webhook", "--quick", "--runs", "1", "--json")
+    assert result.returncode == 0, result.stderr
+    rows = {row["name"]: row for row in json.loads(result.stdout)["rows"]}
+    assert rows["reviews per server CPU-second, 32 callers"]["value"] > 0
+    assert rows["  p99 latency, 32"]["value"] > 0

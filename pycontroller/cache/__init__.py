@@ -2,17 +2,20 @@
 
 The flow, one resource at a time::
 
-    API server --list+watch--> Reflector --> DeltaFIFO --pop--> SharedIndexInformer
+    API server --list+watch--> Reflector --> RealFIFO (or DeltaFIFO) --pop--> SharedIndexInformer
                                                                   |-- Indexer (thread-safe cache) <-- Lister
                                                                   '-- one buffer + task per event handler
 
 * :mod:`~pycontroller.cache.keys`: object keys (``"ns/name"``), tombstones, the namespace index.
 * :mod:`~pycontroller.cache.store`: :class:`Indexer`, the thread-safe indexed store.
 * :mod:`~pycontroller.cache.delta_fifo`: :class:`DeltaFIFO`, per-key change lists.
+* :mod:`~pycontroller.cache.real_fifo`: :class:`RealFIFO`, every change in order (the default).
 * :mod:`~pycontroller.cache.reflector`: :class:`Reflector`, list + watch into a store.
 * :mod:`~pycontroller.cache.informer` / :mod:`~pycontroller.cache.factory`: shared informers.
 * :mod:`~pycontroller.cache.listers`: :class:`Lister`, namespaced reads with label selectors.
 * :mod:`~pycontroller.cache.mutation`: a debug detector for code that mutates cached objects.
+* :mod:`~pycontroller.cache.options`: per-resource cache scope (namespaces, selectors, transforms);
+  :mod:`~pycontroller.cache.multi_namespace`: one informer over several namespaces.
 
 Names are imported lazily, so importing one piece does not import them all.
 """
@@ -24,7 +27,9 @@ from typing import Any
 
 __all__ = [
     "NAMESPACE_INDEX",
+    "ByObject",
     "CacheMutationDetector",
+    "CacheOptions",
     "DeletedFinalStateUnknown",
     "Delta",
     "DeltaFIFO",
@@ -33,8 +38,12 @@ __all__ = [
     "FilteringResourceEventHandler",
     "Indexer",
     "InformerCollector",
+    "InformerOptions",
+    "InformerOptionsConflictError",
     "Lister",
+    "MultiNamespaceReflector",
     "NamespaceLister",
+    "RealFIFO",
     "Reflector",
     "ResourceEventHandler",
     "ResourceEventHandlerFuncs",
@@ -45,6 +54,8 @@ __all__ = [
     "drop_managed_fields",
     "meta_namespace_index_func",
     "meta_namespace_key_func",
+    "new_informer",
+    "parse_field_selector",
     "split_meta_namespace_key",
 ]
 
@@ -60,6 +71,7 @@ _LAZY = {
     "DeltaFIFO": "delta_fifo",
     "DeltaType": "delta_fifo",
     "Deltas": "delta_fifo",
+    "RealFIFO": "real_fifo",
     "Reflector": "reflector",
     "Lister": "listers",
     "NamespaceLister": "listers",
@@ -70,8 +82,15 @@ _LAZY = {
     "SharedIndexInformer": "informer",
     "SharedInformerFactory": "factory",
     "drop_managed_fields": "informer",
+    "new_informer": "informer",
     "CacheMutationDetector": "mutation",
     "InformerCollector": "metrics",
+    "ByObject": "options",
+    "CacheOptions": "options",
+    "InformerOptions": "options",
+    "InformerOptionsConflictError": "options",
+    "parse_field_selector": "options",
+    "MultiNamespaceReflector": "multi_namespace",
 }
 
 

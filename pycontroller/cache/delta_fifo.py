@@ -13,7 +13,9 @@ Semantics, as client-go's ``DeltaFIFO`` with ``EmitDeltaTypeReplaced: true``:
   :class:`DeletedFinalStateUnknown` tombstone, in which case the newer one wins).
 * ``replace(objs, rv)`` (a relist) appends Replaced for every listed object, and a Deleted carrying a
   ``DeletedFinalStateUnknown(key, last_known_object)`` for every key that is queued or in
-  ``known_objects`` but not in the list: deletes missed while the watch was down.
+  ``known_objects`` but not in the list: deletes missed while the watch was down. Tombstones come
+  in queue order for queued keys, then in ``known_objects.list_keys()`` order.
+* ``key_of`` accepts an object, a tombstone, or a Deltas list (keyed by its newest object).
 * ``resync()`` appends Sync, with the object from ``known_objects``, for every known key that has
   nothing queued (a queued change would be newer than the cache's copy).
 * ``has_synced()`` is true once the items of the first ``replace`` have all been popped (or once
@@ -41,7 +43,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, NamedTuple, Protocol
 
 from pycontroller.cache.keys import DeletedFinalStateUnknown, KeyFunc, meta_namespace_key_func
-from pycontroller.errors import ShutDownError
+from pycontroller.errors import InvalidObjectError, ShutDownError
 
 __all__ = [
     "Delta",
@@ -63,6 +65,10 @@ class DeltaType(enum.StrEnum):
     REPLACED = "Replaced"
     #: A periodic resync of an object from the cache (nothing changed).
     SYNC = "Sync"
+    #: A whole list at once (RealFIFO only): the object is a ``ReplacedAllInfo``.
+    REPLACED_ALL = "ReplacedAll"
+    #: A resync of everything cached at once (RealFIFO only): the object is a ``SyncAllInfo``.
+    SYNC_ALL = "SyncAll"
 
 
 ADDED = DeltaType.ADDED
@@ -125,7 +131,17 @@ class DeltaFIFO:
     # -- producer side (the reflector) -------------------------------------------------------------
 
     def key_of(self, obj: Any) -> str:
-        """The key of an object or tombstone (InvalidObjectError for an object without a name)."""
+        """The key of an object, a tombstone, or a :data:`Deltas` list (keyed by its newest object).
+
+        As client-go's ``KeyOf``. Raises InvalidObjectError for an object without a name and for
+        an empty Deltas list. Never suspends.
+        """
+        if obj.__class__ is list:
+            if not obj:
+                raise InvalidObjectError("cannot key an empty Deltas list")
+            newest = obj[-1]
+            if newest.__class__ is Delta:
+                obj = newest.object
         if obj.__class__ is DeletedFinalStateUnknown:
             return obj.key
         return self._key_func(obj)
@@ -212,10 +228,11 @@ class DeltaFIFO:
                 self._queue_action(DELETED, DeletedFinalStateUnknown(key, last), key)
         known = self._known
         if known is not None:
-            vanished = set(known.list_keys())
-            vanished.difference_update(keys)
-            vanished.difference_update(items)
-            for key in vanished:
+            # In the known store's list_keys() order, as client-go: deterministic, never the
+            # order of a set (which would follow the string hash seed).
+            for key in known.list_keys():
+                if key in keys or key in items:
+                    continue
                 queued_deletions += 1
                 tombstone = DeletedFinalStateUnknown(key, known.get_by_key(key))
                 self._queue_action(DELETED, tombstone, key)

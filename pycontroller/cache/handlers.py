@@ -222,16 +222,27 @@ class ResourceEventHandlerRegistration:
         if self._task is None and not self._removed:
             self._task = loop.create_task(self._run(), name=f"handler {self.name}")
 
-    def _stop(self) -> asyncio.Task[None] | None:
-        """Stop delivering (pending notifications are dropped); returns the task to await, if any."""
+    def _stop(self, cancel: bool = True) -> asyncio.Task[None] | None:
+        """Stop delivering (pending notifications are dropped); returns the task to await, if any.
+
+        ``cancel`` cancels a handler call in progress (the informer stopping); without it the call
+        in progress finishes and the task then ends (the handler being removed, as client-go).
+        """
         self._removed = True
         self._buffer.clear()
         self._pending_initial = 0
         task, self._task = self._task, None
-        if task is not None and not task.done():
+        if task is None or task.done():
+            return None
+        if cancel:
             task.cancel()
-            return task
-        return None
+        else:
+            wakeup = self._wakeup
+            if wakeup is not None:
+                self._wakeup = None
+                if not wakeup.done():
+                    wakeup.set_result(None)
+        return task
 
     async def _run(self) -> None:
         buffer = self._buffer
@@ -239,13 +250,13 @@ class ResourceEventHandlerRegistration:
         on_add, on_update, on_delete = handler.on_add, handler.on_update, handler.on_delete
         loop = asyncio.get_running_loop()
         isawaitable = inspect.isawaitable
-        while True:
+        while not self._removed:
             if not buffer:
                 self._wakeup = loop.create_future()
                 await self._wakeup
                 continue
             for _ in range(_BATCH):
-                if not buffer:
+                if not buffer or self._removed:
                     break
                 kind, a, b = buffer.popleft()
                 try:

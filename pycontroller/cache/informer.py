@@ -2,14 +2,17 @@
 
 The flow (client-go's ``sharedIndexInformer``)::
 
-    Reflector --add/update/delete/replace--> DeltaFIFO --pop--> _process_deltas
+    Reflector --add/update/delete/replace--> RealFIFO  --batches--> _process_batch  (in order: default)
+                                         or  DeltaFIFO --keys-----> _process_deltas (in_order=False)
                                                                    |-- Indexer (the cache)
                                                                    '-- every handler's buffer --> its task
 
-``_process_deltas`` applies each popped change to the indexer, then notifies handlers: an object the
-cache did not hold is an add, one it held is an update, a delete is a delete. An update whose old and
-new objects carry the same resourceVersion is a resync (a Sync delta, or a relist that found the
-object unchanged): it goes only to the handlers whose own resync period is due, as in client-go.
+Both apply each change to the indexer, then notify handlers: an object the cache did not hold is an
+add, one it held is an update, a delete is a delete. An update whose old and new objects carry the
+same resourceVersion is a resync (a Sync, or a relist that found the object unchanged): it goes only
+to the handlers whose own resync period is due, as in client-go. With the RealFIFO a relist
+(``ReplacedAll``) replaces the whole cache in one step before handlers hear of it, and changes are
+applied in batches of distinct keys under one store lock (see :mod:`pycontroller.cache.real_fifo`).
 
 Handlers (see :mod:`pycontroller.cache.handlers`) may be added at any time; one added while the
 informer runs first receives the current cache as adds with ``is_in_initial_list=True``. Each
@@ -30,7 +33,7 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
-from pycontroller.cache.delta_fifo import DELETED, DeltaFIFO, Deltas
+from pycontroller.cache.delta_fifo import DELETED, DeltaFIFO, Deltas, DeltaType
 from pycontroller.cache.handlers import (
     ADD,
     DELETE,
@@ -40,23 +43,28 @@ from pycontroller.cache.handlers import (
 )
 from pycontroller.cache.keys import (
     NAMESPACE_INDEX,
+    DeletedFinalStateUnknown,
     IndexFunc,
+    KeyFunc,
     deletion_handling_meta_namespace_key_func,
     meta_namespace_index_func,
 )
 from pycontroller.cache.listers import Lister
 from pycontroller.cache.mutation import CacheMutationDetector, mutation_detection_enabled
+from pycontroller.cache.real_fifo import RealFIFO, ReplacedAllInfo
 from pycontroller.cache.store import Indexer
 from pycontroller.client import GroupVersionResource, RestClient
 from pycontroller.clock import Clock, TimerHandle, default_clock
 from pycontroller.errors import ShutDownError
 
 __all__ = [
+    "IN_ORDER_BY_DEFAULT",
     "MINIMUM_RESYNC_PERIOD",
     "MUTATION_CHECK_PERIOD",
     "ReflectorLike",
     "SharedIndexInformer",
     "drop_managed_fields",
+    "new_informer",
 ]
 
 log = logging.getLogger("pycontroller.cache.informer")
@@ -65,8 +73,14 @@ log = logging.getLogger("pycontroller.cache.informer")
 MINIMUM_RESYNC_PERIOD = 1.0
 #: How often the mutation detector (when on) compares the cached objects with their copies.
 MUTATION_CHECK_PERIOD = 10.0
-#: How many keys the processing loop handles before yielding to the event loop.
+#: How many keys (DeltaFIFO) or deltas (RealFIFO) the processing loop handles before yielding.
 _BATCH = 512
+#: Whether informers deliver events in order through a RealFIFO unless told otherwise (see
+#: docs/guarantees.md for the numbers and client-go's reasons behind the choice).
+IN_ORDER_BY_DEFAULT = True
+
+_REPLACED_ALL = DeltaType.REPLACED_ALL
+_SYNC_ALL = DeltaType.SYNC_ALL
 
 
 class ReflectorLike(Protocol):
@@ -84,6 +98,54 @@ def drop_managed_fields(obj: Any) -> Any:
     if meta is not None and meta.__class__ is dict:
         meta.pop("managedFields", None)
     return obj
+
+
+def new_informer(
+    client: Any,
+    gvr: GroupVersionResource,
+    handler: ResourceEventHandler,
+    *,
+    resync_period: float = 0.0,
+    key_func: KeyFunc | None = None,
+    indexers: Mapping[str, IndexFunc] | None = None,
+    transform: Callable[[Any], Any] | None = None,
+    in_order: bool | None = None,
+    **options: Any,
+) -> tuple[Indexer, SharedIndexInformer]:
+    """A plain, unshared informer with ONE handler: (its cache, the informer to run).
+
+    client-go's ``NewInformerWithOptions`` / ``NewIndexerInformer``: nothing is shared with other
+    users (use a :class:`~pycontroller.cache.factory.SharedInformerFactory` for that); ``handler``
+    hears every change and, every ``resync_period`` seconds (0: never), an update for every cached
+    object. ``key_func`` keys the cache (default ``namespace/name``); ``indexers`` add indexes
+    (besides the namespace one); ``transform`` shapes each object before it is cached (see
+    :meth:`SharedIndexInformer.set_transform`); ``in_order`` picks the queue (default in order).
+    Other keyword ``options`` are SharedIndexInformer's (``namespace``, ``label_selector``,
+    ``field_selector``, ``clock``, ``reflector_options``...). Never suspends: run it with
+    ``informer.start()`` or ``await informer.run()``, stop it with ``await informer.stop()``.
+    """
+    informer = SharedIndexInformer(
+        client,
+        gvr,
+        resync_period=resync_period,
+        indexers=indexers,
+        in_order=in_order,
+        key_func=key_func,
+        **options,
+    )
+    if transform is not None:
+        informer.set_transform(transform)
+    informer.add_event_handler(handler, resync_period)
+    return informer.indexer, informer
+
+
+def _tombstone_aware(key_func: KeyFunc) -> KeyFunc:
+    def key_of(obj: Any) -> str:
+        if obj.__class__ is DeletedFinalStateUnknown:
+            return str(obj.key)
+        return key_func(obj)
+
+    return key_of
 
 
 def _resource_version(obj: Any) -> Any:
@@ -105,6 +167,13 @@ class SharedIndexInformer:
     (checked every 10 s; None: as ``PYCONTROLLER_CACHE_MUTATION_DETECTOR`` says).
     ``reflector_options`` are passed to the Reflector as keyword arguments (for example
     ``use_streaming_list=True``, ``watch_inactivity_timeout=90``, ``page_size=1000``).
+
+    ``in_order`` picks the queue between reflector and cache: True (None: :data:`IN_ORDER_BY_DEFAULT`)
+    a :class:`~pycontroller.cache.real_fifo.RealFIFO`, delivering every change in the order it
+    happened, relists and resyncs as atomic steps, applied in batches (client-go 1.36's default);
+    False a :class:`~pycontroller.cache.delta_fifo.DeltaFIFO`, which coalesces the changes of a key
+    queued behind each other. ``key_func`` replaces the ``namespace/name`` key of the cache (and of
+    the queue); tombstones keep their recorded key.
     """
 
     def __init__(
@@ -123,6 +192,8 @@ class SharedIndexInformer:
         name: str | None = None,
         detect_mutations: bool | None = None,
         reflector_options: Mapping[str, Any] | None = None,
+        in_order: bool | None = None,
+        key_func: KeyFunc | None = None,
     ) -> None:
         if resync_period < 0:
             raise ValueError(f"resync_period must not be negative, got {resync_period}")
@@ -139,8 +210,15 @@ class SharedIndexInformer:
         all_indexers: dict[str, IndexFunc] = {NAMESPACE_INDEX: meta_namespace_index_func}
         if indexers:
             all_indexers.update(indexers)
+        if key_func is not None and not callable(key_func):
+            raise TypeError("key_func must be callable")
+        self._key_func: KeyFunc = (
+            deletion_handling_meta_namespace_key_func if key_func is None else _tombstone_aware(key_func)
+        )
+        #: Whether events are delivered in order (RealFIFO) rather than coalesced (DeltaFIFO).
+        self.in_order = IN_ORDER_BY_DEFAULT if in_order is None else bool(in_order)
         #: The cache: thread-safe, shared objects (never mutate them).
-        self.indexer = Indexer(deletion_handling_meta_namespace_key_func, all_indexers)
+        self.indexer = Indexer(self._key_func, all_indexers)
         self._clock = clock or default_clock()
         self._reflector_factory = reflector_factory
         self._reflector_options = dict(reflector_options or {})
@@ -149,7 +227,7 @@ class SharedIndexInformer:
         self._watch_error_handler: Callable[..., Any] | None = None
         self._registrations: list[ResourceEventHandlerRegistration] = []
         self._syncing: list[ResourceEventHandlerRegistration] = []
-        self._fifo: DeltaFIFO | None = None
+        self._fifo: DeltaFIFO | RealFIFO | None = None
         self._reflector: ReflectorLike | None = None
         self._task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -239,14 +317,31 @@ class SharedIndexInformer:
         return registration
 
     def remove_event_handler(self, registration: ResourceEventHandlerRegistration) -> None:
-        """Stop delivering to a handler (its buffered notifications are dropped). Idempotent."""
-        if registration in self._registrations:
-            self._registrations.remove(registration)
-        if registration in self._syncing:
-            self._syncing.remove(registration)
-        registration._stop()
+        """Stop delivering to a handler; returns at once. Never suspends; idempotent.
+
+        As client-go: notifications not yet delivered are dropped, a handler call already running
+        is NOT interrupted (it finishes on its own task; see :meth:`shut_down_event_handler` to
+        wait for it), and a registration of another informer (or one already removed) is ignored.
+        """
+        self._remove(registration)
+
+    async def shut_down_event_handler(self, registration: ResourceEventHandlerRegistration) -> None:
+        """Remove a handler like :meth:`remove_event_handler`, then wait until a handler call
+        that was running has finished. Suspends only while such a call runs. A registration of
+        another informer is ignored (returns at once)."""
+        task = self._remove(registration)
+        if task is not None:
+            await asyncio.gather(task, return_exceptions=True)
+
+    def _remove(self, registration: ResourceEventHandlerRegistration) -> asyncio.Task[None] | None:
+        if not any(r is registration for r in self._registrations):
+            return None  # another informer's, or already removed: nothing of ours to stop
+        self._registrations = [r for r in self._registrations if r is not registration]
+        self._syncing = [r for r in self._syncing if r is not registration]
+        task = registration._stop(cancel=False)
         if self._loop is not None:
             self._schedule_resync()
+        return task
 
     @property
     def registrations(self) -> list[ResourceEventHandlerRegistration]:
@@ -346,9 +441,12 @@ class SharedIndexInformer:
             raise ShutDownError(f"informer {self.name} has stopped and cannot be restarted")
         self._started = True
         loop = self._loop = asyncio.get_running_loop()
-        fifo = self._fifo = DeltaFIFO(
-            deletion_handling_meta_namespace_key_func, self.indexer, transformer=self._transform
-        )
+        fifo: DeltaFIFO | RealFIFO
+        if self.in_order:
+            fifo = RealFIFO(self._key_func, transformer=self._transform)
+        else:
+            fifo = DeltaFIFO(self._key_func, self.indexer, transformer=self._transform)
+        self._fifo = fifo
         fifo.on_synced = self._synced_event.set  # an empty first list: nothing will be popped
         reflector = self._reflector = self._make_reflector(fifo)
         now = self._clock.now()
@@ -360,7 +458,10 @@ class SharedIndexInformer:
         if self.mutation_detector is not None:
             self._schedule_mutation_check()
         try:
-            await self._process_loop(fifo)
+            if isinstance(fifo, RealFIFO):
+                await self._process_loop_in_order(fifo)
+            else:
+                await self._process_loop(fifo)
         finally:
             self._stopped = True
             self._synced_event.set()  # release wait_for_sync callers
@@ -373,7 +474,7 @@ class SharedIndexInformer:
             fifo.close()
             await self._stop_handlers()
 
-    def _make_reflector(self, fifo: DeltaFIFO) -> ReflectorLike:
+    def _make_reflector(self, fifo: Any) -> ReflectorLike:
         if self._reflector_factory is not None:
             return self._reflector_factory(fifo)
         from pycontroller.cache.reflector import Reflector  # the reflector module is heavier
@@ -410,6 +511,109 @@ class SharedIndexInformer:
                 synced_event.set()
             await asyncio.sleep(0)
 
+    async def _process_loop_in_order(self, fifo: RealFIFO) -> None:
+        items = fifo._items
+        pop = fifo._drain_keyed
+        process = self._process_batch
+        synced_event = self._synced_event
+        while True:
+            if not items:
+                await fifo.wait()
+                if not items:  # closed
+                    return
+            done = 0
+            while items and done < _BATCH:
+                done += pop(process)
+            if not synced_event.is_set() and fifo.has_synced():
+                synced_event.set()
+            await asyncio.sleep(0)
+
+    def _process_batch(self, deltas: Deltas, keys: list[str | None], is_in_initial_list: bool) -> None:
+        """Apply a batch of in-order deltas to the cache under one lock, notifying handlers in
+        order (client-go's processDeltasInBatch). A delta that cannot be applied (a broken index
+        function) is logged, counted and skipped; the others go on."""
+        indexer = self.indexer
+        apply_one = self._apply_one
+        with indexer._lock:
+            for (delta_type, obj), key in zip(deltas, keys, strict=True):
+                try:
+                    if key is not None:
+                        apply_one(key, delta_type, obj, is_in_initial_list)
+                    elif delta_type is _REPLACED_ALL:
+                        self._replace_all(obj, is_in_initial_list)
+                    else:
+                        self._sync_all()
+                except Exception:
+                    self.process_errors += 1
+                    log.exception(
+                        "%s: dropping a %s delta that could not be processed", self.name, delta_type
+                    )
+
+    def _apply_one(self, key: str, delta_type: DeltaType, obj: Any, is_in_initial_list: bool) -> None:
+        indexer = self.indexer
+        registrations = self._registrations
+        if delta_type is DELETED:
+            if indexer._delete(key, obj) is None:
+                return  # not cached: nobody heard of it, so nobody hears of its delete (as DeltaFIFO)
+            if registrations:
+                notification: tuple[int, Any, Any] = (DELETE, obj, None)
+                for r in registrations:
+                    r._add(notification)
+            return
+        old = indexer._store(key, obj)
+        if self.mutation_detector is not None:
+            self.mutation_detector.add_object(key, obj, self._clock.now())
+        if registrations:
+            self._notify_stored(old, obj, is_in_initial_list)
+
+    def _notify_stored(self, old: Any, obj: Any, is_in_initial_list: bool) -> None:
+        if old is None:
+            notification: tuple[int, Any, Any] = (ADD, obj, is_in_initial_list)
+            for r in self._registrations:
+                r._add(notification)
+            return
+        notification = (UPDATE, old, obj)
+        if old is obj or _resource_version(old) == _resource_version(obj):
+            for r in self._syncing:  # a resync: only handlers whose resync is due
+                r._add(notification)
+        else:
+            for r in self._registrations:
+                r._add(notification)
+
+    def _replace_all(self, info: ReplacedAllInfo, is_in_initial_list: bool) -> None:
+        """A whole list, atomically: the cache becomes exactly the list in one step; then handlers
+        hear of the deletions it implies (tombstones) and of every add and update, in order."""
+        indexer = self.indexer
+        key_func = self._key_func
+        keyed = [(key_func(obj), obj) for obj in info.objects]
+        listed = {key for key, _ in keyed}
+        current = indexer._items
+        deletions = [DeletedFinalStateUnknown(key, old) for key, old in current.items() if key not in listed]
+        replacements = [(current.get(key), obj) for key, obj in keyed]
+        indexer.replace(info.objects, info.resource_version)  # may raise: nothing changed, nobody told
+        if self.mutation_detector is not None:
+            now = self._clock.now()
+            for key, obj in keyed:
+                self.mutation_detector.add_object(key, obj, now)
+        if not self._registrations:
+            return
+        for tombstone in deletions:
+            notification: tuple[int, Any, Any] = (DELETE, tombstone, None)
+            for r in self._registrations:
+                r._add(notification)
+        for old, obj in replacements:
+            self._notify_stored(old, obj, is_in_initial_list)
+
+    def _sync_all(self) -> None:
+        """A resync: an update (old == new) of every cached object for handlers whose resync is due."""
+        syncing = self._syncing
+        if not syncing:
+            return
+        for obj in self.indexer.list():
+            notification = (UPDATE, obj, obj)
+            for r in syncing:
+                r._add(notification)
+
     def _process_deltas(self, key: str, deltas: Deltas, is_in_initial_list: bool) -> None:
         """Apply one key's deltas to the cache and notify handlers (client-go's processDeltas).
 
@@ -428,7 +632,7 @@ class SharedIndexInformer:
         registrations = self._registrations
         for delta_type, obj in deltas:
             if delta_type is DELETED:
-                indexer.delete_by_key(key)
+                indexer._delete(key, obj)
                 if registrations:
                     notification: tuple[int, Any, Any] = (DELETE, obj, None)
                     for r in registrations:

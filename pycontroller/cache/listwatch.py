@@ -111,8 +111,18 @@ class ListWatch:
         label_selector: str | None = None,
         field_selector: str | None = None,
         tweak_list_options: TweakListOptions | None = None,
+        metadata_only: bool = False,
     ) -> None:
         self.client = client
+        # Metadata-only (cachescale): ask for PartialObjectMetadataList / PartialObjectMetadata,
+        # as client-go's metadata informers do; None keeps the client's JSON default.
+        self.list_accept: str | None = None
+        self.watch_accept: str | None = None
+        if metadata_only:
+            from pycontroller.cache.options import METADATA_ONLY_ACCEPT, METADATA_ONLY_WATCH_ACCEPT
+
+            self.list_accept = METADATA_ONLY_ACCEPT
+            self.watch_accept = METADATA_ONLY_WATCH_ACCEPT
         self.gvr = gvr
         self.namespace = namespace
         self.label_selector = label_selector
@@ -175,7 +185,9 @@ class ListWatch:
 
     async def _get(self, query: dict[str, Any]) -> Any:
         """GET one list page: read the bytes, then decode them with the cyclic GC paused."""
-        async with self.client.stream(self.path, query=query, read_timeout=self.list_read_timeout) as resp:
+        async with self.client.stream(
+            self.path, query=query, read_timeout=self.list_read_timeout, accept=self.list_accept
+        ) as resp:
             raw = await resp.read()
         with gc_paused():
             try:
@@ -199,7 +211,7 @@ class ListWatch:
         Raises the matching ApiError when the server refuses the watch; closes the connection on exit.
         """
         params = self.query(watch="true", **query)
-        async with self.client.stream(self.path, query=params) as response:
+        async with self.client.stream(self.path, query=params, accept=self.watch_accept) as response:
             stream = WatchStream(response, inactivity_timeout=inactivity_timeout, clock=clock)
             try:
                 yield stream

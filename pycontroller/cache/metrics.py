@@ -4,7 +4,7 @@ client-go exports no informer metrics, so these names are pycontroller's own::
 
     pycontroller_informer_cached_objects{resource}                  objects in the cache
     pycontroller_informer_synced{resource}                          1 once the first list was processed
-    pycontroller_informer_fifo_depth{resource}                      keys waiting in the DeltaFIFO
+    pycontroller_informer_fifo_depth{resource}                      changes/keys waiting in its queue
     pycontroller_informer_handler_backlog{resource,handler}         notifications a handler has yet to process
     pycontroller_informer_handler_notifications_total{resource,handler}   notifications processed
     pycontroller_informer_handler_errors_total{resource,handler}    notifications whose handler raised
@@ -49,7 +49,8 @@ class InformerCollector(Collector):
         source: Any = self._source
         if callable(source):
             return list(source())
-        return list(source.informers.values())
+        # metadata-only informers (a factory's second table) are exported too, under their name
+        return [*source.informers.values(), *getattr(source, "metadata_informers", {}).values()]
 
     def collect(self) -> Iterator[Metric]:
         cached = GaugeMetricFamily(
@@ -62,7 +63,7 @@ class InformerCollector(Collector):
         )
         depth = GaugeMetricFamily(
             "pycontroller_informer_fifo_depth",
-            "Object keys waiting in the informer's DeltaFIFO.",
+            "Changes (RealFIFO) or object keys (DeltaFIFO) waiting in the informer's queue.",
             labels=["resource"],
         )
         backlog = GaugeMetricFamily(

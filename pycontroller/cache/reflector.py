@@ -222,6 +222,7 @@ class Reflector:
     the bound every server honours: the watch's own ``timeoutSeconds`` plus 30 s.
     ``backoff`` replaces the default client-go backoff (0.8 s doubling to 30 s, jitter 1.0, reset
     after 120 s), e.g. to make tests fast; it must use the same clock.
+    ``metadata_only`` lists and watches ``PartialObjectMetadata`` (only each object's metadata).
 
     ``page_size`` (client-go's ``WatchListPageSize``): given, every list asks for pages of that size,
     relists included; None (the default) pages by 500 on the first list and on lists from scratch,
@@ -255,6 +256,7 @@ class Reflector:
         min_watch_timeout: float = _MIN_WATCH_TIMEOUT,
         should_resync: Callable[[], bool] | None = None,
         max_internal_error_retry_duration: float = 0.0,
+        metadata_only: bool = False,
     ) -> None:
         if not isinstance(gvr, GroupVersionResource):
             raise TypeError(f"gvr must be a GroupVersionResource, got {type(gvr).__name__}")
@@ -296,6 +298,7 @@ class Reflector:
             label_selector=label_selector,
             field_selector=field_selector,
             tweak_list_options=tweak_list_options,
+            metadata_only=metadata_only,  # cachescale: PartialObjectMetadata lists and watches
         )
         self._error_handler: WatchErrorHandler = default_watch_error_handler
         self._update_rv: Callable[[str], Any] | None = getattr(store, "update_resource_version", None)

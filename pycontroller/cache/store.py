@@ -57,18 +57,32 @@ _Keys = list[str]
 class Indexer:
     """A thread-safe key -> object store with named secondary indexes.
 
-    ``Indexer(key_func=deletion_handling_meta_namespace_key_func, indexers=None)``; pass
-    ``{NAMESPACE_INDEX: meta_namespace_index_func}`` to index by namespace (informers do).
+    ``Indexer(key_func=deletion_handling_meta_namespace_key_func, indexers=None, *, transformer=None)``;
+    pass ``{NAMESPACE_INDEX: meta_namespace_index_func}`` to index by namespace (informers do).
+
+    ``transformer`` (client-go's ``WithTransformer``) is applied to every object ``add``,
+    ``update`` and ``replace`` store, after keying it and before indexing it (not to deletes);
+    if it raises, the write raises and changes nothing.
+
+    Like client-go's store, it tracks the resourceVersion of the last write
+    (:meth:`last_store_sync_resource_version`): the object's own on ``add``/``update``/``delete``
+    (unless it has none, e.g. a tombstone), the list's on ``replace``, the bookmark's on
+    :meth:`bookmark`.
     """
 
     def __init__(
         self,
         key_func: KeyFunc = deletion_handling_meta_namespace_key_func,
         indexers: Indexers | None = None,
+        *,
+        transformer: Callable[[Any], Any] | None = None,
     ) -> None:
         if not callable(key_func):
             raise TypeError("key_func must be callable")
+        if transformer is not None and not callable(transformer):
+            raise TypeError("transformer must be callable")
         self.key_func: KeyFunc = key_func
+        self.transformer = transformer
         self._lock = threading.RLock()
         self._items: dict[str, Any] = {}
         self._indexers: dict[str, IndexFunc] = {}
@@ -82,10 +96,15 @@ class Indexer:
     # -- writes ------------------------------------------------------------------------------------
 
     def add(self, obj: Any) -> None:
-        """Insert or replace the object under its key, updating every index."""
-        self._store(self.key_func(obj), obj)
+        """Insert or replace the object under its key, updating every index (atomic)."""
+        key = self.key_func(obj)
+        if self.transformer is not None:
+            obj = self.transformer(obj)
+        self._store(key, obj)
 
-    update = add
+    def update(self, obj: Any) -> None:
+        """The same as :meth:`add` (client-go's Update)."""
+        self.add(obj)
 
     def _store(self, key: str, obj: Any) -> Any:
         """Store ``obj`` under ``key``; returns the object it replaced (or None).
@@ -94,61 +113,78 @@ class Indexer:
         before anything changes, so an index function that raises leaves the store as it was.
         """
         with self._lock:
-            items = self._items
-            pairs = self._pairs
-            if len(pairs) == 1:  # the common case (the namespace index), kept tight
-                fn, index = pairs[0]
-                values = fn(obj)  # may raise: nothing changed yet
-                old = items.get(key)
-                if old is not None:
-                    old_values = fn(old)  # may raise: nothing changed yet
-                    items[key] = obj
-                    if old_values == values:
-                        return old
-                    for value in old_values:
-                        _unbucket(index, value, key)
-                else:
-                    items[key] = obj
-                for value in values:
-                    bucket = index.get(value)
-                    if bucket is None:
-                        index[value] = {key}
-                    else:
-                        bucket.add(key)
-                return old
-            if not pairs:
-                old = items.get(key)
-                items[key] = obj
-                return old
-            new_values = [fn(obj) for fn, _ in pairs]  # may raise: nothing changed yet
-            old = items.get(key)
-            olds = [fn(old) for fn, _ in pairs] if old is not None else None  # likewise
-            items[key] = obj
-            for i, (_, index) in enumerate(pairs):
-                values = new_values[i]
-                before = olds[i] if olds is not None else _NO_VALUES
-                if before == values:
-                    continue
-                for value in before:
-                    _unbucket(index, value, key)
-                for value in values:
-                    bucket = index.get(value)
-                    if bucket is None:
-                        index[value] = {key}
-                    else:
-                        bucket.add(key)
+            old = self._store_locked(key, obj)
+            rv = _rv_of(obj)
+            if rv is not None:
+                self._resource_version = rv
             return old
 
+    def _store_locked(self, key: str, obj: Any) -> Any:
+        items = self._items
+        pairs = self._pairs
+        if len(pairs) == 1:  # the common case (the namespace index), kept tight
+            fn, index = pairs[0]
+            values = fn(obj)  # may raise: nothing changed yet
+            old = items.get(key)
+            if old is not None:
+                old_values = fn(old)  # may raise: nothing changed yet
+                items[key] = obj
+                if old_values == values:
+                    return old
+                for value in old_values:
+                    _unbucket(index, value, key)
+            else:
+                items[key] = obj
+            for value in values:
+                bucket = index.get(value)
+                if bucket is None:
+                    index[value] = {key}
+                else:
+                    bucket.add(key)
+            return old
+        if not pairs:
+            old = items.get(key)
+            items[key] = obj
+            return old
+        new_values = [fn(obj) for fn, _ in pairs]  # may raise: nothing changed yet
+        old = items.get(key)
+        olds = [fn(old) for fn, _ in pairs] if old is not None else None  # likewise
+        items[key] = obj
+        for i, (_, index) in enumerate(pairs):
+            values = new_values[i]
+            before = olds[i] if olds is not None else _NO_VALUES
+            if before == values:
+                continue
+            for value in before:
+                _unbucket(index, value, key)
+            for value in values:
+                bucket = index.get(value)
+                if bucket is None:
+                    index[value] = {key}
+                else:
+                    bucket.add(key)
+        return old
+
     def delete(self, obj: Any) -> None:
-        """Remove the object with this object's key (tombstones are keyed by their key); absent is fine."""
-        self.delete_by_key(self.key_func(obj))
+        """Remove the object with this object's key (tombstones are keyed by their key); absent is fine.
+
+        Records ``obj``'s resourceVersion as the store's last one (a tombstone has none).
+        """
+        self._delete(self.key_func(obj), obj)
 
     def delete_by_key(self, key: str) -> Any:
         """Remove and return the object under ``key``, or None when there was none.
 
         Atomic: if an index function raises on the stored object, nothing is removed.
         """
+        return self._delete(key, None)
+
+    def _delete(self, key: str, obj: Any) -> Any:
         with self._lock:
+            if obj is not None:
+                rv = _rv_of(obj)
+                if rv is not None:
+                    self._resource_version = rv
             old = self._items.get(key)
             if old is None:
                 return None
@@ -168,8 +204,10 @@ class Indexer:
         """
         items: dict[str, Any] = {}
         key_func = self.key_func
+        transformer = self.transformer
         for obj in objs:
-            items[key_func(obj)] = obj
+            key = key_func(obj)
+            items[key] = transformer(obj) if transformer is not None else obj
         with self._lock:
             indices = {name: _build_index(fn, items) for name, fn in self._indexers.items()}
             self._items = items
@@ -227,8 +265,17 @@ class Indexer:
 
     @property
     def resource_version(self) -> str:
-        """The resource version given to the last :meth:`replace` ("" before any)."""
+        """The same as :meth:`last_store_sync_resource_version`."""
         return self._resource_version
+
+    def last_store_sync_resource_version(self) -> str:
+        """The resourceVersion of the last write (object, list or bookmark; "" before any)."""
+        return self._resource_version
+
+    def bookmark(self, resource_version: str) -> None:
+        """Record a watch bookmark's resourceVersion as the store's last one. Never suspends."""
+        with self._lock:
+            self._resource_version = resource_version
 
     def get_indexers(self) -> dict[str, IndexFunc]:
         """A copy of the index name -> function mapping."""
@@ -274,6 +321,13 @@ class Indexer:
         """Every value index ``name`` currently holds objects under (ValueError: unknown index)."""
         with self._lock:
             return list(self._index(name)[1])
+
+
+def _rv_of(obj: Any) -> str | None:
+    """An object's metadata.resourceVersion, or None when it has none (a tombstone, say)."""
+    meta = obj.get("metadata") if obj.__class__ is dict else None
+    rv = meta.get("resourceVersion") if meta.__class__ is dict else None
+    return rv if rv.__class__ is str else None
 
 
 def _unbucket(index: dict[str, set[str]], value: str, key: str) -> None:

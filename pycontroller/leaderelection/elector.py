@@ -8,7 +8,10 @@ The flow of :meth:`LeaderElector.run`::
               passes without a success, step down at that instant
     end:      the task is cancelled, the lock released (release_on_cancel), on_stopped_leading()
 
-``try_acquire_or_renew`` reads the record. When the record differs from the one last seen, this
+``try_acquire_or_renew`` first takes client-go's fast path: a leader whose last observed record is
+its own and still valid renews with a plain conditional update of the Lease it last wrote, without
+reading it; only when that fails does it fall back to the slow path below. The slow path reads the
+record. When the record differs from the one last seen, this
 elector notes the LOCAL monotonic time (``observed_time``); another holder's claim is honoured
 until ``observed_time + record.leaseDurationSeconds``. Timestamps written in the record are never
 compared with our clock, so clock skew between nodes does not matter (skew *rate* does). If the
@@ -35,7 +38,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from pycontroller.clock import Clock, default_clock
-from pycontroller.errors import ConfigError, NotFoundError, PyControllerError
+from pycontroller.errors import ConfigError, ConflictError, NotFoundError, PyControllerError
 from pycontroller.leaderelection.metrics import COLLECTOR
 from pycontroller.leaderelection.record import LeaderElectionRecord
 from pycontroller.leaderelection.resourcelock import ResourceLock
@@ -272,23 +275,51 @@ class LeaderElector:
             handle.cancel()
 
     async def _release(self) -> None:
-        """Write holder "" / leaseDurationSeconds 1 if we were the last holder seen. Suspends."""
+        """Write holder "" / leaseDurationSeconds 1 if we lead, within renew_deadline. Suspends.
+
+        As client-go's tryRelease: re-read the Lease first (so the update is based on its current
+        version), keep its leaseTransitions, and start over on a conflict. Unlike client-go, a
+        Lease the re-read shows held by someone else is left alone (our lease expired meanwhile):
+        clearing it would end another candidate's leadership.
+        """
         if self._observed.holder_identity != self._lock.identity:
             return
-        now = self._clock.wall()
-        record = LeaderElectionRecord(
-            holder_identity="",
-            lease_duration_seconds=1,
-            acquire_time=now,
-            renew_time=now,
-            leader_transitions=self._observed.leader_transitions,
-        )
         try:
-            await _within(self._clock, self.renew_deadline, self._lock.update(record))
+            await _within(self._clock, self.renew_deadline, self._try_release())
         except Exception as exc:
             log.error("failed to release lock %s: %s", self._lock.describe(), exc)
+
+    async def _try_release(self) -> None:
+        while True:
+            try:
+                current, _ = await self._lock.get()
+            except NotFoundError:
+                log.info("lease lock %s not found; nothing to release", self._lock.describe())
+                return
+            if self._observed.holder_identity != self._lock.identity:
+                return
+            if current.holder_identity != self._lock.identity:
+                log.info(
+                    "not releasing lock %s: it is held by %r now",
+                    self._lock.describe(),
+                    current.holder_identity,
+                )
+                return
+            now = self._clock.wall()
+            record = LeaderElectionRecord(
+                holder_identity="",
+                lease_duration_seconds=1,
+                acquire_time=now,
+                renew_time=now,
+                leader_transitions=current.leader_transitions,
+            )
+            try:
+                await self._lock.update(record)
+            except ConflictError:
+                log.debug("conflict when releasing lock %s; retrying", self._lock.describe())
+                continue
+            self._set_observed(record)
             return
-        self._set_observed(record)
 
     async def _try_acquire_or_renew(self) -> bool:
         """One round of client-go's tryAcquireOrRenew; True when the lock is now ours. Suspends."""
@@ -300,6 +331,31 @@ class LeaderElector:
             acquire_time=wall,
             renew_time=wall,
         )
+        # 0. The fast path: we hold a lease that is still valid, so the Lease we last wrote is most
+        # likely current; update it without reading it first (a conflict sends us the slow way).
+        observed = self._observed
+        if (
+            observed.holder_identity == self._lock.identity
+            and self._observed_time + observed.lease_duration_seconds > now
+        ):
+            renewed = LeaderElectionRecord(
+                holder_identity=desired.holder_identity,
+                lease_duration_seconds=desired.lease_duration_seconds,
+                acquire_time=observed.acquire_time,
+                renew_time=wall,
+                leader_transitions=observed.leader_transitions,
+            )
+            try:
+                await self._lock.update(renewed)
+            except Exception as exc:
+                log.info(
+                    "failed to update lease %s optimistically (%s); falling back to the slow path",
+                    self._lock.describe(),
+                    exc,
+                )
+            else:
+                self._set_observed(renewed)
+                return True
         # 1. Obtain or create the record.
         try:
             old, raw = await self._lock.get()

@@ -4,29 +4,34 @@ The flow::
 
     recorder.event(...)  ──(never blocks; drops and counts when 1000 are queued)──▶  queue
     writer task: pop ─▶ EventCorrelator (aggregate, count, spam-filter) ─▶ sink: POST or PATCH
-                                               retry transport errors 12 times, 10 s apart
+                                               retry 12 tries, 10 s apart
                                                (the first wait randomised) ─▶ give up, log
+
+Which failures are retried is client-go's recordToSink: a repeat (``count`` > 1) is PATCHed
+(a 404 then creates it again, without resourceVersion), others are POSTed; transport errors and
+answers that are not the expected object (:class:`~pycontroller.errors.DecodeError`) are retried;
+any answer of the API server with an error Status (:class:`~pycontroller.errors.ApiError`: 4xx,
+429 and 5xx alike) is dropped at once ("will not retry"), quietly for AlreadyExists and for a
+terminating namespace; a request that cannot even be built (``TypeError``, ``ValueError``,
+``KeyError`` from the sink: a malformed Event) is dropped at once too.
 
 Like client-go, one writer handles events in order, so while the API server is down events wait
 behind the one being retried and, once the queue is full, new ones are dropped: recording never
-waits for the network. Differences from client-go, on purpose: 429 and 5xx answers are retried
-like transport errors (client-go's REST client retries those itself before its recorder sees
-them); Events are patched with a JSON merge patch of the same three scalar fields client-go's
-strategic merge patch carries; :meth:`start_logging` logs at record time instead of in a second
-watcher.
+waits for the network. Differences from client-go, on purpose: Events are patched with a JSON
+merge patch of the same three scalar fields client-go's strategic merge patch carries;
+:meth:`start_logging` logs at record time instead of in a second watcher.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import copy
 import logging
 import random
 import threading
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
-
-import aiohttp
 
 from pycontroller.client import RestClient
 from pycontroller.clock import Clock, default_clock
@@ -34,8 +39,7 @@ from pycontroller.errors import (
     AlreadyExistsError,
     ApiError,
     NotFoundError,
-    ServerError,
-    TooManyRequestsError,
+    ShutDownError,
 )
 from pycontroller.record.correlator import EventCorrelator
 from pycontroller.record.recorder import EventRecorder
@@ -156,6 +160,9 @@ class EventBroadcaster:
         self._shut_down = False
         self._log_level: int | None = None
         self._logger = log
+        # More sinks (start_recording_to_sink), each a broadcaster of its own: queue, writer,
+        # correlator caches. Guarded by _lock.
+        self._extra: list[EventBroadcaster] = []
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -186,6 +193,10 @@ class EventBroadcaster:
         Idempotent. Events recorded afterwards are dropped and counted.
         """
         self._shut_down = True
+        with self._lock:
+            extras, self._extra = self._extra, []
+        for extra in extras:
+            await extra.shutdown(timeout)
         writer = self._writer
         if writer is None:
             with self._lock:
@@ -203,6 +214,45 @@ class EventBroadcaster:
         with self._lock:
             self.dropped += len(self._queue)
             self._queue.clear()
+
+    def start_recording_to_sink(
+        self, sink: EventSink, *, correlator: EventCorrelator | None = None
+    ) -> Callable[[], Awaitable[None]]:
+        """Also write every event recorded from now on to ``sink``, with its OWN correlator
+        (aggregation, counting and spam-filter caches), queue and writer: client-go's
+        ``StartRecordingToSink``, which may be called once per sink. Returns an async stop function
+        that detaches the sink and flushes it like :meth:`shutdown`. Must be called from a running
+        event loop; :meth:`shutdown` stops these sinks too. ``sink`` has ``create``/``patch`` (an
+        :class:`EventSink`; a RestClient or ApiClient is wrapped in a :class:`RestEventSink`).
+        """
+        if self._shut_down:
+            raise ShutDownError("the event broadcaster is shut down")
+        extra = type(self)(  # the same kind of broadcaster (core/v1 or events.k8s.io/v1 Events)
+            sink,
+            clock=self.clock,
+            max_queued=self._max_queued,
+            max_tries=self._max_tries,
+            sleep_duration=self._sleep_duration,
+            correlator=correlator,
+            rng=self._rng,
+        )
+        extra.start()
+        with self._lock:
+            self._extra.append(extra)
+
+        async def stop() -> None:
+            with self._lock:
+                if extra in self._extra:
+                    self._extra.remove(extra)
+            await extra.shutdown()
+
+        return stop
+
+    @property
+    def sinks(self) -> list[EventBroadcaster]:
+        """The writers of the sinks added by :meth:`start_recording_to_sink` (their counters)."""
+        with self._lock:
+            return list(self._extra)
 
     def start_logging(
         self, logger: logging.Logger | None = None, level: int = logging.INFO
@@ -234,7 +284,15 @@ class EventBroadcaster:
         return self.new_event_name(object_name, self.clock.wall())
 
     def action(self, event: Event) -> None:
-        """Queue ``event`` for writing, or drop it when the queue is full. Never blocks; thread-safe."""
+        """Queue ``event`` for writing, or drop it when the queue is full. Never blocks; thread-safe.
+
+        Every sink added with :meth:`start_recording_to_sink` gets its own copy.
+        """
+        if self._extra:
+            with self._lock:
+                extras = list(self._extra)
+            for extra in extras:
+                extra.action(copy.deepcopy(event))
         if self._log_level is not None:
             self._logger.log(
                 self._log_level,
@@ -353,12 +411,12 @@ class EventBroadcaster:
             closing.cancel()
 
     async def _record_event(self, event: Event, patch: dict[str, Any] | None) -> tuple[bool, Event | None]:
-        """One write: (done, the server's Event). Not done means retry; done with None means
-        refused for good (or it already existed)."""
+        """One write (client-go's recordEvent): (done, the server's Event). Not done means retry;
+        done with None means dropped for good (or it already existed)."""
         assert self._sink is not None
         try:
             written: Event | None = None
-            if patch is not None:
+            if patch is not None:  # the correlator patches exactly the repeats (count > 1)
                 try:
                     written = await self._sink.patch(event, patch)
                 except NotFoundError:
@@ -369,22 +427,35 @@ class EventBroadcaster:
                     k: v for k, v in (event.get("metadata") or {}).items() if k != "resourceVersion"
                 }
                 written = await self._sink.create(fresh)
-        except (TooManyRequestsError, ServerError) as exc:
-            log.warning("unable to write event %s (will retry): %s", event.get("reason"), exc)
-            return False, None
-        except AlreadyExistsError:
-            return True, None
         except ApiError as exc:
-            self.failed += 1
-            log.error(
+            # The server answered and refused: the same request would be refused again.
+            exists = isinstance(exc, AlreadyExistsError)
+            if not exists:
+                self.failed += 1
+            quiet = exists or _namespace_terminating(exc)
+            (log.debug if quiet else log.error)(
                 "server rejected event %s about %s (will not retry!): %s",
                 event.get("reason"),
                 _describe(event),
                 exc,
             )
             return True, None
-        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+        except (TypeError, ValueError, KeyError) as exc:
+            # client-go's RequestConstructionError: the request would be built the same next time.
+            self.failed += 1
+            log.error("unable to construct event %s (will not retry!): %r", event.get("reason"), exc)
+            return True, None
+        except Exception as exc:
+            # Transport errors, timeouts, an answer that is not an Event: retry after sleeping.
             log.warning("unable to write event %s (may retry after sleeping): %s", event.get("reason"), exc)
             return False, None
         self.written += 1
         return True, written
+
+
+def _namespace_terminating(exc: ApiError) -> bool:
+    causes = exc.details.get("causes") or []
+    return any(
+        isinstance(c, dict) and c.get("type") == "NamespaceTerminating"
+        for c in (causes if isinstance(causes, list) else [])
+    )

@@ -126,17 +126,32 @@ class _TokenBucket:
 
 
 class SpamFilter:
-    """Per source+object token buckets (client-go's EventSourceObjectSpamFilter)."""
+    """Per source+object token buckets (client-go's EventSourceObjectSpamFilter).
 
-    def __init__(self, clock: Clock, *, size: int = LRU_SIZE, burst: int = SPAM_BURST, qps: float = SPAM_QPS):
+    ``spam_key_func(event) -> str`` (client-go's ``SpamKeyFunc``) chooses what shares a bucket;
+    the default :func:`spam_key` is the source and the involved object.
+    """
+
+    def __init__(
+        self,
+        clock: Clock,
+        *,
+        size: int = LRU_SIZE,
+        burst: int = SPAM_BURST,
+        qps: float = SPAM_QPS,
+        spam_key_func: Callable[[Event], str] | None = None,
+    ):
+        if spam_key_func is not None and not callable(spam_key_func):
+            raise TypeError("spam_key_func must be callable")
         self._clock = clock
         self._burst = burst
         self._qps = qps
+        self._key = spam_key_func if spam_key_func is not None else spam_key
         self._cache: LRUCache[str, _TokenBucket] = LRUCache(maxsize=size)
 
     def filter(self, event: Event) -> bool:
         """True when the event must be dropped (no token left for its source and object)."""
-        key = spam_key(event)
+        key = self._key(event)
         now = self._clock.now()
         bucket = self._cache.get(key)
         if bucket is None:
@@ -262,7 +277,12 @@ class CorrelateResult:
 
 
 class EventCorrelator:
-    """Aggregation, then counting, then the spam filter, with client-go's defaults."""
+    """Aggregation, then counting, then the spam filter, with client-go's defaults.
+
+    The options are client-go's ``CorrelatorOptions``: ``size`` (LRU entries per cache), ``burst``
+    and ``qps`` (the spam filter's bucket), ``max_events`` and ``max_interval`` (aggregation),
+    ``spam_key_func`` (what shares a spam bucket; default source + involved object).
+    """
 
     def __init__(
         self,
@@ -274,12 +294,13 @@ class EventCorrelator:
         qps: float = SPAM_QPS,
         max_events: int = AGGREGATE_MAX_EVENTS,
         max_interval: float = AGGREGATE_INTERVAL,
+        spam_key_func: Callable[[Event], str] | None = None,
     ) -> None:
         self.aggregator = EventAggregator(
             clock, new_name, size=size, max_events=max_events, max_interval=max_interval
         )
         self.logger = EventLogger(size=size)
-        self.spam_filter = SpamFilter(clock, size=size, burst=burst, qps=qps)
+        self.spam_filter = SpamFilter(clock, size=size, burst=burst, qps=qps, spam_key_func=spam_key_func)
 
     def correlate(self, event: Event) -> CorrelateResult:
         """Never suspends. The returned event is a new dict; ``event`` is not modified."""

@@ -82,6 +82,7 @@ class Sharding:
             domain=options.domain,
             virtual_nodes=options.virtual_nodes,
             resync_period=options.resync_period,
+            startup_grace=options.lease_duration,
             clock=clock,
         )
         self._informers: dict[GroupVersionResource, Any] = {}

@@ -28,6 +28,11 @@ Two internal controllers do the work:
 
 ``assign-<resource>`` labels each unassigned object for ``ring.shard_for(key)``.
 
+Start-up grace: for ``startup_grace`` seconds (one lease duration by default) after the sharder
+starts, objects labelled for a shard that has no Lease at all are left alone (a whole Deployment
+restarting at once: their shard is starting too); afterwards they are reassigned like any object of
+a dead shard. Objects of shards whose Lease says dead are moved at once.
+
 Every write is a merge patch guarded by the resourceVersion the decision was based on, so a
 concurrent change makes it fail with a conflict and the decision is taken again.
 """
@@ -102,6 +107,7 @@ class Sharder:
         identity: str = "pycontroller-sharder",
         virtual_nodes: int = DEFAULT_VIRTUAL_NODES,
         resync_period: float = 300.0,
+        startup_grace: float = 15.0,
         clock: Clock | None = None,
     ) -> None:
         self.client = RestClient.wrap(client)
@@ -116,6 +122,9 @@ class Sharder:
         self.ring = HashRing((), virtual_nodes=virtual_nodes)
         self.states: dict[str, str] = {}
         self._balanced: HashRing | None = None
+        self.startup_grace = startup_grace
+        self._started_at: float | None = None
+        self._deferred = 0
         self._next_resync = 0.0
         self._observed: dict[str, tuple[Any, float]] = {}
         self._kinds: dict[GroupVersionResource, str | None] = {r.gvr: r.kind for r in ring.resources}
@@ -196,6 +205,9 @@ class Sharder:
 
     async def _reconcile_ring(self, key: str) -> Result:
         now = self._clock.now()
+        if self._started_at is None:
+            self._started_at = now
+        started = self._started_at
         states: dict[str, str] = {}
         wake = self.resync_period
         for lease in self.lease_informer.indexer.list():
@@ -247,9 +259,15 @@ class Sharder:
                 for k in informer.indexer.list_keys():
                     self.assigners[gvr].enqueue(k)
         if ring != self._balanced or now >= self._next_resync:
+            self._deferred = 0
             await self._rebalance(ring)
             self._balanced = ring
             self._next_resync = now + self.resync_period
+            if self._deferred:
+                # Objects of shards without a Lease yet: look again when the start-up grace ends.
+                self._next_resync = min(self._next_resync, started + self.startup_grace)
+        if now < self._next_resync:
+            wake = min(wake, self._next_resync - now)
         return Result(requeue_after=max(wake, 0.05))
 
     # -- moving objects --------------------------------------------------------------------------
@@ -300,6 +318,9 @@ class Sharder:
         key = self._ring_key(gvr, obj)
         desired = ring.shard_for(key) if key is not None else None
         if not self.alive(current):
+            if current not in self.states and self._in_grace():
+                self._deferred += 1  # its replica may be starting with us: no Lease yet
+                return
             if current not in self.states:
                 log.info(
                     "%s %s/%s is labelled for shard %r, which ring %s never had; reassigning it to %s",
@@ -321,6 +342,10 @@ class Sharder:
         elif self.drain_label not in labels:
             if await self._patch_labels(gvr, obj, {self.drain_label: "true"}):
                 self.drained += 1
+
+    def _in_grace(self) -> bool:
+        started = self._started_at
+        return started is not None and self._clock.now() < started + self.startup_grace
 
     def _assigner(self, gvr: GroupVersionResource, informer: SharedIndexInformer) -> Any:
         async def assign(key: str) -> None:

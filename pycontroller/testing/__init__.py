@@ -12,9 +12,22 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-__all__ = ["EnvTest", "FakeAPIServer", "FakeClock", "FakeTimer", "eventually", "running"]
+__all__ = [
+    "CRDInstallError",
+    "CRDNotEstablishedError",
+    "EnvTest",
+    "FakeAPIServer",
+    "FakeClock",
+    "FakeTimer",
+    "ResourceClashError",
+    "eventually",
+    "running",
+]
 
 _LAZY = {
+    "CRDInstallError": "pycontroller.testing.crd_install",
+    "CRDNotEstablishedError": "pycontroller.testing.crd_install",
+    "ResourceClashError": "pycontroller.testing.apiserver",
     "EnvTest": "pycontroller.testing.envtest",
     "FakeAPIServer": "pycontroller.testing.apiserver",
     "FakeClock": "pycontroller.testing.fake_clock",

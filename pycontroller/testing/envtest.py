@@ -44,7 +44,7 @@ import time
 import urllib.error
 import urllib.request
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
@@ -52,6 +52,8 @@ from typing import IO, Any
 import orjson
 
 from pycontroller.errors import ConfigError
+
+from .crd_install import CRDSource, install_crds_http, load_crds
 
 __all__ = ["EnvTest", "MissingAssetsError", "StartError", "find_assets"]
 
@@ -124,7 +126,10 @@ class EnvTest:
 
     Arguments: ``assets_dir`` (default ``$KUBEBUILDER_ASSETS``), ``start_timeout`` (seconds to reach
     readiness, default 60), ``stop_timeout`` (seconds between SIGTERM and SIGKILL, default 10),
-    ``token`` (the bearer token of the ``system:masters`` user ``admin``), ``extra_apiserver_args``.
+    ``token`` (the bearer token of the ``system:masters`` user ``admin``), ``extra_apiserver_args``,
+    ``crds`` (CRD files, directories or dicts installed before start returns, each Established and
+    served, like controller-runtime's CRDInstallOptions; see :mod:`pycontroller.testing.crd_install`)
+    and ``crd_install_timeout`` (seconds they may take, default 10).
 
     ``url``, ``ca_file``, ``token`` and ``tmpdir`` are valid while started. Not thread-safe; start and
     stop it from one thread. After :meth:`stop` it may be started again (new ports, empty etcd).
@@ -138,6 +143,8 @@ class EnvTest:
         stop_timeout: float = 10.0,
         token: str = "admintoken",
         extra_apiserver_args: list[str] | None = None,
+        crds: Iterable[CRDSource] = (),
+        crd_install_timeout: float = 10.0,
     ) -> None:
         if start_timeout <= 0 or stop_timeout < 0:
             raise ValueError("start_timeout must be > 0 and stop_timeout >= 0")
@@ -148,6 +155,8 @@ class EnvTest:
         self.stop_timeout = stop_timeout
         self.token = token
         self._extra_args = list(extra_apiserver_args or [])
+        self._crds = load_crds(crds)  # read now: a bad file fails here, naming it
+        self.crd_install_timeout = crd_install_timeout
         self._tmpdir: Path | None = None
         self._procs: dict[str, subprocess.Popen[bytes]] = {}
         self._logs: dict[str, IO[bytes]] = {}
@@ -210,6 +219,7 @@ class EnvTest:
                     if time.monotonic() > deadline:
                         raise self._start_error("kube-apiserver", f"not ready after {self.start_timeout:g} s")
                     time.sleep(0.1)
+                self._install(self._crds)
             except BaseException as exc:
                 self._cleanup()
                 if not (_port_taken(exc) and attempt < 2):
@@ -232,6 +242,7 @@ class EnvTest:
                     if time.monotonic() > deadline:
                         raise self._start_error("kube-apiserver", f"not ready after {self.start_timeout:g} s")
                     await asyncio.sleep(0.1)
+                await asyncio.to_thread(self._install, self._crds)
             except StartError as exc:
                 await asyncio.to_thread(self._cleanup)
                 if not (_port_taken(exc) and attempt < 2):
@@ -364,6 +375,34 @@ class EnvTest:
         except OSError:
             return ""
         return text.replace(self.token, "<token>")
+
+    # -- CRDs ------------------------------------------------------------------------------------
+
+    def install_crds(self, crds: Iterable[CRDSource], *, timeout: float | None = None) -> None:
+        """Install CRDs (files, directories, dicts) on the running server and wait until served.
+
+        Blocks up to ``timeout`` seconds (default ``crd_install_timeout``). A CRD that exists is
+        updated. Raises :class:`~pycontroller.testing.crd_install.CRDInstallError` naming the file or
+        CRD, :class:`~pycontroller.testing.crd_install.CRDNotEstablishedError` naming one that is not
+        Established and served in time, RuntimeError when not started.
+        """
+        if self._url is None:
+            raise RuntimeError("EnvTest is not started")
+        self._install(load_crds(crds), timeout)
+
+    def _install(self, crds: list[dict[str, Any]], timeout: float | None = None) -> None:
+        if not crds:
+            return
+        url = self._url or self._pending_url
+        context = ssl.create_default_context(cafile=str(self.ca_file))
+        context.check_hostname = False  # the certificate names the advertise address
+        install_crds_http(
+            url,
+            {"Authorization": f"Bearer {self.token}"},
+            context,
+            crds,
+            timeout=self.crd_install_timeout if timeout is None else timeout,
+        )
 
     # -- stop ------------------------------------------------------------------------------------
 

@@ -28,6 +28,13 @@ Installed with pycontroller, so the fixtures are available in any test suite wit
     The session's EnvTest (skips when the assets are missing).
 ``fake_clock``
     A :class:`pycontroller.testing.FakeClock`.
+``crds``
+    The CRD sources installed into ``api_server`` and ``fake_api_server`` before the test gets
+    them: the arguments of the test's ``@pytest.mark.crds("config/crd/bases", {...})`` marks
+    (files, directories, multi-document YAML, dicts; relative paths are taken from the test
+    file's folder, then from the working directory), or ``[]``. Override the fixture in a
+    ``conftest.py`` to give every test the same CRDs. On the shared envtest server they are
+    created or updated by each test that asks, and stay installed.
 ``manager``
     A :class:`pycontroller.Manager` on ``api_server``, not started (``async with running(manager):``
     runs it), its cache limited to the ``namespace`` fixture's namespace, no metrics or probe
@@ -35,7 +42,7 @@ Installed with pycontroller, so the fixtures are available in any test suite wit
 ``client``
     ``manager.client``: reads from the Manager's cache (while it runs), writes to ``api_server``.
 
-Markers: ``envtest`` (set on every envtest case) and ``fake_only(reason=...)``. In pytest-asyncio's
+Markers: ``envtest`` (set on every envtest case), ``fake_only(reason=...)`` and ``crds(*sources)``. In pytest-asyncio's
 strict mode mark async tests with ``@pytest.mark.asyncio`` as usual; the fixtures work in both modes.
 
 Event loops: the async fixtures are function-scoped and run in the test's own loop (pytest-asyncio
@@ -66,6 +73,7 @@ __all__ = [
     "api_client",
     "api_server",
     "client",
+    "crds",
     "envtest_server",
     "fake_api_server",
     "fake_clock",
@@ -82,6 +90,9 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "envtest: needs the real kube-apiserver and etcd (KUBEBUILDER_ASSETS)")
     config.addinivalue_line(
         "markers", "fake_only(reason): semantics only the in-memory API server offers; envtest case skipped"
+    )
+    config.addinivalue_line(
+        "markers", "crds(*sources): CRD files, directories or dicts installed into api_server before the test"
     )
 
 
@@ -114,6 +125,20 @@ def envtest_server() -> Iterator[EnvTest]:
 
 
 @pytest.fixture
+def crds(request: pytest.FixtureRequest) -> list[Any]:
+    """CRD sources from the test's ``crds`` marks (override to install CRDs for every test)."""
+    sources: list[Any] = []
+    base = Path(str(request.node.path)).parent
+    for mark in reversed(list(request.node.iter_markers("crds"))):  # module marks first
+        for source in mark.args:
+            if isinstance(source, (str, os.PathLike)) and not Path(source).is_absolute():
+                local = base / source
+                source = local if local.exists() else Path(source)
+            sources.append(source)
+    return sources
+
+
+@pytest.fixture
 def fake_clock() -> Any:
     """A fresh :class:`pycontroller.testing.FakeClock`."""
     from pycontroller.testing.fake_clock import FakeClock
@@ -124,9 +149,9 @@ def fake_clock() -> Any:
 if pytest_asyncio is not None:
 
     @pytest_asyncio.fixture(loop_scope="function")
-    async def fake_api_server() -> AsyncIterator[Any]:
-        """A fresh in-memory API server, started in the test's loop and stopped after the test."""
-        server = _fake_server_class()()
+    async def fake_api_server(crds: list[Any]) -> AsyncIterator[Any]:
+        """A fresh in-memory API server (with ``crds``), started in the test's loop, stopped after."""
+        server = _fake_server_class()(crds=crds)
         await server.start()
         try:
             yield server
@@ -137,16 +162,21 @@ if pytest_asyncio is not None:
         loop_scope="function",
         params=["fake", pytest.param("envtest", marks=pytest.mark.envtest)],
     )
-    async def api_server(request: pytest.FixtureRequest) -> AsyncIterator[Any]:
-        """An API server: the in-memory fake (per test) or the session's real envtest server."""
+    async def api_server(request: pytest.FixtureRequest, crds: list[Any]) -> AsyncIterator[Any]:
+        """An API server (with ``crds`` installed): the in-memory fake (per test) or the session's envtest."""
         if request.param == "envtest":
             marker = request.node.get_closest_marker("fake_only")
             if marker is not None:
                 reason = marker.kwargs.get("reason") or (marker.args[0] if marker.args else "")
                 pytest.skip(f"fake-only: {reason}" if reason else "fake-only test")
-            yield request.getfixturevalue("envtest_server")
+            envtest = request.getfixturevalue("envtest_server")
+            if crds:
+                import asyncio
+
+                await asyncio.to_thread(envtest.install_crds, crds)
+            yield envtest
             return
-        server = _fake_server_class()()
+        server = _fake_server_class()(crds=crds)
         await server.start()
         try:
             yield server

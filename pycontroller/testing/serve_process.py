@@ -42,11 +42,18 @@ class ServedProcess:
 
 @contextmanager
 def fake_api_server_process(
-    workdir: Path, *, port: int | None = None, start_timeout: float = 30.0, stop_timeout: float = 5.0
+    workdir: Path,
+    *,
+    port: int | None = None,
+    start_timeout: float = 30.0,
+    stop_timeout: float = 5.0,
+    load: Path | None = None,
 ) -> Iterator[ServedProcess]:
     """Serve a fresh in-memory API server from a child process for the duration of the block.
 
-    The child's output goes to ``workdir/fake-<port>.log``.
+    The child's output goes to ``workdir/fake-<port>.log``. ``load``: a file of objects (one JSON
+    object a line) the server creates before it serves (``serve --load``); give ``start_timeout``
+    room for it (about 50 us per object).
     Blocks (never suspends) while the child starts. Raises :class:`ConfigError` with the end of the
     child's stderr when it exits or does not answer within ``start_timeout`` seconds.
     """
@@ -68,6 +75,7 @@ def fake_api_server_process(
             str(port),
             "--kubeconfig",
             str(kubeconfig),
+            *(["--load", str(load)] if load is not None else []),
         ],
         stdout=log,
         stderr=subprocess.STDOUT,

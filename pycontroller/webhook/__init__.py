@@ -27,14 +27,13 @@ from .admission import (
 from .certs import CertBundle, CertWatcher, generate_self_signed
 from .conversion import ConversionFunc
 from .manifests import CABundleKeeper, conversion_stanza, manifests, webhook_configurations
-from .server import CONVERT_PATH, Registration, WebhookServer
+from .server import Registration, WebhookServer
 
 __all__ = [
     "AdmissionFunc",
     "AdmissionRequest",
     "AdmissionResponse",
     "CABundleKeeper",
-    "CONVERT_PATH",
     "CertBundle",
     "CertWatcher",
     "ConversionFunc",

@@ -354,7 +354,12 @@ class WebhookServer:
     async def _accept_loop(self, sock: socket.socket, runner: web.AppRunner) -> None:
         loop = asyncio.get_running_loop()
         while True:
-            conn, _ = await loop.sock_accept(sock)
+            try:
+                conn, _ = await loop.sock_accept(sock)
+            except OSError as exc:  # out of file descriptors and the like: keep serving the others
+                log.error("webhook server cannot accept a connection: %s", exc)
+                await asyncio.sleep(0.1)
+                continue
             task = asyncio.create_task(self._serve_connection(conn, runner))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)

@@ -107,6 +107,16 @@ def add_sample_controller(
     mgr: Any, client: Any, *, workers: int = 2, status_subresource: bool = True, recorder: Any = None
 ) -> SampleController:
     """Build the sample-controller on ``mgr``'s shared informers (30 s resync) and add it to ``mgr``."""
+    if getattr(mgr, "sharding", None) is not None:  # --shard: see sharded.py
+        from .sharded import add_sharded_sample_controller
+
+        return add_sharded_sample_controller(
+            mgr,
+            client,
+            recorder if recorder is not None else new_recorder(mgr, client),
+            workers=workers,
+            status_subresource=status_subresource,
+        )
     deployments = mgr.informer_for(DEPLOYMENTS.group, DEPLOYMENTS.version, DEPLOYMENTS.resource)
     foos = mgr.informer_for(FOOS.group, FOOS.version, FOOS.resource)
     controller = SampleController(
@@ -233,6 +243,10 @@ def new_manager(args: Any, api_client: Any = None, *, leader_election_id: str = 
         "leader_election_namespace": args.leader_election_namespace,
         "resync_period": 30.0,
     }
+    if getattr(args, "shard", False):
+        from .sharded import sharding_options
+
+        kwargs["sharding"] = sharding_options(args.leader_election_namespace)
     if api_client is not None:
         kwargs["api_client"] = api_client
     else:
@@ -291,6 +305,11 @@ async def run_embedded(args: Any) -> int:
             await RestClient.wrap(api_client).create(FOOS, foo)
             reporter.say("created Foo default/example-foo from artifacts/example-foo.yaml")
             mgr = new_manager(args, api_client)
+            if args.webhooks:  # --webhooks: see webhooks.py
+                from .webhooks import enable_webhooks
+
+                server = await enable_webhooks(mgr, api_client, embedded=True)
+                reporter.say(f"webhooks served at {server.url}: Foo validation, v1alpha1 <-> v1 conversion")
             add_sample_controller(mgr, api_client, workers=args.workers)
             mgr.add(
                 new_simulated_deployment_controller(api_client, mgr.informer_for("apps", "v1", "deployments"))
@@ -311,6 +330,10 @@ async def run_cluster(args: Any) -> int:
         await client.api_client.close()  # the Manager never ran, so it will not close it
         raise
     add_sample_controller(mgr, client, workers=args.workers, status_subresource=status_subresource)
+    if args.webhooks:  # --webhooks: see webhooks.py
+        from .webhooks import enable_webhooks
+
+        await enable_webhooks(mgr, client, embedded=False)
     converged = watch_convergence(mgr, None) if args.once else None
     return await _run_manager(mgr, args, converged)
 

@@ -10,11 +10,13 @@ flag                            environment variable                          de
 ``--workers N``                 ``SAMPLE_CONTROLLER_WORKERS``                 2
 ``--leader-elect``              ``SAMPLE_CONTROLLER_LEADER_ELECT``            off
 ``--leader-election-namespace``  ``SAMPLE_CONTROLLER_LEADER_ELECTION_NAMESPACE``  the pod's, else default
+``--shard``                     ``SAMPLE_CONTROLLER_SHARD``                   off
 ``--metrics-bind-address``      ``SAMPLE_CONTROLLER_METRICS_BIND_ADDRESS``    ":8080" ("0" embedded)
 ``--health-probe-bind-address``  ``SAMPLE_CONTROLLER_HEALTH_PROBE_BIND_ADDRESS``  "0" (off)
 ``--embedded``                  ``SAMPLE_CONTROLLER_EMBEDDED``                off
 ``--once``                      ``SAMPLE_CONTROLLER_ONCE``                    off
 ``--timeout SECONDS``           ``SAMPLE_CONTROLLER_TIMEOUT``                 60
+``--webhooks``                  ``SAMPLE_CONTROLLER_WEBHOOKS``                off
 ==============================  ============================================  ==========================
 
 Booleans read from the environment accept 1/true/yes/on and 0/false/no/off. A bad value, from a
@@ -111,6 +113,13 @@ def build_parser(prog: str = "python -m samples.sample_controller") -> argparse.
         "[$SAMPLE_CONTROLLER_LEADER_ELECT]",
     )
     parser.add_argument(
+        "--shard",
+        action="store_true",
+        default=None,
+        help="Shard the Foos across the replicas (a shard Lease per pod, in the leader election "
+        "namespace; implies --leader-elect for the sharder). See docs/sharding.md. [$SAMPLE_CONTROLLER_SHARD]",
+    )
+    parser.add_argument(
         "--leader-election-namespace",
         metavar="NS",
         help="Namespace of the Lease (default: the pod's namespace, else 'default'). "
@@ -150,6 +159,13 @@ def build_parser(prog: str = "python -m samples.sample_controller") -> argparse.
         metavar="SECONDS",
         help="With --once: how long to wait for convergence (default 60). [$SAMPLE_CONTROLLER_TIMEOUT]",
     )
+    parser.add_argument(
+        "--webhooks",
+        action="store_true",
+        default=None,
+        help="Also serve the Foo validating webhook and the v1alpha1<->v1 conversion webhook on :9443 "
+        "(see webhooks.py). [$SAMPLE_CONTROLLER_WEBHOOKS]",
+    )
     return parser
 
 
@@ -166,12 +182,14 @@ def _from_env(parser: argparse.ArgumentParser, args: argparse.Namespace, env: di
         "master": str,
         "workers": _workers,
         "leader_elect": "bool",
+        "shard": "bool",
         "leader_election_namespace": str,
         "metrics_bind_address": _address,
         "health_probe_bind_address": _address,
         "embedded": "bool",
         "once": "bool",
         "timeout": _seconds,
+        "webhooks": "bool",
     }
     for dest, convert in conversions.items():
         if getattr(args, dest) is not None:
@@ -225,7 +243,9 @@ def parse_args(argv: Sequence[str] | None = None, env: dict[str, str] | None = N
         args.embedded_reason = "no cluster configured (no --kubeconfig, $KUBECONFIG, ~/.kube/config or in-cluster service account)"
     args.embedded = bool(args.embedded)
     args.once = bool(args.once)
-    args.leader_elect = bool(args.leader_elect)
+    args.webhooks = bool(args.webhooks)
+    args.shard = bool(args.shard)
+    args.leader_elect = bool(args.leader_elect) or args.shard
     if args.workers is None:
         args.workers = 2
     if args.timeout is None:

@@ -200,7 +200,7 @@ class StoryHandler:
 class Informed:
     """A SharedIndexInformer (our reflector inside, on the fake clock) with one story handler."""
 
-    def __init__(self, client: RestClient, namespace: str, clock: FakeClock) -> None:
+    def __init__(self, client: RestClient, namespace: str, clock: FakeClock, in_order: bool) -> None:
         def reflector(fifo: Any) -> Reflector:
             self.reflector = Reflector(
                 client, CONFIGMAPS, fifo, namespace=namespace, clock=clock, watch_inactivity_timeout=30.0
@@ -209,7 +209,12 @@ class Informed:
 
         self.reflector: Reflector
         self.informer = SharedIndexInformer(
-            client, CONFIGMAPS, namespace=namespace, clock=clock, reflector_factory=reflector
+            client,
+            CONFIGMAPS,
+            namespace=namespace,
+            clock=clock,
+            reflector_factory=reflector,
+            in_order=in_order,
         )
         self.indexer = self.informer.indexer
         self.handler = StoryHandler()
@@ -325,12 +330,14 @@ async def until_watching(faults: Any, clock: FakeClock, timeout: float = 60.0) -
         await asyncio.sleep(0.002)  # a poll interval for the HTTP round trip, not a settle
 
 
-async def scenario(faults: Any, ops: list[tuple[str, str]]) -> tuple[dict[str, int], int]:
+async def scenario(
+    faults: Any, ops: list[tuple[str, str]], in_order: bool = True
+) -> tuple[dict[str, int], int]:
     namespace = f"conv-{uuid.uuid4().hex[:10]}"
     clock = FakeClock()
     async with faults.clients() as (direct, proxied):
         await direct.request("POST", "/api/v1/namespaces", body={"metadata": {"name": namespace}})
-        inf = Informed(proxied, namespace, clock)
+        inf = Informed(proxied, namespace, clock, in_order)
         inf.informer.start()
         try:
             await direct.create(CONFIGMAPS, {"metadata": {"name": "seed"}, "data": {}}, namespace)
@@ -376,11 +383,13 @@ async def scenario(faults: Any, ops: list[tuple[str, str]]) -> tuple[dict[str, i
                 await direct.request("DELETE", f"/api/v1/namespaces/{namespace}")
 
 
-def on_envtest(server: Any, ops: list[tuple[str, str]]) -> tuple[dict[str, int], int]:
-    return asyncio.run(scenario(ProxyFaults(server.url, server.token), ops))
+def on_envtest(server: Any, ops: list[tuple[str, str]], in_order: bool = True) -> tuple[dict[str, int], int]:
+    return asyncio.run(scenario(ProxyFaults(server.url, server.token), ops, in_order))
 
 
-def on_fake(ops: list[tuple[str, str]], *, proxy: bool = False) -> tuple[dict[str, int], int]:
+def on_fake(
+    ops: list[tuple[str, str]], *, proxy: bool = False, in_order: bool = True
+) -> tuple[dict[str, int], int]:
     try:
         from pycontroller.testing.apiserver import FakeAPIServer
     except ImportError as exc:  # pragma: no cover - until the fake lands
@@ -389,32 +398,38 @@ def on_fake(ops: list[tuple[str, str]], *, proxy: bool = False) -> tuple[dict[st
     async def run() -> tuple[dict[str, int], int]:
         async with FakeAPIServer() as server:
             faults = ProxyFaults(server.url, None) if proxy else NativeFaults(server)
-            return await scenario(faults, ops)
+            return await scenario(faults, ops, in_order)
 
     return asyncio.run(run())
 
 
+FIFOS = pytest.mark.parametrize("in_order", [True, False], ids=["in-order", "delta-fifo"])
+
+
+@FIFOS
 @settings(max_examples=20, deadline=None, suppress_health_check=list(HealthCheck))
 @given(ops=steps)
 def test_the_cache_converges_to_the_server_state_after_any_faults_on_the_fake(
-    ops: list[tuple[str, str]],
+    in_order: bool, ops: list[tuple[str, str]]
 ) -> None:
-    on_fake(ops)
+    on_fake(ops, in_order=in_order)
 
 
-def test_a_delete_missed_across_a_compaction_arrives_as_a_tombstone_on_the_fake() -> None:
+@FIFOS
+def test_a_delete_missed_across_a_compaction_arrives_as_a_tombstone_on_the_fake(in_order: bool) -> None:
     ops = [("create", "a"), ("stall", ""), ("delete", "seed"), ("update", "a"), ("gone", "")]
-    stats, tombstones = on_fake(ops, proxy=True)
+    stats, tombstones = on_fake(ops, proxy=True, in_order=in_order)
     assert tombstones == 1 and stats["relists"] >= 1
 
 
 @pytest.mark.envtest
+@FIFOS
 @settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
 @given(ops=steps)
 def test_the_cache_converges_to_the_server_state_after_any_faults_on_envtest(
-    envtest_server: Any, ops: list[tuple[str, str]]
+    envtest_server: Any, in_order: bool, ops: list[tuple[str, str]]
 ) -> None:
-    on_envtest(envtest_server, ops)
+    on_envtest(envtest_server, ops, in_order)
 
 
 @pytest.mark.envtest

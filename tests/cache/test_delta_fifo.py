@@ -383,3 +383,41 @@ def test_an_unnamed_object_is_refused_without_changing_anything() -> None:
         with pytest.raises(InvalidObjectError):
             write({"metadata": {"namespace": "ns"}})
     assert len(fifo) == 0 and not fifo.has_synced()
+
+
+# -- client-go's KeyOf and Replace order --------------------------------------------------------
+
+
+def test_key_of_takes_a_deltas_list_keyed_by_its_newest_object_and_a_tombstone() -> None:
+    fifo = DeltaFIFO()
+    deltas = [Delta(ADDED, obj("old", ns="x")), Delta(UPDATED, obj("a"))]
+    assert fifo.key_of(deltas) == "ns/a"
+    assert fifo.key_of([Delta(DELETED, DeletedFinalStateUnknown("ns/gone", None))]) == "ns/gone"
+    assert fifo.key_of(DeletedFinalStateUnknown("ns/t", obj("t"))) == "ns/t"
+    with pytest.raises(InvalidObjectError, match="empty Deltas"):
+        fifo.key_of([])
+
+
+def test_replace_queues_tombstones_in_the_known_stores_list_keys_order() -> None:
+    class Known:
+        """A known-objects store whose list_keys() order is chosen by the test."""
+
+        def __init__(self, keys: list[str]) -> None:
+            self.keys = keys
+
+        def list_keys(self) -> list[str]:
+            return list(self.keys)
+
+        def get_by_key(self, key: str) -> Any:
+            ns, name = key.split("/")
+            return obj(name, ns=ns)
+
+    order = [f"ns/k{i}" for i in (7, 3, 9, 1, 5, 0, 8, 2, 6, 4)]
+    fifo = DeltaFIFO(known_objects=Known([*order, "ns/kept"]))
+    fifo.replace([obj("kept")], "5")
+    assert fifo.list_keys() == ["ns/kept", *order], "not set order: the known store's order"
+    for key in order:
+        (delta,) = fifo.get_by_key(key) or []
+        assert delta.type is DELETED and delta.object == DeletedFinalStateUnknown(
+            key, fifo._known.get_by_key(key)
+        )  # type: ignore[union-attr]

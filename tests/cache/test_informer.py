@@ -405,3 +405,69 @@ async def test_waiting_for_sync_ends_when_the_informer_stops(
     await asyncio.sleep(0)
     await informer.stop()
     assert await asyncio.wait_for(waiter, 5) is False
+
+
+async def test_removing_a_handler_returns_at_once_and_lets_its_running_call_finish(
+    informer: SharedIndexInformer, slot: ReflectorSlot
+) -> None:
+    release = asyncio.Event()
+    calls: list[str] = []
+
+    async def slow_add(obj: Any) -> None:
+        calls.append(f"start {obj['metadata']['name']}")
+        await release.wait()
+        calls.append(f"end {obj['metadata']['name']}")
+
+    registration = informer.add_event_handler(ResourceEventHandlerFuncs(on_add=slow_add))
+    await started(informer, slot)
+    slot.store.replace([cm("a"), cm("b")], "1")
+    await eventually(lambda: calls == ["start a"])
+    informer.remove_event_handler(registration)  # never suspends
+    assert registration.is_removed and registration not in informer.registrations
+    release.set()
+    await eventually(lambda: calls == ["start a", "end a"])
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert calls == ["start a", "end a"], "the running call finished; the buffered add of b was dropped"
+
+
+async def test_shut_down_event_handler_removes_and_waits_for_the_running_call(
+    informer: SharedIndexInformer, slot: ReflectorSlot
+) -> None:
+    release = asyncio.Event()
+    calls: list[str] = []
+
+    async def slow_add(obj: Any) -> None:
+        calls.append("start")
+        await release.wait()
+        calls.append("end")
+
+    registration = informer.add_event_handler(ResourceEventHandlerFuncs(on_add=slow_add))
+    await started(informer, slot)
+    slot.store.replace([cm("a")], "1")
+    await eventually(lambda: calls == ["start"])
+    shutting = asyncio.create_task(informer.shut_down_event_handler(registration))
+    for _ in range(10):
+        await asyncio.sleep(0)
+    assert not shutting.done(), "waits for the call in progress"
+    release.set()
+    await asyncio.wait_for(shutting, 5)
+    assert calls == ["start", "end"]
+
+
+async def test_removing_a_registration_of_another_informer_does_nothing(
+    informer: SharedIndexInformer, slot: ReflectorSlot, clock: FakeClock
+) -> None:
+    other_slot = ReflectorSlot()
+    other = SharedIndexInformer(None, GVR, reflector_factory=other_slot, clock=clock)
+    recorder = Recorder()
+    foreign = other.add_event_handler(recorder)
+    try:
+        await started(other, other_slot)
+        informer.remove_event_handler(foreign)
+        await informer.shut_down_event_handler(foreign)
+        assert not foreign.is_removed and foreign in other.registrations
+        other_slot.store.replace([cm("a")], "1")
+        await eventually(lambda: len(recorder.events) == 1)
+    finally:
+        await other.stop()

@@ -63,13 +63,19 @@ class StoryHandler:
 
 
 class InformerStories(RuleBasedStateMachine):
+    in_order = True
+
     def __init__(self) -> None:
         super().__init__()
         self.loop = asyncio.new_event_loop()
         self.clock = FakeClock()
         self.slot = ReflectorSlot()
         self.informer = SharedIndexInformer(
-            None, GroupVersionResource("", "v1", "configmaps"), reflector_factory=self.slot, clock=self.clock
+            None,
+            GroupVersionResource("", "v1", "configmaps"),
+            reflector_factory=self.slot,
+            clock=self.clock,
+            in_order=self.in_order,
         )
         self.handlers = [StoryHandler(), StoryHandler()]
         self.informer.add_event_handler(self.handlers[0])
@@ -164,5 +170,11 @@ class InformerStories(RuleBasedStateMachine):
             assert handler.problems == []
 
 
+class DeltaFIFOInformerStories(InformerStories):
+    in_order = False
+
+
 TestInformerStories = InformerStories.TestCase
 TestInformerStories.settings = settings(max_examples=60, stateful_step_count=40, deadline=None)
+TestDeltaFIFOInformerStories = DeltaFIFOInformerStories.TestCase
+TestDeltaFIFOInformerStories.settings = settings(max_examples=60, stateful_step_count=40, deadline=None)

@@ -19,6 +19,8 @@ MODULES = [
     "pycontroller.cache.factory",
     "pycontroller.cache.mutation",
     "pycontroller.cache.metrics",
+    "pycontroller.cache.options",
+    "pycontroller.cache.multi_namespace",
     "pycontroller.labels",
 ]
 

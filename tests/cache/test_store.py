@@ -293,3 +293,47 @@ class IndexerMachine(RuleBasedStateMachine):
 
 TestIndexerMachine = IndexerMachine.TestCase
 TestIndexerMachine.settings = settings(max_examples=60, stateful_step_count=30, deadline=None)
+
+
+# -- resourceVersion tracking and the transformer (client-go's store options) -------------------
+
+
+def test_the_store_tracks_the_resource_version_of_every_write() -> None:
+    from pycontroller.cache.keys import DeletedFinalStateUnknown
+
+    store = namespaced()
+    assert store.last_store_sync_resource_version() == ""
+    store.replace([obj("a", rv="10")], "12")
+    assert store.last_store_sync_resource_version() == "12"
+    store.add(obj("b", rv="13"))
+    assert store.last_store_sync_resource_version() == "13"
+    store.update(obj("a", rv="14"))
+    assert store.last_store_sync_resource_version() == "14"
+    store.delete(obj("a", rv="15"))
+    assert store.last_store_sync_resource_version() == "15"
+    store.delete(DeletedFinalStateUnknown("default/b", None))  # a tombstone carries no version
+    assert store.last_store_sync_resource_version() == "15" and len(store) == 0
+    store.bookmark("20")
+    assert store.last_store_sync_resource_version() == "20" == store.resource_version
+
+
+def test_the_transformer_shapes_every_stored_object_and_a_raising_one_changes_nothing() -> None:
+    def slim(o: dict[str, Any]) -> dict[str, Any]:
+        if o["metadata"]["name"] == "bad":
+            raise ValueError("cannot slim")
+        return {"metadata": {k: v for k, v in o["metadata"].items() if k != "managedFields"}}
+
+    store = Indexer(transformer=slim)
+    heavy = obj("a")
+    heavy["metadata"]["managedFields"] = [{"manager": "kubectl"}]
+    store.add(heavy)
+    assert "managedFields" not in store.get_by_key("default/a")["metadata"]
+    store.replace([heavy, obj("b")], "3")
+    assert all("managedFields" not in o["metadata"] for o in store.list())
+    with pytest.raises(ValueError, match="slim"):
+        store.add(obj("bad"))
+    with pytest.raises(ValueError, match="slim"):
+        store.replace([obj("c"), obj("bad")], "4")
+    assert sorted(store.list_keys()) == ["default/a", "default/b"] and store.resource_version == "3"
+    with pytest.raises(TypeError):
+        Indexer(transformer=42)  # type: ignore[arg-type]

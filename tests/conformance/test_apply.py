@@ -362,6 +362,61 @@ async def test_first_apply_to_an_untracked_object_keeps_existing_fields(
     assert fields_of(result, "before-first-apply") == {"f:data": {".": {}, "f:x": {}}}
 
 
-async def test_apply_patch_errors_are_api_errors(rest_client: RestClient, namespace: str) -> None:
-    with pytest.raises(ApiError):
+async def test_the_name_must_be_given_and_match_the_url(rest_client: RestClient, namespace: str) -> None:
+    with pytest.raises(BadRequestError) as caught:
         await apply(rest_client, CONFIGMAPS.path(namespace, "b"), cm("other", {"x": "1"}))
+    assert (
+        caught.value.body["message"]
+        == "the name of the object (other) does not match the name on the URL (b)"
+    )
+    nameless = {"apiVersion": "v1", "kind": "ConfigMap", "data": {"x": "1"}}
+    with pytest.raises(BadRequestError) as caught:
+        await apply(rest_client, CONFIGMAPS.path(namespace, "b"), nameless)
+    assert caught.value.body["message"] == (
+        "the name of the object (b based on URL) was undeterminable: name must be provided"
+    )
+    with pytest.raises(ApiError) as failed:
+        await apply(rest_client, CONFIGMAPS.path(namespace, "b"), {**cm("b"), "kind": "Secret"})
+    assert failed.value.status == 500
+
+
+async def test_force_is_only_for_apply(rest_client: RestClient, namespace: str) -> None:
+    await apply(rest_client, CONFIGMAPS.path(namespace, "a"), cm("a", {"x": "1"}))
+    with pytest.raises(InvalidError) as caught:
+        await rest_client.request(
+            "PATCH",
+            CONFIGMAPS.path(namespace, "a"),
+            body={"data": {"y": "1"}},
+            content_type="application/merge-patch+json",
+            query={"force": "true"},
+        )
+    assert caught.value.body["message"] == (
+        'PatchOptions.meta.k8s.io "" is invalid: force: Forbidden: may not be specified for non-apply patch'
+    )
+    assert caught.value.body["details"]["causes"] == [
+        {
+            "reason": "FieldValueForbidden",
+            "message": "Forbidden: may not be specified for non-apply patch",
+            "field": "force",
+        }
+    ]
+
+
+async def test_keyed_list_items_are_checked_and_ports_default_their_protocol(
+    rest_client: RestClient, namespace: str
+) -> None:
+    body = deployment("d", namespace)
+    container = body["spec"]["template"]["spec"]["containers"][0]
+    container["ports"] = [{"containerPort": 80}]
+    created = await apply(rest_client, DEPLOYMENTS.path(namespace, "d"), body)
+    ports = fields_of(created, "applier", "Apply")["f:spec"]["f:template"]["f:spec"]["f:containers"]
+    assert ports['k:{"name":"web"}']["f:ports"] == {
+        'k:{"containerPort":80,"protocol":"TCP"}': {".": {}, "f:containerPort": {}}
+    }
+    body["spec"]["template"]["spec"]["containers"] = [dict(container), dict(container)]
+    with pytest.raises(ApiError) as caught:
+        await apply(rest_client, DEPLOYMENTS.path(namespace, "d"), body)
+    assert caught.value.status == 500
+    assert caught.value.body["message"] == (
+        'failed to create typed patch object: .spec.template.spec.containers: duplicate entries for key [name="web"]'
+    )

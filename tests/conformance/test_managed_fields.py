@@ -377,3 +377,40 @@ async def test_a_custom_resource_records_fields_by_its_schema(
             }
         )
         assert entries(created)[0]["apiVersion"] == f"{group}/v1"
+
+
+async def test_at_most_ten_update_managers_are_kept(rest_client: RestClient, namespace: str) -> None:
+    obj = await rest_client.request(
+        "POST",
+        CONFIGMAPS.path(namespace),
+        body=configmap("a", namespace, data={"k00": "v"}),
+        query={"fieldManager": "m00"},
+    )
+    for i in range(1, 12):
+        obj = await rest_client.request(
+            "PATCH",
+            CONFIGMAPS.path(namespace, "a"),
+            body={"data": {f"k{i:02d}": "v"}},
+            content_type="application/merge-patch+json",
+            query={"fieldManager": f"m{i:02d}"},
+        )
+    names = sorted(m for m, _ in managers(obj))
+    assert names == ["ancient-changes"] + [f"m{i:02d}" for i in range(3, 12)]
+    assert fields_of(obj, "ancient-changes") == {"f:data": {".": {}, "f:k00": {}, "f:k01": {}, "f:k02": {}}}
+
+
+async def test_scale_writes_leave_managed_fields_alone(rest_client: RestClient, namespace: str) -> None:
+    created = await rest_client.request(
+        "POST",
+        DEPLOYMENTS.path(namespace),
+        body=deployment("d", namespace),
+        query={"fieldManager": "creator"},
+    )
+    scale = await rest_client.request("GET", DEPLOYMENTS.path(namespace, "d", "scale"))
+    scale["spec"]["replicas"] = 4
+    await rest_client.request(
+        "PUT", DEPLOYMENTS.path(namespace, "d", "scale"), body=scale, query={"fieldManager": "hpa"}
+    )
+    scaled = await rest_client.get(DEPLOYMENTS, "d", namespace=namespace)
+    assert scaled["spec"]["replicas"] == 4
+    assert scaled["metadata"]["managedFields"] == created["metadata"]["managedFields"]

@@ -127,3 +127,52 @@ async def test_a_leader_elected_runnable_that_fails_stops_the_manager_with_its_e
     release.set()
     with pytest.raises(RuntimeError, match="leader work broke"):
         await asyncio.wait_for(run, 10)
+
+
+@pytest.mark.fake_only(reason="drives the Lease's expiry on fake time")
+async def test_a_lease_won_while_stopping_starts_no_leader_elected_runnable(
+    api_client: Any, namespace: str, factory: StandInFactory
+) -> None:
+    from pycontroller.leaderelection import LeaderElectionRecord, LeaseLock
+
+    clock = FakeClock()
+    other = LeaseLock(api_client, namespace=namespace, name="busy-operator", identity="replica-x")
+    now = clock.wall()
+    await other.create(
+        LeaderElectionRecord(
+            holder_identity="replica-x", lease_duration_seconds=15, acquire_time=now, renew_time=now
+        )
+    )
+    log: list[str] = []
+    factory.synced.set()
+    mgr = Manager(
+        api_client,
+        informer_factory=factory,
+        metrics_bind_address="0",
+        handle_signals=False,
+        leader_election=True,
+        leader_election_id="busy-operator",
+        leader_election_namespace=namespace,
+        identity="replica-b",
+        clock=clock,
+    )
+
+    class Slow(Recorded):
+        def stop(self) -> None:  # drains for a while after being asked to stop
+            self.log.append(f"asked {self.name}")
+
+    slow = Slow("slow", log, False)
+    mgr.add(Recorded("leader-only", log, True))
+    mgr.add(slow)
+    run = asyncio.create_task(mgr.run())
+    await until(lambda: "start slow" in log and mgr.elector is not None)
+    await drive(clock, lambda: mgr.elector.get_leader() == "replica-x")
+    mgr.request_shutdown()
+    await until(lambda: "asked slow" in log)
+    # replica-x never renews: its lease expires while we are still stopping, and we win it.
+    await drive(clock, mgr.elector.is_leader, timeout=20)
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert "start leader-only" not in log, "nothing leader-elected may start once the stop began"
+    slow._stop.set()
+    await asyncio.wait_for(run, 10)

@@ -11,7 +11,14 @@ import threading
 import aiohttp
 import pytest
 
-from pycontroller.errors import InvalidError, ServerError
+from pycontroller.errors import (
+    AlreadyExistsError,
+    DecodeError,
+    ForbiddenError,
+    InvalidError,
+    ServerError,
+    TooManyRequestsError,
+)
 from pycontroller.record import EventBroadcaster, EventLogHandler
 from pycontroller.testing import FakeClock
 from tests.record.memsink import MemSink
@@ -58,17 +65,60 @@ async def test_transport_errors_are_retried_12_times_10_seconds_apart_the_first_
     await b.shutdown()
 
 
-async def test_a_server_error_is_retried_and_the_event_written_once_the_server_answers() -> None:
+@pytest.mark.parametrize(
+    "error",
+    [
+        ServerError(503, "ServiceUnavailable", "etcd down"),
+        TooManyRequestsError(429, "TooManyRequests", "slow down"),
+        ForbiddenError(403, "Forbidden", "events is forbidden"),
+    ],
+)
+async def test_an_error_status_from_the_server_is_dropped_at_once_as_client_gos_record_to_sink(
+    error: Exception,
+) -> None:
+    sink = MemSink()
+    sink.errors = [error]
+    b = EventBroadcaster(sink, clock=FakeClock())
+    b.start()
+    b.new_recorder("c").event(POD, "Normal", "Synced", "x")
+    await flush(b)
+    assert len(sink.calls) == 1 and b.failed == 1 and b.written == 0
+    await b.shutdown()
+
+
+async def test_an_answer_that_is_not_an_event_and_a_timeout_are_retried() -> None:
     clock = FakeClock()
     sink = MemSink()
-    sink.errors = [ServerError(503, "ServiceUnavailable", "etcd down"), down()]
+    sink.errors = [DecodeError("not an Event"), TimeoutError("read timed out")]
     b = EventBroadcaster(sink, clock=clock, rng=random.Random(0))
     b.start()
     b.new_recorder("c").event(POD, "Normal", "Synced", "x")
     await flush(b)
     await clock.step(10)
     await clock.step(10)
-    assert len(sink.events()) == 1 and b.written == 1
+    assert len(sink.calls) == 3 and len(sink.events()) == 1 and b.written == 1
+
+
+async def test_an_event_that_cannot_be_built_into_a_request_is_dropped_at_once() -> None:
+    sink = MemSink()
+    sink.errors = [KeyError("namespace")]
+    b = EventBroadcaster(sink, clock=FakeClock())
+    b.start()
+    b.new_recorder("c").event(POD, "Normal", "Synced", "x")
+    await flush(b)
+    assert len(sink.calls) == 1 and b.failed == 1
+    await b.shutdown()
+
+
+async def test_a_conflict_on_create_is_quietly_done_and_not_counted_as_failed() -> None:
+    sink = MemSink()
+    sink.errors = [AlreadyExistsError(409, "AlreadyExists", "exists")]
+    b = EventBroadcaster(sink, clock=FakeClock())
+    b.start()
+    b.new_recorder("c").event(POD, "Normal", "Synced", "x")
+    await flush(b)
+    assert len(sink.calls) == 1 and b.failed == 0 and b.written == 0
+    await b.shutdown()
 
 
 async def test_a_rejected_event_is_not_retried() -> None:

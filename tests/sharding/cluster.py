@@ -102,7 +102,11 @@ class Replica:
                 monitor.leave(self.name, key, rv)
 
         self.controller = self.manager.sharding.controller(
-            f"cm-{self.name}", reconcile, self.informer, max_concurrent_reconciles=2
+            f"cm-{self.name}",
+            reconcile,
+            self.informer,
+            max_concurrent_reconciles=2,
+            skip_name_validation=True,
         )
         self.manager.add(self.controller)
         self.task: asyncio.Task[None] | None = None
@@ -136,13 +140,15 @@ class Replica:
             await self.client.close()
 
 
-async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 60.0, what: str = "") -> None:
+async def eventually(
+    check: Callable[[], Awaitable[bool]], timeout: float = 60.0, what: str = "", interval: float = 0.05
+) -> None:
     """Wait until ``check()`` holds, polling; fail after ``timeout`` seconds of real time."""
     deadline = time.monotonic() + timeout
     while not await check():
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout}s: {what}")
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(interval)
 
 
 async def converged(rest: RestClient, namespace: str, replicas: list[Replica], monitor: Monitor) -> bool:

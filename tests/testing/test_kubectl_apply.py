@@ -60,3 +60,27 @@ async def test_server_side_apply_creates_prunes_conflicts_and_forces(
     assert unchanged.strip() == "configmap/shared serverside-applied"
     again = await rest_client.get(CONFIGMAPS, "shared", namespace)
     assert again["metadata"]["resourceVersion"] == pruned["metadata"]["resourceVersion"]
+
+
+async def test_server_side_apply_takes_over_from_client_side_apply(
+    kubectl: Kubectl,  # noqa: F811 - the fixture
+    rest_client: RestClient,
+    namespace: str,
+    tmp_path: Path,
+) -> None:
+    manifest = tmp_path / "cm.yaml"
+    manifest.write_bytes(configmap_yaml("migrated", a="1", b="2"))
+    assert (await kubectl("apply", "-f", str(manifest))).strip() == "configmap/migrated created"
+    manifest.write_bytes(configmap_yaml("migrated", a="changed", b="2"))
+    # the fields belong to kubectl-client-side-apply, but the last-applied annotation still
+    # describes them: kubectl's server-side apply takes them over without a conflict
+    out = await kubectl("apply", "--server-side", "-f", str(manifest))
+    assert out.strip() == "configmap/migrated serverside-applied"
+    migrated = await rest_client.get(CONFIGMAPS, "migrated", namespace)
+    assert migrated["data"] == {"a": "changed", "b": "2"}
+    assert owners(migrated)["kubectl/Apply"] == {"f:data": {"f:a": {}, "f:b": {}}}
+    last = migrated["metadata"]["annotations"]["kubectl.kubernetes.io/last-applied-configuration"]
+    assert last == (
+        '{"apiVersion":"v1","data":{"a":"changed","b":"2"},"kind":"ConfigMap",'
+        f'"metadata":{{"name":"migrated","namespace":"{namespace}"}}}}\n'
+    )

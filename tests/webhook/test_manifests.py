@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from typing import Any
 
@@ -105,3 +106,38 @@ def test_a_url_client_config_and_bad_options_are_checked() -> None:
         webhook_configurations(server, name="x", url="https://h", failure_policy="Sometimes")
     with pytest.raises(ValueError, match=r"1\.\.30"):
         webhook_configurations(server, name="x", url="https://h", timeout_seconds=31)
+
+
+async def test_the_ca_bundle_keeper_rewrites_configurations_and_crds_when_the_certificate_rotates(
+    tmp_path: Any,
+) -> None:
+    from pycontroller.client import RestClient
+    from pycontroller.testing import FakeAPIServer
+    from pycontroller.webhook import CABundleKeeper, generate_self_signed
+    from tests.controller.conftest import until
+
+    generate_self_signed().write(tmp_path)
+    server = WebhookServer(host="127.0.0.1", port=0, cert_dir=tmp_path)
+    server.add_validator("v1", "ConfigMap", lambda r: None)
+    async with FakeAPIServer() as api, serving(server):
+        client = RestClient(api.new_client(), owns_api_client=True)
+        (config,) = webhook_configurations(server, name="hooks", url=server.url, ca_bundle=b"old")
+        base = "/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations"
+        await client.request("POST", base, body=config)
+        keeper = CABundleKeeper(client, server, validating=["hooks", "missing"])
+        task = asyncio.create_task(keeper.run())
+
+        async def bundle() -> str:
+            stored = await client.request("GET", f"{base}/hooks")
+            return str(stored["webhooks"][0]["clientConfig"]["caBundle"])
+
+        await until(lambda: keeper.writes == 1)
+        assert base64.b64decode(await bundle()) == server.ca_bundle
+        rotated = generate_self_signed(common_name="rotated")
+        rotated.write(tmp_path)
+        assert server.watcher is not None and server.watcher.check()
+        await until(lambda: keeper.writes == 2)
+        assert base64.b64decode(await bundle()) == rotated.ca_cert
+        keeper.stop()
+        await asyncio.wait_for(task, 5)
+        await client.close()

@@ -199,3 +199,48 @@ async def test_the_manager_starts_the_webhook_server_before_the_caches_and_ready
         mgr.request_shutdown()
         await asyncio.wait_for(run, 10)
     assert not server.serving and factory.log[-1] == "caches stopped"
+
+
+async def test_the_webhook_server_serves_until_the_controllers_have_stopped() -> None:
+    from kubernetes_asyncio.client import ApiClient, Configuration
+
+    server = WebhookServer(host="127.0.0.1", port=0, self_signed=True)
+    seen: list[bool] = []
+
+    class Controller:
+        name = "needs-webhooks"
+
+        def __init__(self) -> None:
+            self._stop = asyncio.Event()
+
+        async def run(self) -> None:
+            await self._stop.wait()
+            seen.append(server.serving)  # still serving while the controller stops
+
+        def stop(self) -> None:
+            self._stop.set()
+
+    async with ApiClient(Configuration(host="http://127.0.0.1:9")) as client:
+        mgr = Manager(client, metrics_bind_address="0", handle_signals=False, webhook_server=server)
+        mgr.add(Controller())
+        run = asyncio.create_task(mgr.run())
+        await until(lambda: server.serving, timeout=10)
+        mgr.request_shutdown()
+        await asyncio.wait_for(run, 10)
+    assert seen == [True] and not server.serving
+
+
+async def test_the_default_webhook_server_reads_controller_runtimes_cert_dir() -> None:
+    from kubernetes_asyncio.client import ApiClient, Configuration
+
+    async with ApiClient(Configuration(host="http://127.0.0.1:9")) as client:
+        mgr = Manager(client, metrics_bind_address="0", handle_signals=False)
+        server = mgr.webhook_server
+        assert server is mgr.webhook_server
+        assert server.cert_dir is not None and server.cert_dir.parts[-2:] == (
+            "k8s-webhook-server",
+            "serving-certs",
+        )
+        mgr.add_validator("v1", "ConfigMap", lambda r: None)
+        with pytest.raises(ValueError, match="already registered"):
+            mgr.webhook_server = WebhookServer(port=0, self_signed=True)

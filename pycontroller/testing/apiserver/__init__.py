@@ -10,12 +10,18 @@ Modules, one concept each:
   :mod:`.deletion` (finalizers, propagation, collections), :mod:`.crds` (serving CRDs) and
   :mod:`.scale` (the scale subresource).
 * :mod:`.storage`: stored objects with their bytes, per-resource tables and bounded history.
-* :mod:`.resources` (what is served), :mod:`.defaults`, :mod:`.validation`, :mod:`.conversion`
+* :mod:`.apply` (server-side apply and the managedFields hook of every write), with
+  :mod:`.managedfields` (the field manager), :mod:`.smd` (typed values: field sets, compare,
+  merge), :mod:`.fieldpath` (field sets and FieldsV1) and the ``smd_schema.json`` data written by
+  :mod:`.gen_smd_schema` from the real server's OpenAPI.
+* :mod:`.resources` (what is served: ``resources.json``, generated from the real server by
+  :mod:`.gen_resources`, which writes the objects of :mod:`.samples`), :mod:`.virtual` (reviews
+  and subresources answered but not stored), :mod:`.defaults`, :mod:`.validation`, :mod:`.conversion`
   (field types, events at two apiVersions), :mod:`.patch`, :mod:`.selectors`, :mod:`.faults`,
   :mod:`.status` (Status errors), :mod:`.objects` (shared helpers).
 """
 
-from .server import FakeAPIServer
+from .server import FakeAPIServer, ResourceClashError
 from .status import ApiFailure
 
-__all__ = ["ApiFailure", "FakeAPIServer"]
+__all__ = ["ApiFailure", "FakeAPIServer", "ResourceClashError"]

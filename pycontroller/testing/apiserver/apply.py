@@ -34,7 +34,14 @@ if TYPE_CHECKING:
     from .routing import Route
     from .storage import Stored, Table
 
-__all__ = ["FieldTracker", "apply", "apply_response", "decode_apply_body", "request_manager"]
+__all__ = [
+    "FieldTracker",
+    "apply",
+    "apply_response",
+    "check_patch_options",
+    "decode_apply_body",
+    "request_manager",
+]
 
 APPLY_MEDIA_TYPE = "application/apply-patch+yaml"
 
@@ -134,6 +141,14 @@ def request_manager(request: web.Request) -> str:
     return manager_from_user_agent(request.headers.get("User-Agent", ""))
 
 
+def check_patch_options(request: web.Request, patch_type: str) -> None:
+    """422 for ``force`` on a patch that is not an apply, as the real PatchOptions validation says."""
+    if patch_type != "apply" and "force" in request.query:
+        raise _invalid_options(
+            "force", "FieldValueForbidden", "Forbidden: may not be specified for non-apply patch"
+        )
+
+
 def _invalid_options(field: str, reason: str, detail: str) -> ApiFailure:
     return ApiFailure(
         422,
@@ -178,6 +193,10 @@ class FieldTracker:
             found = FieldManager(crd_type(schema), typed=False)
         self._managers[key] = found
         return found
+
+    def keep(self, old: dict[str, Any]) -> None:
+        """The next write keeps ``old``'s managedFields (the 1.20 scale subresource records none)."""
+        self.pending = old["metadata"].get("managedFields")
 
     def record(
         self,
@@ -275,10 +294,12 @@ def apply(
             f"Specified patch version: {given_version}, expected: {api_version}"
         )
     if config.get("kind") != rdef.kind:
-        given_kind = config.get("kind") or ""
-        raise bad_request(
-            f'{given_kind} in version "{api_version.rpartition("/")[2]}" cannot be handled as a {rdef.kind}: '
-            "unexpected kind"
+        # the real server fails typing the configuration as the resource's kind (a 500)
+        raise ApiFailure(
+            500,
+            "InternalError",
+            f"failed to merge config: expected objects of the same type, but got {rdef.kind} and "
+            f"{config.get('kind') or '(no kind)'}",
         )
     meta = config.get("metadata")
     if meta is not None and not isinstance(meta, dict):
@@ -286,7 +307,11 @@ def apply(
     meta = meta or {}
     if meta.get("managedFields") is not None:
         raise bad_request("metadata.managedFields must be nil")
-    if meta.get("name") and meta["name"] != name:
+    if not meta.get("name"):
+        raise bad_request(
+            f"the name of the object ({name} based on URL) was undeterminable: name must be provided"
+        )
+    if meta["name"] != name:
         raise bad_request(
             f"the name of the object ({meta['name']}) does not match the name on the URL ({name})"
         )
@@ -308,9 +333,7 @@ def apply(
     except Conflicts as exc:
         raise ApiFailure(409, "Conflict", str(exc), {"causes": exc.causes()}) from None
     except SmdError as exc:
-        raise ApiFailure(
-            500, "InternalError", f"Internal error occurred: failed to create typed patch object: {exc}"
-        ) from None
+        raise ApiFailure(500, "", f"failed to create typed patch object: {exc}") from None
     result = dict(result)
     result["metadata"] = {k: v for k, v in (result.get("metadata") or {}).items() if k != "managedFields"}
     result["metadata"]["name"] = name

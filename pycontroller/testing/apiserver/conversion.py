@@ -11,6 +11,7 @@ server's 400 message prefix (``ConfigMap in version "v1" cannot be handled as a 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from .status import ApiFailure, bad_request
@@ -30,6 +31,9 @@ _EVENT_FIELDS = {
 }
 _CORE_EVENT_FIELDS = {v: k for k, v in _EVENT_FIELDS.items()}
 
+# Set by .webhooks: custom resources of CRDs with a conversion webhook, converted ahead of time.
+webhook_lookup: Callable[[dict[str, Any], str], dict[str, Any] | None] | None = None
+
 
 def _rename(obj: dict[str, Any], names: dict[str, str], api_version: str) -> dict[str, Any]:
     out: dict[str, Any] = {}
@@ -47,6 +51,8 @@ def convert(obj: dict[str, Any], api_version: str) -> dict[str, Any]:
             if new.get(field) == "":
                 del new[field]
         return new
+    if webhook_lookup is not None and (converted := webhook_lookup(obj, api_version)) is not None:
+        return converted
     return {**obj, "apiVersion": api_version}
 
 
@@ -55,6 +61,8 @@ def from_served(obj: dict[str, Any], served: str, stored: str) -> dict[str, Any]
     if served == NEW_EVENTS and stored == "v1":
         return _rename(obj, _EVENT_FIELDS, stored)
     if obj.get("apiVersion") != stored:
+        if webhook_lookup is not None and (converted := webhook_lookup(obj, stored)) is not None:
+            return converted
         return {**obj, "apiVersion": stored}
     return obj
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .objects import CRD_FINALIZER, now_rfc3339, ordered
+from .objects import CRD_FINALIZER, CRD_KEY, now_rfc3339, ordered
 from .resources import resource_from_crd
 from .status import invalid
 from .storage import RegistryCore, Stored, Table
@@ -18,7 +18,13 @@ from .storage import RegistryCore, Stored, Table
 if TYPE_CHECKING:
     pass
 
-__all__ = ["CrdSupport"]
+__all__ = ["CrdSupport", "crd_established"]
+
+
+def crd_established(crd: dict[str, Any]) -> bool:
+    """Whether a stored CRD's Established condition is True (only those are served)."""
+    conditions = (crd.get("status") or {}).get("conditions") or []
+    return any(c.get("type") == "Established" and c.get("status") == "True" for c in conditions)
 
 
 class CrdSupport(RegistryCore):
@@ -85,8 +91,9 @@ class CrdSupport(RegistryCore):
         full_names = dict(names)
         full_names.setdefault("singular", str(names.get("kind", "")).lower())
         full_names.setdefault("listKind", f"{names.get('kind', '')}List")
-        obj["status"] = {
-            "conditions": [
+        accepted, conflict = self._accepted_names(name, group, full_names)
+        if conflict is None:
+            conditions = [
                 {
                     "type": "NamesAccepted",
                     "status": "True",
@@ -101,16 +108,85 @@ class CrdSupport(RegistryCore):
                     "reason": "InitialNamesAccepted",
                     "message": "the initial names have been accepted",
                 },
-            ],
-            "acceptedNames": full_names,
+            ]
+        else:
+            # like the real naming controller: never Established, not served, no cleanup finalizer
+            meta["finalizers"] = [f for f in meta.get("finalizers") or [] if f != CRD_FINALIZER]
+            if not meta["finalizers"]:
+                del meta["finalizers"]
+            conditions = [
+                {
+                    "type": "NamesAccepted",
+                    "status": "False",
+                    "lastTransitionTime": now_rfc3339(),
+                    "reason": conflict[0],
+                    "message": conflict[1],
+                },
+                {
+                    "type": "Established",
+                    "status": "False",
+                    "lastTransitionTime": now_rfc3339(),
+                    "reason": "NotAccepted",
+                    "message": "not all names are accepted",
+                },
+            ]
+        obj["status"] = {
+            "conditions": conditions,
+            "acceptedNames": accepted,
             "storedVersions": [v["name"] for v in versions if v.get("storage")],
         }
+
+    def _accepted_names(
+        self, name: str, group: str, names: dict[str, Any]
+    ) -> tuple[dict[str, Any], tuple[str, str] | None]:
+        """The names of a CRD other CRDs of its group leave it, and the last conflict (reason, message).
+
+        The checks run in the real naming controller's order (plural, singular, short names, kind,
+        list kind); the condition reports the last conflict found.
+        """
+        used: dict[str, set[str]] = {
+            k: set() for k in ("plural", "singular", "shortNames", "kind", "listKind")
+        }
+        for stored in self.tables[CRD_KEY].objects.values():
+            other = stored.obj
+            if other["metadata"]["name"] == name or (other.get("spec") or {}).get("group") != group:
+                continue
+            taken = (other.get("status") or {}).get("acceptedNames") or {}
+            for field, names_used in used.items():
+                value = taken.get(field)
+                if isinstance(value, list):
+                    names_used.update(value)
+                elif value:
+                    names_used.add(value)
+        accepted: dict[str, Any] = {}
+        conflict: tuple[str, str] | None = None
+        reasons = {
+            "plural": "PluralConflict",
+            "singular": "SingularConflict",
+            "shortNames": "ShortNamesConflict",
+            "kind": "KindConflict",
+            "listKind": "ListKindConflict",
+        }
+        for field, reason in reasons.items():
+            value = names.get(field)
+            given: list[Any] = value if isinstance(value, list) else [value] if value else []
+            clash = next((v for v in given if v in used[field]), None)
+            if clash is not None:
+                conflict = (reason, f'"{clash}" is already in use')
+            elif value:
+                accepted[field] = value
+        accepted.setdefault("plural", "")
+        accepted.setdefault("kind", "")
+        for field in ("categories",):
+            if names.get(field):
+                accepted[field] = names[field]
+        return accepted, conflict
 
     def _sync_crd(self, crd: dict[str, Any], deleted: bool = False) -> None:
         if self.dry_run:
             return
         rdef = resource_from_crd(crd)
-        if rdef is None or deleted:
+        if rdef is None or deleted or not crd_established(crd):
             spec = crd.get("spec") or {}
             self._unserve((spec.get("group", ""), (spec.get("names") or {}).get("plural", "")))
             return

@@ -1,10 +1,14 @@
 """Defaulting of the built-in types, as the real 1.20 server fills fields on every write.
 
-Only the fields controllers commonly compare are defaulted: Deployment spec (replicas, strategy,
-revisionHistoryLimit, progressDeadlineSeconds), pod specs in Pods and in Deployment templates
-(restart/DNS policy, scheduler, grace period, per-container pull policy and termination message),
-Pod status on create, Secret ``stringData``, Namespace finalizers/phase. Functions return new
-dicts and never mutate their inputs.
+Only the fields controllers commonly read back are defaulted (each checked against the real server
+by a conformance test): Deployment, StatefulSet, DaemonSet, Job and CronJob specs (replicas,
+strategies, history limits, Job parallelism/completions/backoffLimit and its generated selector
+and labels), pod templates (restart/DNS policy, scheduler, grace period, per-container pull
+policy and termination message), Pod status on create, Service type/sessionAffinity/ports/
+externalTrafficPolicy (cluster IPs and node ports are assigned by the registry), PVC volumeMode and
+phase, LimitRange defaults, NetworkPolicy policyTypes, the status stubs the real strategies write,
+Secret ``stringData``, Namespace finalizers/phase. Functions return new dicts and never mutate
+their inputs.
 """
 
 from __future__ import annotations
@@ -82,6 +86,169 @@ def _pod_spec(spec: Any, *, pod: bool) -> Any:
     return s
 
 
+def _template(template: Any) -> Any:
+    if not isinstance(template, dict):
+        return template
+    template = dict(template)
+    meta = template.get("metadata")
+    template["metadata"] = (
+        {"creationTimestamp": None, **meta} if isinstance(meta, dict) else {"creationTimestamp": None}
+    )
+    template["spec"] = _pod_spec(template.get("spec"), pod=False)
+    return template
+
+
+def _statefulset(obj: dict[str, Any], create: bool) -> None:
+    spec = obj.get("spec")
+    if isinstance(spec, dict):
+        spec = dict(spec)
+        spec.setdefault("replicas", 1)
+        spec["template"] = _template(spec.get("template") or {})
+        spec.setdefault("serviceName", "")
+        spec.setdefault("podManagementPolicy", "OrderedReady")
+        strategy = dict(spec.get("updateStrategy") or {})
+        strategy.setdefault("type", "RollingUpdate")
+        if strategy["type"] == "RollingUpdate":
+            strategy["rollingUpdate"] = {"partition": 0, **(strategy.get("rollingUpdate") or {})}
+        spec["updateStrategy"] = strategy
+        spec.setdefault("revisionHistoryLimit", 10)
+        obj["spec"] = spec
+    if create:
+        obj["status"] = {"replicas": 0}
+
+
+def _daemonset(obj: dict[str, Any], create: bool, old: dict[str, Any] | None) -> None:
+    spec = obj.get("spec")
+    if isinstance(spec, dict):
+        spec = dict(spec)
+        spec["template"] = _template(spec.get("template") or {})
+        strategy = dict(spec.get("updateStrategy") or {})
+        strategy.setdefault("type", "RollingUpdate")
+        if strategy["type"] == "RollingUpdate":
+            strategy["rollingUpdate"] = {"maxUnavailable": 1, **(strategy.get("rollingUpdate") or {})}
+        spec["updateStrategy"] = strategy
+        spec.setdefault("revisionHistoryLimit", 10)
+        obj["spec"] = spec
+    # the template generation the real strategy keeps in an annotation
+    key = "deprecated.daemonset.template.generation"
+    meta = obj["metadata"]
+    annotations = dict(meta.get("annotations") or {})
+    if create:
+        annotations[key] = "1"
+    elif old is not None:
+        previous = (old.get("metadata") or {}).get("annotations") or {}
+        generation = int(previous.get(key, "0") or 0)
+        if (old.get("spec") or {}).get("template") != (obj.get("spec") or {}).get("template"):
+            generation += 1
+        annotations[key] = str(generation)
+    meta["annotations"] = annotations
+    if create:
+        obj["status"] = {
+            "currentNumberScheduled": 0,
+            "numberMisscheduled": 0,
+            "desiredNumberScheduled": 0,
+            "numberReady": 0,
+        }
+
+
+def _job_spec(spec: dict[str, Any]) -> dict[str, Any]:
+    spec = dict(spec)
+    if spec.get("completions") is None and spec.get("parallelism") is None:
+        spec["completions"] = 1
+        spec["parallelism"] = 1
+    spec.setdefault("parallelism", 1)
+    spec.setdefault("backoffLimit", 6)
+    spec["template"] = _template(spec.get("template") or {})
+    return spec
+
+
+def _job(obj: dict[str, Any], create: bool) -> None:
+    spec = obj.get("spec")
+    if isinstance(spec, dict):
+        spec = _job_spec(spec)
+        ordered_spec = {k: spec.pop(k) for k in ("parallelism", "completions", "backoffLimit") if k in spec}
+        spec = {**ordered_spec, **spec}
+        meta = obj["metadata"]
+        if create and not spec.get("manualSelector"):
+            # the selector the real Job strategy generates from the Job's uid
+            uid = meta.get("uid", "")
+            template = dict(spec["template"])
+            tmeta = dict(template["metadata"])
+            tmeta["labels"] = {**(tmeta.get("labels") or {}), "controller-uid": uid, "job-name": meta["name"]}
+            template["metadata"] = tmeta
+            spec["selector"] = {"matchLabels": {"controller-uid": uid}}
+            spec = (
+                {k: spec[k] for k in ("parallelism", "completions", "backoffLimit", "selector") if k in spec}
+                | {"template": template}
+                | {k: v for k, v in spec.items() if k not in ("template", "selector")}
+            )
+        if create and not meta.get("labels"):
+            labels = ((spec.get("template") or {}).get("metadata") or {}).get("labels")
+            if labels:
+                meta["labels"] = dict(labels)
+        obj["spec"] = spec
+    if create:
+        obj["status"] = {}
+
+
+def _cronjob(obj: dict[str, Any], create: bool) -> None:
+    spec = obj.get("spec")
+    if isinstance(spec, dict):
+        spec = dict(spec)
+        spec.setdefault("concurrencyPolicy", "Allow")
+        spec.setdefault("suspend", False)
+        job_template = dict(spec.get("jobTemplate") or {})
+        meta = job_template.get("metadata")
+        job_template["metadata"] = (
+            {"creationTimestamp": None, **meta} if isinstance(meta, dict) else {"creationTimestamp": None}
+        )
+        job_spec = dict(job_template.get("spec") or {})
+        job_spec["template"] = _template(job_spec.get("template") or {})
+        job_template["spec"] = job_spec
+        spec["jobTemplate"] = job_template
+        spec.setdefault("successfulJobsHistoryLimit", 3)
+        spec.setdefault("failedJobsHistoryLimit", 1)
+        obj["spec"] = spec
+    if create:
+        obj["status"] = {}
+
+
+def _limit_range(obj: dict[str, Any]) -> None:
+    spec = obj.get("spec")
+    if not isinstance(spec, dict):
+        obj["spec"] = {"limits": None}
+        return
+    limits = spec.get("limits")
+    if not isinstance(limits, list):
+        obj["spec"] = {**spec, "limits": None}
+        return
+    out = []
+    for item in limits:
+        if isinstance(item, dict) and item.get("type") == "Container":
+            item = dict(item)
+            default = dict(item.get("default") or {})
+            for name, value in (item.get("max") or {}).items():
+                default.setdefault(name, value)
+            if default:
+                item["default"] = default
+            request = dict(item.get("defaultRequest") or {})
+            for name, value in default.items():
+                request.setdefault(name, value)
+            if request:
+                item["defaultRequest"] = request
+        out.append(item)
+    obj["spec"] = {**spec, "limits": out}
+
+
+def _network_policy(obj: dict[str, Any]) -> None:
+    spec = obj.get("spec")
+    if isinstance(spec, dict) and not spec.get("policyTypes"):
+        types = ["Ingress"]
+        if spec.get("egress"):
+            types.append("Egress")
+        obj["spec"] = {**spec, "policyTypes": types}
+
+
 def _deployment(obj: dict[str, Any], create: bool) -> None:
     spec = obj.get("spec")
     if isinstance(spec, dict):
@@ -122,6 +289,8 @@ def _service(obj: dict[str, Any], create: bool) -> None:
             spec["ports"] = ports
         spec.setdefault("type", "ClusterIP")
         spec.setdefault("sessionAffinity", "None")
+        if spec["type"] in ("NodePort", "LoadBalancer"):
+            spec.setdefault("externalTrafficPolicy", "Cluster")
         obj["spec"] = spec
     if create:
         obj["status"] = {"loadBalancer": {}}
@@ -145,8 +314,52 @@ def _qos_class(spec: Any) -> str:
     return "Guaranteed"
 
 
-def apply_defaults(key: tuple[str, str], obj: dict[str, Any], create: bool) -> None:
-    """Fill defaults into ``obj`` (a fresh top-level dict owned by the caller) for resource ``key``."""
+_STATUS_ON_CREATE: dict[tuple[str, str], dict[str, Any]] = {
+    ("networking.k8s.io", "ingresses"): {"loadBalancer": {}},
+    ("policy", "poddisruptionbudgets"): {
+        "disruptionsAllowed": 0,
+        "currentHealthy": 0,
+        "desiredHealthy": 0,
+        "expectedPods": 0,
+    },
+    ("", "resourcequotas"): {},
+    ("", "persistentvolumeclaims"): {"phase": "Pending"},
+}
+_NULL_FIELDS: dict[tuple[str, str], str] = {  # serialized even when unset (no omitempty)
+    ("rbac.authorization.k8s.io", "roles"): "rules",
+    ("rbac.authorization.k8s.io", "clusterroles"): "rules",
+}
+
+
+def apply_defaults(
+    key: tuple[str, str], obj: dict[str, Any], create: bool, old: dict[str, Any] | None = None
+) -> None:
+    """Fill defaults into ``obj`` (a fresh top-level dict owned by the caller) for resource ``key``.
+
+    ``old`` is the stored object an update replaces (None on create).
+    """
+    if create and key in _STATUS_ON_CREATE:
+        obj["status"] = dict(_STATUS_ON_CREATE[key])
+    if key in _NULL_FIELDS:
+        obj.setdefault(_NULL_FIELDS[key], None)
+    if key == ("apps", "statefulsets"):
+        _statefulset(obj, create)
+    elif key == ("apps", "daemonsets"):
+        _daemonset(obj, create, old)
+    elif key == ("batch", "jobs"):
+        _job(obj, create)
+    elif key == ("batch", "cronjobs"):
+        _cronjob(obj, create)
+    elif key == ("", "limitranges"):
+        _limit_range(obj)
+    elif key == ("networking.k8s.io", "networkpolicies"):
+        _network_policy(obj)
+    elif key == ("", "resourcequotas"):
+        obj.setdefault("spec", {})
+    elif key == ("", "persistentvolumeclaims"):
+        spec = obj.get("spec")
+        if isinstance(spec, dict):
+            obj["spec"] = {**spec, "volumeMode": spec.get("volumeMode") or "Filesystem"}
     if key == ("", "namespaces"):
         obj.setdefault("spec", {"finalizers": ["kubernetes"]})
         if create:

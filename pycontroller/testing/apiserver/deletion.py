@@ -57,6 +57,24 @@ class DeleteSupport(RegistryCore):
                 f"ResourceVersion in record ({old_meta.get('resourceVersion')}). The object might have been modified",
             )
         policy = options.get("propagationPolicy")
+        orphan_dependents = options.get("orphanDependents")
+        if policy is not None and orphan_dependents is not None:
+            raise invalid(
+                "meta.k8s.io",
+                "DeleteOptions",
+                "",
+                [
+                    (
+                        "FieldValueInvalid",
+                        "propagationPolicy",
+                        f'Invalid value: "{policy}": orphanDependents and deletionPropagation cannot be both set',
+                    )
+                ],
+            )
+        if policy is None and orphan_dependents is not None:
+            policy = "Orphan" if orphan_dependents else "Background"
+        if policy is None and rdef.delete_orphans:
+            policy = "Orphan"  # the resource's default GC policy (Jobs, CronJobs, ReplicationControllers)
         if policy not in (None, "Foreground", "Background", "Orphan"):
             raise invalid(
                 "meta.k8s.io",

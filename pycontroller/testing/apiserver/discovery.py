@@ -9,14 +9,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from .resources import ResourceDef
+from .resources import ResourceDef, SubresourceDef, data, version_priority
 
 __all__ = ["VERSION_INFO", "api_versions", "group_document", "group_list", "resource_list"]
 
 VERSION_INFO = {
     "major": "1",
     "minor": "20",
-    "gitVersion": "v1.20.2-pycontroller-fake",
+    "gitVersion": "v1.20.2-pycontroller-fake",  # the server the resource table was generated from
     "gitCommit": "0000000000000000000000000000000000000000",
     "gitTreeState": "clean",
     "buildDate": "2021-01-13T13:20:00Z",
@@ -42,22 +42,42 @@ def _groups(rdefs: list[ResourceDef]) -> dict[str, list[ResourceDef]]:
     return groups
 
 
+def _builtin_groups() -> dict[str, dict[str, Any]]:
+    return {g["name"]: g for g in data()["groups"] if g["name"]}
+
+
 def _group_entry(name: str, rdefs: list[ResourceDef]) -> dict[str, Any]:
+    builtin = _builtin_groups().get(name)
     versions: list[str] = []
+    if builtin is not None:  # the real server's version order, then versions added by CRDs
+        served = {v for rdef in rdefs for v in rdef.versions}
+        versions = [v["version"] for v in builtin["versions"] if v["version"] in served]
+    extra: list[str] = []
     for rdef in rdefs:
         for v in rdef.versions:
-            if v not in versions:
-                versions.append(v)
+            if v not in versions and v not in extra:
+                extra.append(v)
+    versions += version_priority(extra) if builtin is not None else extra
     entries = [{"groupVersion": f"{name}/{v}", "version": v} for v in versions]
-    return {"name": name, "versions": entries, "preferredVersion": entries[0]}
+    preferred = entries[0]
+    if builtin is not None and builtin["preferredVersion"]["version"] in versions:
+        preferred = dict(builtin["preferredVersion"])
+    return {"name": name, "versions": entries, "preferredVersion": preferred}
+
+
+def _ordered_groups(tables: list[ResourceDef]) -> list[tuple[str, list[ResourceDef]]]:
+    """Built-in groups in the real server's order, then the others (CRDs) by name."""
+    groups = _groups(tables)
+    order = list(_builtin_groups())
+    rank = {name: i for i, name in enumerate(order)}
+    return sorted(groups.items(), key=lambda item: (rank.get(item[0], len(order)), item[0]))
 
 
 def group_list(tables: list[ResourceDef]) -> dict[str, Any]:
-    groups = _groups(tables)
     return {
         "kind": "APIGroupList",
         "apiVersion": "v1",
-        "groups": [_group_entry(name, rdefs) for name, rdefs in sorted(groups.items())],
+        "groups": [_group_entry(name, rdefs) for name, rdefs in _ordered_groups(tables)],
     }
 
 
@@ -68,53 +88,58 @@ def group_document(tables: list[ResourceDef], group: str) -> dict[str, Any] | No
     return {"kind": "APIGroup", "apiVersion": "v1", **_group_entry(group, rdefs)}
 
 
+def _entry(rdef: ResourceDef) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "name": rdef.plural,
+        "singularName": rdef.singular,
+        "namespaced": rdef.namespaced,
+        "kind": rdef.kind,
+        "verbs": list(rdef.verbs),
+    }
+    if rdef.short_names:
+        entry["shortNames"] = list(rdef.short_names)
+    if rdef.categories:
+        entry["categories"] = list(rdef.categories)
+    if rdef.stored:
+        entry["storageVersionHash"] = rdef.storage_version_hash()
+    return entry
+
+
+def _sub_entry(rdef: ResourceDef, sub: SubresourceDef) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "name": f"{rdef.plural}/{sub.name}",
+        "singularName": "",
+        "namespaced": rdef.namespaced,
+    }
+    if sub.group is not None:
+        entry["group"] = sub.group
+    if sub.version is not None:
+        entry["version"] = sub.version
+    entry["kind"] = sub.kind
+    entry["verbs"] = list(sub.verbs)
+    return entry
+
+
 def resource_list(tables: list[ResourceDef], group: str, version: str) -> dict[str, Any] | None:
     resources: list[dict[str, Any]] = []
-    for rdef in sorted(tables, key=lambda r: r.plural):
+    for rdef in tables:
         if rdef.group != group or version not in rdef.versions:
             continue
-        entry: dict[str, Any] = {
-            "name": rdef.plural,
-            "singularName": rdef.singular,
-            "namespaced": rdef.namespaced,
-            "kind": rdef.kind,
-            "verbs": list(rdef.verbs),
-        }
-        if rdef.short_names:
-            entry["shortNames"] = list(rdef.short_names)
-        if rdef.categories:
-            entry["categories"] = list(rdef.categories)
-        entry["storageVersionHash"] = rdef.storage_version_hash()
-        resources.append(entry)
-        if rdef.scale is not None:
-            resources.append(
-                {
-                    "name": f"{rdef.plural}/scale",
-                    "singularName": "",
-                    "namespaced": rdef.namespaced,
-                    "group": "autoscaling",
-                    "version": "v1",
-                    "kind": "Scale",
-                    "verbs": ["get", "patch", "update"],
-                }
-            )
-        if rdef.has_status(version):
-            resources.append(
-                {
-                    "name": f"{rdef.plural}/status",
-                    "singularName": "",
-                    "namespaced": rdef.namespaced,
-                    "kind": rdef.kind,
-                    "verbs": ["get", "patch", "update"],
-                }
-            )
+        resources.append(_entry(rdef))
+        subs = (
+            rdef.subresources if rdef.builtin else sorted(rdef.subresources, key=lambda s: s.name != "status")
+        )
+        for sub in subs:
+            if sub.versions is None or version in sub.versions:
+                resources.append(_sub_entry(rdef, sub))
     if not resources:
         return None
+    if any(r.builtin for r in tables if r.group == group and version in r.versions):
+        resources.sort(key=lambda e: str(e["name"]))  # built-in lists are sorted, CRDs' are not
     doc: dict[str, Any] = {"kind": "APIResourceList"}
-    if group:
+    gv = f"{group}/{version}" if group else version
+    if gv not in data()["listsWithoutApiVersion"]:
         doc["apiVersion"] = "v1"
-        doc["groupVersion"] = f"{group}/{version}"
-    else:
-        doc["groupVersion"] = version
+    doc["groupVersion"] = gv
     doc["resources"] = resources
     return doc

@@ -18,18 +18,27 @@ import orjson
 from aiohttp import web
 
 from . import discovery
-from .apply import apply_response, request_manager
+from .apply import apply_response, check_patch_options, request_manager
 from .faults import Faults
 from .listwatch import ListWatchSupport, flag
+from .partial import partial_request
 from .routing import Route, parse_route
 from .scale import get_for_scale, read_scale, write_scale
 from .selectors import parse_filter
-from .status import ApiFailure, bad_request, json_response, resource_not_found, status_body
+from .status import ApiFailure, bad_request, json_response, not_found, resource_not_found, status_body
 from .storage import Table
+from .virtual import (
+    KUBELET_SUBRESOURCES,
+    component_statuses,
+    create_virtual,
+    kubelet_failure,
+    post_subresource,
+)
 from .watch import WatchControl, Watcher
 
 if TYPE_CHECKING:
     from .registry import Registry
+    from .webhooks import WebhookCaller
 
 __all__ = ["Handlers"]
 
@@ -51,6 +60,12 @@ _WRITE_OPTIONS = {
 }
 
 
+def _not_allowed() -> ApiFailure:
+    return ApiFailure(
+        405, "MethodNotAllowed", "the server does not allow this method on the requested resource"
+    )
+
+
 class Handlers(ListWatchSupport):
     """Request handling for one FakeAPIServer (state lives in the registry, faults and control)."""
 
@@ -62,6 +77,7 @@ class Handlers(ListWatchSupport):
         self.max_body_bytes = 3 * 1024 * 1024
         self.too_large_wait = 3.0
         self.address = "127.0.0.1:0"
+        self.webhooks: WebhookCaller | None = None  # admission and conversion webhooks (.webhooks)
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         try:
@@ -112,17 +128,26 @@ class Handlers(ListWatchSupport):
             raise resource_not_found()
         if route.namespace is None and table.rdef.namespaced and route.name is not None:
             raise resource_not_found()  # a namespaced object needs its namespace in the path
-        if route.subresource is not None and not (
-            (route.subresource == "status" and table.rdef.has_status(route.version))
-            or (route.subresource == "finalize" and table.rdef.plural == "namespaces")
-            or (route.subresource == "scale" and table.rdef.scale is not None)
-        ):
-            raise resource_not_found()
-        if route.subresource is not None and route.verb not in ("get", "update", "patch"):
-            raise ApiFailure(
-                405, "MethodNotAllowed", "the server does not allow this method on the requested resource"
-            )
-        verb_handler = getattr(self, "_" + route.verb)
+        rdef = table.rdef
+        if route.subresource is None:
+            if route.verb not in rdef.verbs:
+                raise _not_allowed()
+        else:
+            sub = rdef.subresource(route.subresource, route.version)
+            if sub is None:
+                raise resource_not_found()
+            if route.verb not in sub.verbs:
+                raise _not_allowed()
+            if route.subresource in KUBELET_SUBRESOURCES:
+                raise kubelet_failure(rdef.plural, route.subresource)
+        if not rdef.stored and route.verb == "list":  # componentstatuses: computed, never stored
+            body = {
+                "kind": rdef.list_kind,
+                "apiVersion": api_version,
+                "metadata": {},
+                "items": component_statuses(),
+            }
+            return json_response(orjson.dumps(body))
         dry_run = request.query.getall("dryRun", [])
         if dry_run and route.verb in _WRITE_OPTIONS:
             if any(v != "All" for v in dry_run):
@@ -133,6 +158,9 @@ class Handlers(ListWatchSupport):
                     f'{_WRITE_OPTIONS[route.verb]}.meta.k8s.io "" is invalid: dryRun: Unsupported value: '
                     f'[]string{{{values}}}: supported values: "All"',
                 )
+        if self.webhooks is not None and self.webhooks.wants(route, table):
+            return await self.webhooks.handle(self, request, route, table, api_version)
+        verb_handler = getattr(self, "_" + route.verb)
         result: web.StreamResponse = await verb_handler(request, route, table, api_version)
         return result
 
@@ -218,7 +246,17 @@ class Handlers(ListWatchSupport):
         if route.subresource == "scale":
             stored = get_for_scale(self.registry, table, route.namespace, route.name)
             return json_response(orjson.dumps(read_scale(table, stored)))
+        partial = partial_request(request.headers.get("Accept", ""))
+        if partial is not None:  # metadata only: a PartialObjectMetadata (or a 406)
+            partial.require(table.rdef, False)
+        if not table.rdef.stored:  # componentstatuses
+            item = next((c for c in component_statuses() if c["metadata"]["name"] == route.name), None)
+            if item is None:
+                raise not_found(table.rdef.group, table.rdef.plural, route.name)
+            return json_response(orjson.dumps({"kind": table.rdef.kind, "apiVersion": av, **item}))
         stored = self.registry.get(table, route.namespace, route.name)
+        if partial is not None:
+            return json_response(partial.item(stored.obj))
         printer = self.printer_for(request, table, av)
         if printer is not None:
             meta = {"resourceVersion": stored.obj["metadata"]["resourceVersion"]}
@@ -232,6 +270,17 @@ class Handlers(ListWatchSupport):
             )
         self._require_json(request)
         body = await self._body(request, table.rdef.kind)
+        if route.subresource is not None:
+            assert route.name is not None
+            with self._writing(request):
+                answer = post_subresource(
+                    self.registry, table, route.namespace, route.name, route.subresource, body
+                )
+            return json_response(orjson.dumps(answer), 201)
+        if not table.rdef.stored:
+            with self._writing(request):
+                answer = create_virtual(self.registry, table, route.namespace, body, av)
+            return json_response(orjson.dumps(answer), 201)
         with self._writing(request):
             stored = self.registry.create(table, route.namespace, body, av)
         return json_response(stored.bytes_for(av), 201)
@@ -266,6 +315,7 @@ class Handlers(ListWatchSupport):
                 "UnsupportedMediaType",
                 f"the body of the request was in an unknown format - accepted media types include: {accepted}",
             )
+        check_patch_options(request, patch_type)
         if patch_type == "apply" and route.subresource != "scale":
             return await apply_response(self, request, route, table, av)
         try:

@@ -32,6 +32,7 @@ from .smd import MISSING, SmdError, Type, compare, merge, remove_items, to_field
 __all__ = ["Conflicts", "FieldManager", "Managed", "manager_from_user_agent"]
 
 MAX_UPDATE_MANAGERS = 10
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 
 _STRIP = FieldSet()
 for _path in (
@@ -382,15 +383,26 @@ class FieldManager:
             self._tracked_update(zero, live_obj, managed, "before-first-apply", api_version)
         key = _identifier(manager, "Apply", api_version)
         former = managed.copy()
+        applied = to_field_set(config, self.t)  # types the configuration first, like the real server
         merged = merge(live_obj, config, self.t)
         if merged is MISSING:
             merged = {}
         last = managed.entries.get(key)
-        applied = to_field_set(config, self.t)
         managed.entries[key] = Entry(applied, api_version, True)
         if last is not None and not last.fields.empty():
             merged = self._prune(merged, managed, last.fields)
-        managed, diff = self._update_sets(live_obj, merged, managed, key, force)
+        try:
+            managed, diff = self._update_sets(live_obj, merged, managed, key, force)
+        except Conflicts as exc:
+            # kubectl's first server-side apply after client-side applies may take over the fields
+            # its last-applied-configuration annotation still describes (LastAppliedManager)
+            if manager != "kubectl" or live is None:
+                raise
+            allowed = self._last_applied_fields(live_obj, api_version)
+            rest = [(k, p) for k, p in exc.conflicts if allowed is None or not allowed.has(p)]
+            if rest:
+                raise Conflicts(rest) from None
+            managed, diff = self._update_sets(live_obj, merged, managed, key, True)
         entry = managed.entries.get(key)
         if entry is not None:
             stripped = entry.fields.difference(_STRIP)
@@ -404,7 +416,50 @@ class FieldManager:
         for gone in [k for k in managed.times if k not in managed.entries]:
             del managed.times[gone]
         result = merged if changed else live_obj
+        if manager == "kubectl" and live is not None:
+            synced = self._sync_last_applied(result, config)
+            changed = changed or synced is not result
+            result = synced
         return result, managed.encode(), changed
+
+    def _last_applied_fields(self, live: dict[str, Any], api_version: str) -> FieldSet | None:
+        """Fields the live object's last-applied-configuration still matches (None: no annotation)."""
+        annotations = (live.get("metadata") or {}).get("annotations") or {}
+        text = annotations.get(LAST_APPLIED)
+        if not text:
+            return None
+        try:
+            last = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            return None
+        if not isinstance(last, dict) or last.get("apiVersion") != api_version:
+            return None
+        try:
+            fields = to_field_set(last, self.t)
+            diff = compare(last, live, self.t, self.typed)
+        except SmdError:
+            return None
+        return fields.difference(diff.modified).difference(diff.added).difference(diff.removed)
+
+    @staticmethod
+    def _sync_last_applied(merged: dict[str, Any], config: dict[str, Any]) -> dict[str, Any]:
+        """kubectl's applies keep an existing last-applied-configuration annotation current."""
+        annotations = (merged.get("metadata") or {}).get("annotations") or {}
+        if not annotations.get(LAST_APPLIED):
+            return merged
+        body = dict(config)
+        if isinstance(config.get("metadata"), dict):
+            meta = dict(config["metadata"])
+            if isinstance(meta.get("annotations"), dict):
+                meta["annotations"] = {k: v for k, v in meta["annotations"].items() if k != LAST_APPLIED}
+            body["metadata"] = meta
+        text = orjson.dumps(body, option=orjson.OPT_SORT_KEYS).decode() + "\n"
+        if annotations.get(LAST_APPLIED) == text:
+            return merged
+        new_annotations = {**annotations, LAST_APPLIED: text}
+        if sum(len(k) + len(v) for k, v in new_annotations.items()) > 256 * 1024:
+            new_annotations.pop(LAST_APPLIED)
+        return {**merged, "metadata": {**merged["metadata"], "annotations": new_annotations}}
 
     def _prune(self, merged: Any, managed: Managed, last: FieldSet) -> Any:
         pruned = remove_items(merged, last, self.t)

@@ -30,11 +30,11 @@ from .crds import CrdSupport
 from .defaults import apply_defaults
 from .deletion import DeleteSupport
 from .objects import CRD_KEY, NS_KEY, now_rfc3339, ordered, spec_finalizers
-from .resources import BUILTINS, ResourceDef
+from .resources import ResourceDef, builtins
 from .schema import apply_schema
 from .status import ApiFailure, already_exists, bad_request, conflict, invalid, not_found, qualified
 from .storage import Event, Stored, Table
-from .validation import Cause, go_strings, validate
+from .validation import INVALID_GROUP, Cause, go_strings, validate
 
 __all__ = ["Registry"]
 
@@ -62,8 +62,9 @@ class Registry(DeleteSupport, CrdSupport):
         self.tables: dict[tuple[str, str], Table] = {}
         self._rv_waiters: list[tuple[int, asyncio.Future[None]]] = []
         self.on_unserve: list[Callable[[Table], None]] = []
+        self.commit_hooks: list[Callable[[Table, Event], None]] = []  # called after every write
         self.aliases: dict[tuple[str, str], ResourceDef] = {}
-        for rdef in BUILTINS:
+        for rdef in builtins():
             if rdef.alias_of is not None:
                 self.aliases[rdef.key] = rdef
             else:
@@ -87,6 +88,12 @@ class Registry(DeleteSupport, CrdSupport):
         if table is None or version not in table.rdef.versions:
             return None
         return table, table.rdef.api_version(version)
+
+    def add_table(self, rdef: ResourceDef) -> Table:
+        """Serve ``rdef`` from a new, empty table (the caller checked it does not clash)."""
+        table = Table(rdef, self.history_size)
+        self.tables[rdef.key] = table
+        return table
 
     def served(self) -> list[ResourceDef]:
         """Every served resource definition (for discovery)."""
@@ -143,7 +150,10 @@ class Registry(DeleteSupport, CrdSupport):
         self.rv += 1
         obj["metadata"]["resourceVersion"] = str(self.rv)
         stored = Stored(obj, self.rv)
-        table.commit(Event(self.rv, type_, stored, old))
+        event = Event(self.rv, type_, stored, old)
+        table.commit(event)
+        for hook in self.commit_hooks:  # the opt-in garbage collector
+            hook(table, event)
         if self._rv_waiters:
             keep = []
             for want, fut in self._rv_waiters:
@@ -214,6 +224,10 @@ class Registry(DeleteSupport, CrdSupport):
         for field in ("deletionTimestamp", "deletionGracePeriodSeconds", "resourceVersion"):
             meta.pop(field, None)
         meta["uid"] = str(uuid.uuid4())
+        if rdef.create_finalizers:  # added by the real server's admission (pvc-protection, pv-protection)
+            finalizers = list(meta.get("finalizers") or [])
+            finalizers += [f for f in rdef.create_finalizers if f not in finalizers]
+            meta["finalizers"] = finalizers
         if rdef.generation_fields is not None:
             meta["generation"] = 1  # otherwise a client-given generation is kept, like the real server
         meta["resourceVersion"] = ""
@@ -226,7 +240,7 @@ class Registry(DeleteSupport, CrdSupport):
             obj, causes = apply_schema(obj, self.crd_schema(rdef, _version_of(api_version)))
         causes += validate(rdef.key, obj)
         if causes:
-            raise invalid(rdef.group, rdef.kind, name, causes)
+            raise invalid(INVALID_GROUP.get(rdef.key, rdef.group), rdef.kind, name, causes)
         self.fields.record(rdef, None, obj, _version_of(api_version))
         obj = ordered(obj)
         if table.rdef.key == CRD_KEY:
@@ -328,15 +342,84 @@ class Registry(DeleteSupport, CrdSupport):
                 details,
             )
 
-    def _defaults(self, rdef: ResourceDef, obj: dict[str, Any], create: bool) -> None:
-        apply_defaults(rdef.key, obj, create)
-        if rdef.key == ("", "services") and create and isinstance(obj.get("spec"), dict):
-            spec = obj["spec"]
-            if spec.get("type") in ("ClusterIP", "NodePort", "LoadBalancer") and not spec.get("clusterIP"):
-                spec["clusterIP"] = f"10.0.0.{self._next_cluster_ip % 254 + 1}"
+    def _defaults(
+        self, rdef: ResourceDef, obj: dict[str, Any], create: bool, old: dict[str, Any] | None = None
+    ) -> None:
+        apply_defaults(rdef.key, obj, create, old)
+        if rdef.key == ("", "services") and isinstance(obj.get("spec"), dict):
+            self._service_addresses(obj["spec"], create, old)
+
+    def _service_addresses(self, spec: dict[str, Any], create: bool, old: dict[str, Any] | None) -> None:
+        """Cluster IPs from 10.0.0.0/24 (envtest's service range) and node ports from 30000-32767."""
+        old_spec = (old or {}).get("spec") or {}
+        if (
+            not create
+            and old_spec.get("clusterIP")
+            and not spec.get("clusterIP")
+            and not spec.get("clusterIPs")
+        ):
+            raise invalid(
+                "",
+                "Service",
+                (old or {}).get("metadata", {}).get("name", ""),
+                [
+                    (
+                        "FieldValueInvalid",
+                        "spec.clusterIPs[0]",
+                        "Invalid value: []string(nil): primary clusterIP can not be unset",
+                    )
+                ],
+            )
+        if spec.get("type") in ("ClusterIP", "NodePort", "LoadBalancer") and not spec.get("clusterIP"):
+            used = {
+                (s.obj.get("spec") or {}).get("clusterIP")
+                for s in self.tables[("", "services")].objects.values()
+            }
+            for _ in range(254):
+                candidate = f"10.0.0.{self._next_cluster_ip % 253 + 2}"  # .1 is the kubernetes service
                 self._next_cluster_ip += 1
-            if spec.get("clusterIP"):
-                spec.setdefault("clusterIPs", [spec["clusterIP"]])
+                if candidate not in used:
+                    spec["clusterIP"] = candidate
+                    break
+            else:
+                raise ApiFailure(
+                    500,
+                    "InternalError",
+                    "Internal error occurred: failed to allocate a serviceIP: range is full",
+                )
+        if spec.get("clusterIP"):
+            spec.setdefault("clusterIPs", [spec["clusterIP"]])
+        if spec.get("type") in ("NodePort", "LoadBalancer") and isinstance(spec.get("ports"), list):
+            used_ports = {
+                p.get("nodePort")
+                for s in self.tables[("", "services")].objects.values()
+                for p in (s.obj.get("spec") or {}).get("ports") or []
+                if isinstance(p, dict)
+            }
+            old_ports = {
+                (p.get("port"), p.get("protocol")): p.get("nodePort")
+                for p in old_spec.get("ports") or []
+                if isinstance(p, dict)
+            }
+            ports = []
+            for port in spec["ports"]:
+                if isinstance(port, dict) and not port.get("nodePort"):
+                    kept = old_ports.get((port.get("port"), port.get("protocol")))
+                    if kept:
+                        port = {**port, "nodePort": kept}
+                    else:
+                        free = [n for n in range(30000, 32768) if n not in used_ports]
+                        if not free:
+                            raise ApiFailure(
+                                500,
+                                "InternalError",
+                                "Internal error occurred: failed to allocate a nodePort: range is full",
+                            )
+                        chosen = random.choice(free)
+                        used_ports.add(chosen)
+                        port = {**port, "nodePort": chosen}
+                ports.append(port)
+            spec["ports"] = ports
 
     # -- update -------------------------------------------------------------------------------------
 
@@ -455,7 +538,7 @@ class Registry(DeleteSupport, CrdSupport):
                 meta["generation"] = old_meta["generation"]
             else:
                 meta.pop("generation", None)
-            self._defaults(rdef, obj, create=False)
+            self._defaults(rdef, obj, create=False, old=old_obj)
             self.fields.record(rdef, old_obj, obj, version, sent=sent)
             if old_meta.get("deletionTimestamp"):
                 added = [
@@ -479,7 +562,7 @@ class Registry(DeleteSupport, CrdSupport):
                 meta["generation"] = old_meta["generation"] + 1
             causes = validate(rdef.key, obj)
             if causes:
-                raise invalid(rdef.group, rdef.kind, old_meta["name"], causes)
+                raise invalid(INVALID_GROUP.get(rdef.key, rdef.group), rdef.kind, old_meta["name"], causes)
         obj = ordered(obj)
         obj["metadata"]["resourceVersion"] = old_meta["resourceVersion"]
         if obj == old_obj:

@@ -62,6 +62,8 @@ def parse_route(method: str, parts: list[str], watch_param: bool) -> Route | Non
         verb = _VERBS_COLLECTION.get(method)
         if verb == "list" and watch:
             verb = "watch"
+    elif sub is not None and method == "POST":
+        verb = "create"  # pods/eviction, pods/binding, serviceaccounts/token
     else:
         verb = _VERBS_OBJECT.get(method)
         if verb == "get" and prefixed:  # ?watch=1 on a named object is ignored by the real server

@@ -133,5 +133,6 @@ def write_scale(
         raise conflict(rdef.group, rdef.plural, name)
     obj = copy.deepcopy(old.obj)
     _set_path(obj, paths[0], replicas)
+    registry.fields.keep(old.obj)  # 1.20: scale writes leave managedFields as they were
     stored = registry._write_update(table, old, obj, None)
     return read_scale(table, stored)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import copy
 import os
+import re
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -11,13 +13,26 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from pycontroller.errors import ConfigError
+
+from ..crd_install import CRDNotEstablishedError, CRDSource, load_crds, not_established_reason
 from .faults import FaultRule, Faults
+from .garbage_collector import GarbageCollector
 from .handlers import Handlers
 from .registry import Registry
+from .resources import ResourceDef, SubresourceDef
 from .status import ApiFailure
 from .watch import WatchControl
+from .webhooks import WebhookCaller
 
-__all__ = ["FakeAPIServer"]
+__all__ = ["FakeAPIServer", "ResourceClashError"]
+
+
+_DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+
+
+class ResourceClashError(ConfigError, ValueError):
+    """:meth:`FakeAPIServer.register_resource` named a resource, kind or short name already served."""
 
 
 class FakeAPIServer:
@@ -30,10 +45,13 @@ class FakeAPIServer:
                 ...
             server.write_kubeconfig(tmp_path / "kubeconfig")   # for kubectl or other processes
 
-    It binds 127.0.0.1 only (``port=0``, the default, picks a free port) and serves namespaces,
-    configmaps, secrets, serviceaccounts, pods, services, events (core/v1 and events.k8s.io/v1),
-    deployments, leases and customresourcedefinitions; creating a CRD serves its resource. State is
-    in memory and starts with the namespaces default, kube-system, kube-public and kube-node-lease.
+    It binds 127.0.0.1 only (``port=0``, the default, picks a free port) and serves every resource
+    of the real kube-apiserver 1.20 (the table ``resources.json`` generated from it by
+    ``python -m pycontroller.testing.apiserver.gen_resources``), with discovery documents equal to
+    the real server's; creating a CRD serves its resource. State is in memory and starts with the
+    namespaces default, kube-system, kube-public and kube-node-lease. Reviews (SubjectAccessReview
+    and friends) are answered as by a server authorizing everything, and not stored; subresources
+    that need a kubelet (``pods/log``, ``exec``, ...) answer 503.
 
     Knobs for tests (all synchronous, usable while the server runs):
 
@@ -57,11 +75,21 @@ class FakeAPIServer:
     * ``max_body_bytes`` (constructor): larger request bodies get 413 (the real limit, 3 MiB).
     * :meth:`add_object` / :meth:`get_object` / :meth:`delete_object`: objects without HTTP.
 
-    Like envtest there are no controllers: no garbage collection, no namespace cleanup (a deleted
-    namespace stays Terminating until ``namespaces/<name>/finalize`` empties spec.finalizers), no
-    Deployment or Pod status changes. CRD structural schemas are applied (pruning, defaults, the
-    common validations); CEL rules and conversion webhooks are not. Also not emulated:
-    server-side apply, managedFields, protobuf, admission webhooks.
+    Like envtest there are no controllers by default: no garbage collection, no namespace cleanup (a
+    deleted namespace stays Terminating until ``namespaces/<name>/finalize`` empties
+    spec.finalizers), no Deployment or Pod status changes. ``garbage_collector=True`` adds what
+    kube-controller-manager's garbage collector and namespace controller do (see
+    :mod:`.garbage_collector`): dependents of deleted owners go (background, foreground with
+    ``blockOwnerDeletion``, orphaning), and deleted namespaces are emptied and finalized; it works
+    right after the request that triggered it, so wait for its effect as you would on a cluster.
+    CRD structural schemas are applied (pruning, defaults, the common validations); CEL rules are
+    not. Admission webhooks (Validating/MutatingWebhookConfigurations) and CRD conversion webhooks
+    are called like the real server does (see :mod:`.webhooks`; ``webhook_services`` maps service
+    references to local URLs). Every write records ``metadata.managedFields`` as kube-apiserver 1.20 does (manager from
+    ``fieldManager`` or the User-Agent; writes without HTTP, such as :meth:`add_object`, use
+    ``kube-apiserver``), and server-side apply (``application/apply-patch+yaml``) merges by field
+    ownership with the real conflicts; see :mod:`pycontroller.testing.apiserver.apply`. Not
+    emulated: protobuf.
 
     After :meth:`stop` the URL refuses connections; the server can be started again with its state.
     """
@@ -74,6 +102,8 @@ class FakeAPIServer:
         bookmark_interval: float = 60.0,
         max_body_bytes: int = 3 * 1024 * 1024,
         watch_queue_limit: int = 100_000,
+        crds: Iterable[CRDSource] = (),
+        garbage_collector: bool = False,
     ) -> None:
         if history_size < 1:
             raise ValueError(f"history_size must be at least 1, got {history_size}")
@@ -87,8 +117,11 @@ class FakeAPIServer:
         self.control.queue_limit = watch_queue_limit
         self.handlers = Handlers(self.registry, self.faults, self.control)
         self.handlers.max_body_bytes = max_body_bytes
+        self.handlers.webhooks = WebhookCaller(self.registry)
         self._runner: web.AppRunner | None = None
         self._history_size = history_size
+        self.garbage_collector = GarbageCollector(self.registry) if garbage_collector else None
+        self.install_crds(crds)
 
     # -- lifecycle ----------------------------------------------------------------------------------
 
@@ -118,6 +151,8 @@ class FakeAPIServer:
             await runner.cleanup()
             raise
         self._port = int(runner.addresses[0][1])
+        if self.garbage_collector is not None:
+            self.garbage_collector.collect()  # what writes before start left to do
         self.handlers.address = f"127.0.0.1:{self._port}"
         self._runner = runner
 
@@ -173,6 +208,16 @@ class FakeAPIServer:
         )
         os.replace(partial, target)  # atomic: a reader never sees half a kubeconfig
         return target
+
+    @property
+    def webhook_services(self) -> dict[tuple[str, str], str]:
+        """Where webhook ``clientConfig.service`` references go: ``(namespace, name)`` -> base URL.
+
+        For example ``server.webhook_services[("default", "foo-webhook")] = "https://127.0.0.1:9443"``
+        (the service's ``path`` is appended). See :mod:`.webhooks` for how webhooks are called.
+        """
+        assert self.handlers.webhooks is not None
+        return self.handlers.webhooks.services
 
     # -- knobs --------------------------------------------------------------------------------------------
 
@@ -288,6 +333,136 @@ class FakeAPIServer:
             await self.control.wait_count(lambda n: n >= count, timeout)
         else:
             await self.control.wait_count(lambda n: n == count, timeout)
+
+    # -- resources ---------------------------------------------------------------------------------
+
+    def install_crds(self, crds: Iterable[CRDSource]) -> list[dict[str, Any]]:
+        """Install CRDs (files, directories, dicts; see :mod:`pycontroller.testing.crd_install`).
+
+        Each is created (or updated when a CRD of that name exists) and served at once. Never
+        suspends; usable before :meth:`start`. Raises :class:`~pycontroller.testing.crd_install.CRDInstallError`
+        naming the file for unreadable sources, :class:`ApiFailure` when a CRD is invalid, and
+        :class:`~pycontroller.testing.crd_install.CRDNotEstablishedError` naming a CRD that is not
+        Established (its names conflict with another CRD's, as the real server decides). Returns
+        the installed CRDs as stored.
+        """
+        installed = []
+        for crd in load_crds(crds):
+            name = crd["metadata"]["name"]
+            table = self.registry.tables[("apiextensions.k8s.io", "customresourcedefinitions")]
+            existing = table.objects.get(("", name))
+            if existing is None:
+                stored = self.registry.create(table, None, crd, "apiextensions.k8s.io/v1")
+            else:
+                body = {
+                    **crd,
+                    "metadata": {
+                        **crd["metadata"],
+                        "resourceVersion": existing.obj["metadata"]["resourceVersion"],
+                    },
+                }
+                stored = self.registry.update(table, None, name, body, api_version="apiextensions.k8s.io/v1")
+            why = not_established_reason(stored.obj)
+            if why is not None:
+                raise CRDNotEstablishedError(f"CustomResourceDefinition {name!r} was not Established: {why}")
+            installed.append(orjson.loads(stored.raw))
+        return installed
+
+    def collect_garbage(self) -> None:
+        """Run the garbage collector now (it also runs by itself after each write). Never suspends.
+
+        Raises RuntimeError when the server was made without ``garbage_collector=True``.
+        """
+        if self.garbage_collector is None:
+            raise RuntimeError("FakeAPIServer(garbage_collector=True) is needed to collect garbage")
+        self.garbage_collector.collect()
+
+    def register_resource(
+        self,
+        group: str,
+        version: str,
+        kind: str,
+        plural: str,
+        *,
+        namespaced: bool = True,
+        subresources: Sequence[str] = (),
+        singular: str = "",
+        short_names: Sequence[str] = (),
+        categories: Sequence[str] = (),
+        verbs: Sequence[str] = (
+            "create",
+            "delete",
+            "deletecollection",
+            "get",
+            "list",
+            "patch",
+            "update",
+            "watch",
+        ),
+        generation: bool = False,
+    ) -> None:
+        """Serve one more resource, for aggregated or unusual APIs the real server would get elsewhere.
+
+        ``group``/``version``/``kind``/``plural`` name it (``group`` "" is the core group);
+        ``namespaced`` is its scope; ``subresources`` any of ``"status"`` and ``"scale"`` (Scale
+        of ``.spec.replicas``/``.status.replicas``); ``generation`` bumps ``metadata.generation``
+        on changes outside metadata and status. It is listed in discovery and gets the generic
+        semantics (CRUD, list/watch, selectors, finalizers). Objects are stored as given, without
+        schema. Never suspends; usable before and after :meth:`start`.
+
+        Raises ValueError for an unknown subresource or verb, and
+        :class:`ResourceClashError` when the plural, kind or a short name is already served in the group.
+        """
+        unknown = sorted(set(subresources) - {"status", "scale"})
+        if unknown:
+            raise ValueError(
+                f"register_resource: unknown subresources {unknown} (status and scale are served)"
+            )
+        all_verbs = ("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch")
+        bad = sorted(set(verbs) - set(all_verbs))
+        if bad:
+            raise ValueError(f"register_resource: unknown verbs {bad}")
+        if not (group == "" or _DNS_SUBDOMAIN.fullmatch(group)) or not plural or not kind or not version:
+            raise ValueError(
+                "register_resource: group must be '' or a DNS name, and version, kind and plural non-empty"
+            )
+        for served in self.registry.served():
+            if served.group != group:
+                continue
+            what = None
+            if served.plural == plural:
+                what = f"resource {plural!r}"
+            elif served.kind == kind:
+                what = f"kind {kind!r} (as {served.plural!r})"
+            elif set(short_names) & set(served.short_names):
+                what = f"short name {sorted(set(short_names) & set(served.short_names))[0]!r} (of {served.plural!r})"
+            if what is not None:
+                where = f"{group}/{', '.join(served.versions)}" if group else ", ".join(served.versions)
+                raise ResourceClashError(
+                    f"register_resource({group!r}, {version!r}, {kind!r}, {plural!r}): {where} already serves {what}"
+                )
+        subs = []
+        if "scale" in subresources:
+            subs.append(SubresourceDef("scale", "Scale", group="autoscaling", version="v1"))
+        if "status" in subresources:
+            subs.append(SubresourceDef("status", kind))
+        rdef = ResourceDef(
+            group=group,
+            versions=(version,),
+            plural=plural,
+            kind=kind,
+            namespaced=namespaced,
+            singular=singular,
+            short_names=tuple(short_names),
+            categories=tuple(categories),
+            subresources=tuple(subs),
+            generation_fields=("*",) if generation else None,
+            builtin=False,
+            verbs=tuple(v for v in all_verbs if v in verbs),
+            scale=(".spec.replicas", ".status.replicas", None) if "scale" in subresources else None,
+            storage_version=version,
+        )
+        self.registry.add_table(rdef)
 
     # -- direct access --------------------------------------------------------------------------------
 

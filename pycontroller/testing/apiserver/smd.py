@@ -94,7 +94,7 @@ class SmdError(ValueError):
 class Type:
     """A resolved type: ``kind`` is "s" (scalar), "u" (untyped), "l" (list) or "m" (map/struct)."""
 
-    __slots__ = ("atomic", "elem", "fields", "key_defaults", "keys", "kind", "rel", "zero")
+    __slots__ = ("_types", "atomic", "elem", "fields", "key_defaults", "keys", "kind", "rel", "zero")
 
     def __init__(self, kind: str) -> None:
         self.kind = kind
@@ -105,6 +105,20 @@ class Type:
         self.keys: list[str] = []
         self.key_defaults: dict[str, Any] = {}
         self.zero: dict[str, Any] = {}
+        self._types: dict[str, Type] = {}
+
+    def field(self, name: str) -> Type:
+        """The type of field ``name`` (the element type for names that are not fields)."""
+        found = self._types.get(name)
+        if found is None:
+            ref = self.fields.get(name)
+            if ref is None:
+                found = _resolve(self.elem) if self.elem is not None else _UNTYPED
+            else:
+                found = _resolve(ref)
+            if len(self._types) < 1024:
+                self._types[name] = found
+        return found
 
 
 _SCALAR = Type("s")
@@ -144,8 +158,8 @@ def _resolve(ref: Any) -> Type:
     if isinstance(node, list) and node[0] == "l":
         out = Type("l")
         out.elem, out.rel, out.keys = node[1], node[2], list(node[3])
-        if len(node) > 4:
-            out.key_defaults = node[4]
+        if "protocol" in out.keys:
+            out.key_defaults = {"protocol": "TCP"}  # as kube-apiserver 1.20 keys container/service ports
     elif isinstance(node, list):
         out = Type("m")
         out.elem = node[1]
@@ -253,10 +267,7 @@ _DEDUCED_MAP.elem = "u"
 
 
 def _field_type(t: Type, name: str) -> Type:
-    ref = t.fields.get(name)
-    if ref is None:
-        return _resolve(t.elem) if t.elem is not None else _UNTYPED
-    return _resolve(ref)
+    return t.field(name)
 
 
 def _freeze(value: Any) -> Any:
@@ -308,7 +319,8 @@ def _items(t: Type, items: list[Any], path: tuple[PathElement, ...], side: str) 
     for i, item in enumerate(items):
         pe = item_element(t, i, item, path)
         if pe in out:
-            raise SmdError(path, f"{side}: duplicate entries for key {path_string((pe,))}")
+            prefix = f"{side}: " if side else ""
+            raise SmdError(path, f"{prefix}duplicate entries for key {path_string((pe,))}")
         out[pe] = item
     return out
 

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from .conversion import convert
+from .partial import PartialRequest
 from .printing import Printer
 from .selectors import Filter
 from .storage import Event, Stored
@@ -81,8 +82,10 @@ class Watcher:
         deadline: float | None,
         store_rv: Any,
         printer: Printer | None = None,
+        partial: PartialRequest | None = None,
     ) -> None:
         self.printer = printer  # set when the client asked for Tables (kubectl get --watch)
+        self.partial = partial  # set when the client asked for PartialObjectMetadata (metadata only)
         self.start_rv = 0  # the version the watch started from (set before it is registered)
         self._columns_sent = False
         self.table = table
@@ -111,7 +114,7 @@ class Watcher:
         if ns is not None and event.obj.key[0] != ns:
             return
         filt = self.filter
-        if filt.trivial and self.printer is None:
+        if filt.trivial and self.printer is None and self.partial is None:
             self.push(event.line(self.api_version))
             return
         if filt.trivial:
@@ -130,12 +133,17 @@ class Watcher:
             # left the selector: DELETED with the previous content at the event's resourceVersion
             old = dict(event.old.obj)
             old["metadata"] = {**old["metadata"], "resourceVersion": str(event.rv)}
+            if self.partial is not None:
+                self.push(b'{"type":"DELETED","object":' + self.partial.item(old) + b"}\n")
+                return
             if self.printer is not None:
                 self.push(self._table_line("DELETED", convert(old, self.api_version)))
                 return
             self.push(b'{"type":"DELETED","object":' + _with_version(old, self.api_version) + b"}\n")
 
     def line(self, type_: str, stored: Stored) -> bytes:
+        if self.partial is not None:
+            return b'{"type":"' + type_.encode() + b'","object":' + self.partial.item(stored.obj) + b"}\n"
         if self.printer is not None:
             return self._table_line(type_, orjson.loads(stored.bytes_for(self.api_version)))
         return b'{"type":"' + type_.encode() + b'","object":' + stored.bytes_for(self.api_version) + b"}\n"
@@ -168,6 +176,8 @@ class Watcher:
         if self.table.rdef.builtin:
             meta["creationTimestamp"] = None
         obj = {"kind": self.table.rdef.kind, "apiVersion": self.api_version, "metadata": meta}
+        if self.partial is not None:
+            obj = {"kind": "PartialObjectMetadata", "apiVersion": self.partial.api_version, "metadata": meta}
         return b'{"type":"BOOKMARK","object":' + orjson.dumps(obj) + b"}\n"
 
     def close(self, *, abrupt: bool = False) -> None:
