@@ -332,3 +332,25 @@ class RealFIFO:
     def deltas(self) -> Deltas:
         """A copy of the queued deltas, oldest first."""
         return list(self._items)
+
+    def _keyed(self) -> list[tuple[str, Delta]]:
+        """(key, delta) for every queued change, a queued list counting as a Replaced per object."""
+        out: list[tuple[str, Delta]] = []
+        key_of = self.key_of
+        for delta, key in zip(self._items, self._keys, strict=True):
+            if key is not None:
+                out.append((key, delta))
+            elif delta[0] is REPLACED_ALL:
+                for obj in delta[1].objects:
+                    out.append((key_of(obj), _new_delta(Delta, (DeltaType.REPLACED, obj))))
+        return out
+
+    def list_keys(self) -> list[str]:
+        """The distinct keys with a change queued, in the order they first appear (as DeltaFIFO's)."""
+        return list(dict.fromkeys(key for key, _ in self._keyed()))
+
+    def get_by_key(self, key: str) -> Deltas | None:
+        """The changes queued for ``key``, oldest first (an object of a queued list as a Replaced
+        delta), or None: the same view DeltaFIFO gives of a key."""
+        found = [delta for k, delta in self._keyed() if k == key]
+        return found or None

@@ -290,3 +290,16 @@ async def test_new_informer_is_a_plain_informer_with_one_handler_a_key_function_
         assert all(o["slim"] for o in store.list())
     finally:
         await informer.stop()
+
+
+def test_list_keys_and_get_by_key_give_the_delta_fifo_view_of_what_is_queued() -> None:
+    fifo = RealFIFO()
+    fifo.replace([cm("a", "1"), cm("b", "1")], "1")
+    fifo.update(cm("a", "2"))
+    fifo.delete(cm("c", "3"))
+    assert fifo.list_keys() == ["ns/a", "ns/b", "ns/c"]
+    assert [(d.type, d.object["metadata"]["resourceVersion"]) for d in fifo.get_by_key("ns/a") or []] == [
+        (DeltaType.REPLACED, "1"),
+        (DeltaType.UPDATED, "2"),
+    ]
+    assert fifo.get_by_key("ns/zzz") is None
