@@ -3,7 +3,7 @@
 Leader election makes a controller highly available, not bigger. Sharding (the protocol of
 kubernetes-controller-sharding, with Kubernetes itself as the engine) splits a ring's objects across
 replicas: every replica holds its own shard Lease; the sharder, running in the leader, labels each
-object ``shard.<domain>/<ring>=<shard>`` after a consistent hash ring of the ready shards; each
+object ``shard.<domain>/<ring>=<shard>`` after a consistent hash ring of the live shards; each
 replica's informers watch only the objects labelled for it. When membership changes, an object moves
 with the drain protocol (drain label -> the old shard acknowledges after its last reconcile -> the new
 shard's label), so two replicas never reconcile one object at once. See docs/sharding.md.

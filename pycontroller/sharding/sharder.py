@@ -1,4 +1,4 @@
-"""The sharder: assigns a ring's objects to its ready shards by label, and moves them safely.
+"""The sharder: assigns a ring's objects to its live shards by label, and moves them safely.
 
 It runs in every replica as a leader-elected runnable, so exactly one replica acts at a time.
 It owns three kinds of informers, none of which caches the ring's assigned objects:
@@ -15,8 +15,11 @@ Two internal controllers do the work:
           long is acquired by the sharder (holder = the sharder), which makes it *dead*, so a shard
           that comes back must wait a full lease duration before it can hold it again; a released
           Lease is dead at once. Dead Leases are deleted after ``ORPHAN_AFTER`` seconds. When the
-          set of ready shards changes (or every ``resync_period``) it rebalances: it pages through
+          set of live shards changes (or every ``resync_period``) it rebalances: it pages through
           every assigned object and compares its label with the hash ring:
+
+          The ring's members are the shards not confirmed dead (ready, or expired but not yet
+          acquired), as kubernetes-controller-sharding's "available" states.
 
           - labelled for a shard that is not alive (dead, released, never existed): relabelled for
             its ring shard directly (logged), drain label removed: nobody reconciles it meanwhile;
@@ -92,7 +95,7 @@ class Sharder:
 
     A Manager runnable (leader-elected). ``run()`` suspends until :meth:`stop` or cancellation.
     ``identity`` is written as the holder of the Leases it marks dead. :attr:`ring` is the hash
-    ring of the ready shards as last computed; :attr:`states` each Lease's state.
+    ring of the live shards as last computed; :attr:`states` each Lease's state.
     """
 
     need_leader_election = True
@@ -245,7 +248,10 @@ class Sharder:
                     wake = min(wake, seen_at + ORPHAN_AFTER - now)
             states[name] = state
         self.states = states
-        ring = self.ring.with_shards(n for n, s in states.items() if s == READY)
+        # Members: every shard not confirmed dead. An expired Lease stays in the ring until the
+        # sharder's conditional write proves it was not renewed (then it is dead): a shard whose
+        # renewals merely reach us late (a busy event loop) causes no moves.
+        ring = self.ring.with_shards(n for n, s in states.items() if s in (READY, EXPIRED))
         if ring != self.ring:
             log.info(
                 "Ring %s has %d ready shard(s): %s",

@@ -126,18 +126,24 @@ class Replica:
         await self.client.close()
 
     async def kill(self) -> None:
-        """A crash as the cluster sees it: every request of this replica fails from now on, so its
-        Leases are left to expire; it keeps running (reconciling from its cache) until it notices."""
+        """A crash as the cluster sees it: from now on every request of this replica fails, so its
+        Leases are left to expire. Like a partitioned process it keeps running (reconciling from
+        its cache) until its shard notices the lost Lease at the renew deadline; then it ends
+        without any goodbye (its task is cancelled; nothing can reach the server anyway)."""
 
         async def refuse(*args: Any, **kwargs: Any) -> Any:
             raise ConnectionRefusedError("replica killed by the test")
 
         self.client.request = refuse  # type: ignore[method-assign]
         assert self.task is not None
-        try:
-            await asyncio.wait_for(asyncio.gather(self.task, return_exceptions=True), 30)
-        finally:
-            await self.client.close()
+        deadline = time.monotonic() + 30
+        while self.shard.is_ready() and not self.task.done():
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{self.name} kept its shard for 30 s without reaching the server")
+            await asyncio.sleep(0.05)
+        self.task.cancel()
+        await asyncio.gather(self.task, return_exceptions=True)
+        await self.client.close()
 
 
 async def eventually(

@@ -92,6 +92,14 @@ async def run_history(server: Any, history: list[Step]) -> None:
             alive.append(replica)
 
         async def done() -> bool:
+            for i, r in enumerate(alive):
+                if r.task is not None and r.task.done():
+                    # It lost its Lease (a stall on a loaded machine) and exited: restart it, as
+                    # its Deployment would, under the same name.
+                    await r.client.close()
+                    alive[i] = Replica(server, namespace, monitor, name=r.name, work=work)
+                    alive[i].start()
+                    replicas.append(alive[i])
             return all(r.shard.is_ready() for r in alive) and await converged(rest, namespace, alive, monitor)
 
         await eventually(done, timeout=90, what=f"convergence after {history}")
