@@ -122,6 +122,23 @@ class KindInformers:
             self._checked.add(informer)
             self._spawn(self._check(informer))
 
+    async def resolve_until(self, stop: asyncio.Event) -> bool:
+        """:meth:`resolve`, given up when ``stop`` is set first (a shutdown during start-up, while
+        discovery is being retried); returns whether it finished. Suspends."""
+        resolving = asyncio.ensure_future(self.resolve())
+        stopping = asyncio.ensure_future(stop.wait())
+        try:
+            await asyncio.wait({resolving, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopping.cancel()
+            if not resolving.done():
+                resolving.cancel()
+                await asyncio.gather(resolving, return_exceptions=True)
+        if resolving.cancelled():
+            return False
+        resolving.result()  # NoKindMatchError and the like
+        return True
+
     async def resolve(self) -> None:
         """Map every pending informer and check every factory informer against discovery. Suspends.
 

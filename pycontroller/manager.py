@@ -592,7 +592,8 @@ class Manager(ManagerServices):
         if self._factory is None:  # no informer was ever asked for: nothing to sync
             self._caches_synced = True
             return
-        await self._kinds.resolve()  # unserved resources fail here, not after the sync timeout
+        if not await self._kinds.resolve_until(shutdown):  # unserved resources fail here, at once
+            return  # shutdown requested while discovery was being retried
         self.factory.start()
         # The cache's own metrics (objects, handler backlogs, reflector counters) while it runs.
         if isinstance(self.factory, SharedInformerFactory):
