@@ -1,6 +1,6 @@
 """Controller throughput and event-to-reconcile latency, pycontroller vs kopf, on the fake API server.
 
-    python benchmarks/controller.py [--runs 3] [--json] [--quick] [--large] [--no-kopf]
+    python benchmarks/controller.py [--runs 3] [--json] [--quick] [--large] [--no-kopf] [--builder]
 
 The fake API server runs in its own process (``python -m pycontroller.testing serve``), and so does
 each controller under test, so the child's CPU time (``time.process_time``) is the controller's
@@ -23,7 +23,7 @@ kopf runs the same work as ``@kopf.on.create`` (and ``on.resume``) handlers with
 (it stores progress in annotations, one extra PATCH per object, and posts Events). Sizes: N=1000
 (10000 with ``--large``); workers 1, 4 and 16 for pycontroller.
 
-``--priority`` instead measures the opt-in low-priority lane: 50 objects created while 3000 listed
+``--builder`` measures only the Builder-made vs hand-wired comparison. ``--priority`` instead measures the opt-in low-priority lane: 50 objects created while 3000 listed
 ones are being reconciled (2 ms each), their create-to-reconcile latency with and without it.
 """
 
@@ -417,6 +417,40 @@ def _pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
+def measure_builder(args: argparse.Namespace, kubeconfig: Path) -> list[Row]:
+    """Only the Builder-made vs hand-wired backlog comparison (runs alternating, same invocation)."""
+    n = 10_000 if args.large else 100 if args.quick else 1000
+    rows: list[Row] = []
+    for mode in ("noop", "write"):
+        for workers in (1, 4):
+            runs, built = [], []
+            for _ in range(args.runs):
+                runs.append(run_child(kubeconfig, "ours", workers, n, mode, False, args.rate))
+                built.append(run_child(kubeconfig, "builder", workers, n, mode, False, args.rate))
+            for label, results in (("hand-wired", runs), ("builder", built)):
+                rows.append(
+                    Row(
+                        f"{label} backlog {mode} N={n} w={workers}",
+                        statistics.median(n / r["elapsed"] for r in results),
+                        "reconciles/s",
+                        runs=[n / r["elapsed"] for r in results],
+                    )
+                )
+                rows.append(
+                    Row(
+                        f"{label} CPU {mode} N={n} w={workers}",
+                        statistics.median(r["cpu"] / n for r in results) * 1e3,
+                        "ms/object",
+                        higher_is_better=False,
+                    )
+                )
+            ratio = statistics.median(r["cpu"] / n for r in built) / statistics.median(
+                r["cpu"] / n for r in runs
+            )
+            rows.append(Row(f"builder/hand-wired CPU {mode} w={workers}", ratio, "x", higher_is_better=False))
+    return rows
+
+
 def measure(args: argparse.Namespace, kubeconfig: Path) -> list[Row]:
     sizes = [10_000] if args.large else [100 if args.quick else 1000]
     worker_counts = [1, 4, 16]
@@ -567,6 +601,11 @@ def main() -> None:
         action="store_true",
         help="only the low-priority-lane comparison (initial list vs new work)",
     )
+    parser.add_argument(
+        "--builder",
+        action="store_true",
+        help="only the Builder-made vs hand-wired controller comparison (w=1 and 4, noop and write)",
+    )
     parser.add_argument("--child", choices=["ours", "builder", "kopf"], help=argparse.SUPPRESS)
     parser.add_argument("--kubeconfig", help=argparse.SUPPRESS)
     parser.add_argument("--namespace", help=argparse.SUPPRESS)
@@ -583,7 +622,12 @@ def main() -> None:
     if args.runs < 1:
         parser.error("--runs must be at least 1")
     with tempfile.TemporaryDirectory() as tmp, fake_server(Path(tmp)) as kubeconfig:
-        rows = measure_priority(args, kubeconfig) if args.priority else measure(args, kubeconfig)
+        if args.priority:
+            rows = measure_priority(args, kubeconfig)
+        elif args.builder:
+            rows = measure_builder(args, kubeconfig)
+        else:
+            rows = measure(args, kubeconfig)
     report(
         "controller: pycontroller vs kopf on the fake API server (separate processes; machine shared)",
         rows,
