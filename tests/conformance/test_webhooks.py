@@ -743,3 +743,23 @@ async def test_reads_at_another_version_fail_while_the_conversion_webhook_is_dow
             assert (await rest_client.get(v1, "f", namespace))["spec"] == {"scale": {"replicas": 2}}
     finally:
         await server.stop()
+
+
+async def test_a_patch_racing_another_write_during_its_webhook_is_applied_to_the_new_state(
+    rest_client: RestClient, labelled: str, webhook_server: WebhookServer
+) -> None:
+    ns = labelled
+    raced = {"done": False}
+
+    async def mutate(request: AdmissionRequest) -> None:
+        data = ((request.object or {}).get("data")) or {}
+        if request.operation == "UPDATE" and "patched" in data and not raced["done"]:
+            raced["done"] = True  # another client writes while this patch's webhook runs
+            await rest_client.patch(CONFIGMAPS, "r", {"data": {"other": "1"}}, ns)
+
+    webhook_server.add_mutator("v1", "ConfigMap", mutate)
+    async with installed(rest_client, webhook_server, ns, probe_configmap(rest_client, ns)):
+        await rest_client.create(CONFIGMAPS, configmap("r", ns))
+        patched = await rest_client.patch(CONFIGMAPS, "r", {"data": {"patched": "1"}}, ns)
+    assert raced["done"]
+    assert patched["data"] == {"other": "1", "patched": "1"}

@@ -268,9 +268,22 @@ class WebhookCaller(AdmissionCalls, ConversionCalls, WebhookClient):
             assert route.name is not None
             if route.verb == "patch" and expected_rv is not None:
                 body.setdefault("metadata", {})["resourceVersion"] = expected_rv
-            return registry.update(
-                table, route.namespace, route.name, body, subresource=route.subresource, api_version=write_av
-            )
+            try:
+                return registry.update(
+                    table,
+                    route.namespace,
+                    route.name,
+                    body,
+                    subresource=route.subresource,
+                    api_version=write_av,
+                )
+            except ApiFailure as exc:
+                if exc.code == 409 and route.verb == "patch":
+                    # the object changed while webhooks were called: a patch is applied again to the
+                    # new state (the real server's GuaranteedUpdate); a stale resourceVersion the
+                    # client put in its patch is refused by _patched on the next attempt
+                    raise _Retry() from None
+                raise
 
     async def _patched(
         self,
