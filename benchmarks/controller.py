@@ -12,6 +12,8 @@ alone. The parent creates the objects. Workload: ConfigMaps in a fresh namespace
   just before each create request (its time is written in an annotation) to its reconcile, p50/p99
   (this includes the server and the creator, so it suffers most on a loaded machine), and, for
   pycontroller, from the watch event reaching the controller's handler to the reconcile starting.
+* builder: the same controller made by ``mgr.controller(...).for_("v1", "ConfigMap").complete()``,
+  its backlog runs alternating with the hand-wired one's (same run, same machine): rate and CPU.
 * modes: ``noop`` (reconcile reads the cache only) and ``write`` (one PATCH of an annotation per
   object; the follow-up event is reconciled as a no-op).
 * API writes by the controller are counted from the server's resourceVersion (creations excluded):
@@ -181,7 +183,7 @@ async def child_ours(args: argparse.Namespace) -> None:
     mgr = Manager(
         kubeconfig=args.kubeconfig, namespace=args.namespace, metrics_bind_address="0", handle_signals=False
     )
-    informer = mgr.informer_for("", "v1", "configmaps")
+    informer: Any = None
     gvr = _gvr("configmaps")
     client = mgr.client
     write = args.mode == "write"
@@ -217,15 +219,29 @@ async def child_ours(args: argparse.Namespace) -> None:
             )
         tally.record(key, annotations.get(ANNOTATION), started)
 
-    ctl = Controller(
-        f"bench-{uuid.uuid4().hex[:6]}",
-        reconcile,
-        max_concurrent_reconciles=args.workers,
-        skip_name_validation=True,
-        low_priority_initial=args.mode == "slow-low",
-    )
-    ctl.watch(informer, None if slow else TimedEnqueue())
-    mgr.add(ctl)
+    if args.child == "builder":
+        # The same work, wired by the Builder: the shared informer of the kind, enqueue_object(),
+        # the Controller added to the Manager. Only the handler differs (no arrival timestamps).
+        informer = mgr.informer_for("v1", "ConfigMap")
+        ctl = (
+            mgr.controller(f"bench-{uuid.uuid4().hex[:6]}")
+            .for_("v1", "ConfigMap")
+            .with_options(
+                max_concurrent_reconciles=args.workers, low_priority_initial=args.mode == "slow-low"
+            )
+            .complete(reconcile)
+        )
+    else:
+        informer = mgr.informer_for("", "v1", "configmaps")
+        ctl = Controller(
+            f"bench-{uuid.uuid4().hex[:6]}",
+            reconcile,
+            max_concurrent_reconciles=args.workers,
+            skip_name_validation=True,
+            low_priority_initial=args.mode == "slow-low",
+        )
+        ctl.watch(informer, None if slow else TimedEnqueue())
+        mgr.add(ctl)
     cpu0 = time.process_time()
     t0 = time.perf_counter()
     run = asyncio.create_task(mgr.run())
@@ -449,11 +465,31 @@ def measure(args: argparse.Namespace, kubeconfig: Path) -> list[Row]:
                     )
                 )
             for workers in worker_counts:
-                runs = [
-                    run_child(kubeconfig, "ours", workers, n, mode, False, args.rate)
-                    for _ in range(args.runs)
-                ]
+                # Hand-wired and Builder-made controllers alternate, so both see the same machine.
+                runs, built = [], []
+                for _ in range(args.runs):
+                    runs.append(run_child(kubeconfig, "ours", workers, n, mode, False, args.rate))
+                    built.append(run_child(kubeconfig, "builder", workers, n, mode, False, args.rate))
                 rate = statistics.median(n / r["elapsed"] for r in runs)
+                built_rate = statistics.median(n / r["elapsed"] for r in built)
+                rows.append(
+                    Row(
+                        f"builder backlog {mode} N={n} w={workers}",
+                        built_rate,
+                        "reconciles/s",
+                        runs=[n / r["elapsed"] for r in built],
+                        note=f"{built_rate / rate:.2f}x hand-wired (same run)",
+                    )
+                )
+                rows.append(
+                    Row(
+                        f"builder CPU {mode} N={n} w={workers}",
+                        statistics.median(r["cpu"] / n for r in built) * 1e3,
+                        "ms/object",
+                        higher_is_better=False,
+                        note=f"hand-wired {statistics.median(r['cpu'] / n for r in runs) * 1e3:.3f}",
+                    )
+                )
                 note = f"{rate / kopf_rate:.1f}x kopf" if kopf_rate else ""
                 rows.append(
                     Row(
@@ -531,14 +567,14 @@ def main() -> None:
         action="store_true",
         help="only the low-priority-lane comparison (initial list vs new work)",
     )
-    parser.add_argument("--child", choices=["ours", "kopf"], help=argparse.SUPPRESS)
+    parser.add_argument("--child", choices=["ours", "builder", "kopf"], help=argparse.SUPPRESS)
     parser.add_argument("--kubeconfig", help=argparse.SUPPRESS)
     parser.add_argument("--namespace", help=argparse.SUPPRESS)
     parser.add_argument("--count", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--workers", type=int, default=1, help=argparse.SUPPRESS)
     parser.add_argument("--mode", default="noop", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.child == "ours":
+    if args.child in ("ours", "builder"):
         asyncio.run(child_ours(args))
         return
     if args.child == "kopf":

@@ -22,12 +22,21 @@ informer queues side by side, RealFIFO (in order, the default) and DeltaFIFO: al
 
     python benchmarks/informer.py [--quick] [--runs N] [--json] [--objects N] [--events M]
                                   [--servers envtest,fake] [--fake-objects 100000]
+                                  [--scale-fake 10000,100000,300000,1000000] [--scale-envtest 10000,50000]
+                                  [--scale-variants ours,ours-keep,ours-meta,official] [--peer-max N]
+                                  [--scale-only]
+
+The scaling table (its own section, ``run_scaling``): list+sync of 10k..1M ConfigMaps on the fake and
+10k/50k on envtest, each in a fresh client process: objects/s, CPU us/object, retained and peak bytes
+per object (RSS), for ours, ours with managedFields kept, metadata-only, and the official informer up
+to --peer-max; the fake server's own memory per object; ratio rows (1M vs 10k, ours/official).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gc
 import json
 import os
@@ -38,6 +47,7 @@ import tempfile
 import threading
 import time
 import tracemalloc
+import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -571,6 +581,335 @@ def official_watch(kubeconfig: Path, events: int, objects: int, live: bool) -> d
     return {"wall": t1 - t0, "cpu": c1 - c0}
 
 
+# -- scaling (cachescale): list+sync cost per object from 10k to 1M objects ------------------------------
+#
+# Every measurement runs in a FRESH client process (``informer.py _scale KUBECONFIG N VARIANT``): --runs
+# timed ones (objects/s, CPU, and the RSS peak above the RSS before the list, noted), then one under
+# tracemalloc for memory: retained = Python memory held after the sync (GC collected), peak = the
+# most held during it, both above what was held before the list (RSS cannot say "retained": freed
+# memory stays in the process). The fake is started per size with ``serve --load`` (its
+# objects created from a JSON-lines file, not a million POSTs); envtest is filled by POSTs.
+# Variants: ours (drop_managed_fields, the default), ours-keep (managedFields kept), ours-meta
+# (metadata_only=True), official (the ``kubernetes`` package's SharedInformer, typed models).
+
+SCALE_VARIANTS = ("ours", "ours-keep", "ours-meta", "official")
+
+
+def _rss() -> int:
+    with open("/proc/self/status", "rb") as status:
+        for line in status:
+            if line.startswith(b"VmRSS:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def _reset_peak() -> None:
+    """Make the kernel's peak RSS (VmHWM) start again from the current RSS (Linux clear_refs 5)."""
+    with contextlib.suppress(OSError), open("/proc/self/clear_refs", "w") as refs:
+        refs.write("5")
+
+
+def _max_rss() -> int:
+    with open("/proc/self/status", "rb") as status:
+        for line in status:
+            if line.startswith(b"VmHWM:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+class _Meter:
+    """Memory of one list: tracemalloc (``traced``: Python allocations, exact retained vs peak) or RSS."""
+
+    def __init__(self, traced: bool) -> None:
+        self.traced = traced
+        gc.collect()
+        if traced:
+            tracemalloc.start()
+            self.base = tracemalloc.get_traced_memory()[0]
+        else:
+            self.base = _rss()
+            _reset_peak()
+
+    def peak(self) -> int:
+        return (tracemalloc.get_traced_memory()[1] if self.traced else _max_rss()) - self.base
+
+    def retained(self) -> int:
+        gc.collect()
+        return (tracemalloc.get_traced_memory()[0] if self.traced else _rss()) - self.base
+
+
+async def _scale_ours(kubeconfig: Path, n: int, variant: str, traced: bool) -> dict[str, float]:
+    rc = await rest_client(kubeconfig)
+    try:
+        options: dict[str, Any] = {}
+        if variant == "ours-keep":
+            options["transform"] = None
+        elif variant == "ours-meta":
+            options["metadata_only"] = True
+        factory = SharedInformerFactory(rc, namespace=NS)
+        informer = factory.informer_for(CONFIGMAPS, **options)
+        counter = Counter()
+        counter.target = n
+        informer.add_event_handler(counter)
+        meter = _Meter(traced)
+        t0, c0 = time.perf_counter(), time.process_time()
+        factory.start()
+        await _wait(counter.done, timeout=3600)
+        t1, c1 = time.perf_counter(), time.process_time()
+        peak = meter.peak()
+        await factory.shutdown()
+        retained = meter.retained()
+        cached = len(informer.indexer)
+        return {"wall": t1 - t0, "cpu": c1 - c0, "retained": retained / cached, "peak": peak / cached}
+    finally:
+        await rc.close()
+
+
+def _scale_official(kubeconfig: Path, n: int, traced: bool) -> dict[str, float]:
+    from kubernetes.informer import ADDED, SharedInformer
+
+    v1 = _official_v1(kubeconfig)
+    done = threading.Event()
+    seen = [0]
+
+    def on_add(obj: Any) -> None:
+        seen[0] += 1
+        if seen[0] >= n:
+            done.set()
+
+    informer = SharedInformer(v1.list_namespaced_config_map, namespace=NS)
+    informer.add_event_handler(ADDED, on_add)
+    meter = _Meter(traced)
+    t0, c0 = time.perf_counter(), time.process_time()
+    informer.start()
+    done.wait(3600)
+    t1, c1 = time.perf_counter(), time.process_time()
+    peak = meter.peak()
+    stop_official(informer)
+    retained = meter.retained()
+    return {"wall": t1 - t0, "cpu": c1 - c0, "retained": retained / n, "peak": peak / n}
+
+
+def scale_child(argv: list[str]) -> None:
+    """``_scale KUBECONFIG N VARIANT [traced]``: one measurement in this fresh process, as JSON."""
+    kubeconfig, n, variant = Path(argv[0]), int(argv[1]), argv[2]
+    traced = argv[3:4] == ["traced"]
+    if variant == "official":
+        out = _scale_official(kubeconfig, n, traced)
+    else:
+        out = asyncio.run(_scale_ours(kubeconfig, n, variant, traced))
+    print(json.dumps(out), flush=True)
+    if variant == "official":
+        # The official informer's daemon thread may still sit in a watch read; interpreter
+        # finalization under tracemalloc then aborts (SIGABRT). The measurement is out: leave now.
+        os._exit(0)
+
+
+def _measure_scale(kubeconfig: Path, n: int, variant: str, runs: int) -> dict[str, float] | None:
+    """``runs`` timed children (medians; their RSS peak too) and one traced child for memory."""
+    results = []
+    for traced in [False] * runs + [True]:
+        proc = subprocess.run(
+            [
+                sys.executable,
+                __file__,
+                "_scale",
+                str(kubeconfig),
+                str(n),
+                variant,
+                *(["traced"] if traced else []),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=7200,
+        )
+        if proc.returncode != 0:
+            print(f"# {variant} at {n} failed: {proc.stderr.strip()[-600:]}", file=sys.stderr)
+            return None
+        results.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+    timed, memory = results[:-1], results[-1]
+    return {
+        "rate": med([n / r["wall"] for r in timed]),
+        "cpu": med([r["cpu"] / n * 1e6 for r in timed]),
+        "rss_peak": med([r["peak"] for r in timed]),
+        "retained": memory["retained"],
+        "peak": memory["peak"],
+    }
+
+
+def _load_file(tmp: Path, n: int) -> Path:
+    path = tmp / f"configmaps-{n}.jsonl"
+    with path.open("wb") as out:
+        out.write(
+            json.dumps({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}}).encode() + b"\n"
+        )
+        for i in range(n):
+            obj = configmap(i)
+            obj["metadata"]["namespace"] = NS
+            out.write(json.dumps(obj, separators=(",", ":")).encode() + b"\n")
+    return path
+
+
+def _proc_rss(pid: int) -> int:
+    with open(f"/proc/{pid}/status", "rb") as status:
+        for line in status:
+            if line.startswith(b"VmRSS:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def _short(n: int) -> str:
+    return f"{n // 1_000_000}M" if n >= 1_000_000 and n % 1_000_000 == 0 else f"{n // 1000}k"
+
+
+def _scale_rows(label: str, n: int, variant: str, m: dict[str, float], rows: list[Row]) -> None:
+    name = f"[scale {label}] {variant} {_short(n)}"
+    rows.append(Row(f"{name} list+sync", m["rate"], "objects/s"))
+    rows.append(Row(f"{name} CPU", m["cpu"], "us/object", higher_is_better=False))
+    rows.append(Row(f"{name} retained", m["retained"], "bytes/object", higher_is_better=False))
+    rows.append(
+        Row(
+            f"{name} peak",
+            m["peak"],
+            "bytes/object",
+            higher_is_better=False,
+            note=f"RSS peak {m['rss_peak']:.0f} B",
+        )
+    )
+
+
+def run_scaling(
+    tmp: Path,
+    fake_sizes: list[int],
+    envtest_sizes: list[int],
+    runs: int,
+    peer_max: int,
+    variants: list[str],
+    rows: list[Row],
+) -> None:
+    """The scaling table: each size and variant in fresh client processes; ratio rows at the end."""
+    got: dict[tuple[str, int, str], dict[str, float]] = {}
+    empty = 0
+    if fake_sizes:  # the server's own memory per object is measured above an empty server's
+        with fake_api_server_process(tmp, load=_load_file(tmp, 0)) as served:
+            empty = _proc_rss(served.process.pid)
+    for n in sorted(fake_sizes):
+        phase("scale fake", f"loading {n} ConfigMaps")
+        path = _load_file(tmp, n)
+        started = time.perf_counter()
+        with fake_api_server_process(tmp, load=path, start_timeout=600 + n / 1000) as served:
+            path.unlink()
+            loaded = _proc_rss(served.process.pid)
+            for variant in variants:
+                if variant == "official" and n > peer_max:
+                    continue
+                if variant in ("ours-keep", "ours-meta") and n > max(100_000, min(fake_sizes)):
+                    continue  # the variants' rows at the small sizes say what they save
+                phase("scale fake", f"{variant} at {n}")
+                m = _measure_scale(served.kubeconfig, n, variant, runs)
+                if m is not None:
+                    got[("fake", n, variant)] = m
+                    _scale_rows("fake", n, variant, m, rows)
+            after = _proc_rss(served.process.pid)
+            with urllib.request.urlopen(f"{served.url}{CONFIGMAPS.path(NS, 'cm-000000')}") as answer:
+                json_size = len(answer.read())
+        loaded, after = loaded - empty, after - empty
+        rows.append(
+            Row(
+                f"[scale fake] server memory {_short(n)}",
+                after / n,
+                "bytes/object",
+                higher_is_better=False,
+                note=f"above an empty server: {loaded / n:.0f} B after load, {after / n:.0f} B after "
+                f"the lists; JSON {json_size} B; load {time.perf_counter() - started:.0f}s",
+            )
+        )
+        rows.append(
+            Row(f"[scale fake] server memory/JSON {_short(n)}", after / n / json_size, "x", 3.0, False)
+        )
+    if envtest_sizes and os.environ.get("KUBEBUILDER_ASSETS"):
+        try:
+            with envtest_server(tmp) as kubeconfig:
+                for n in sorted(envtest_sizes):
+                    phase("scale envtest", f"creating {n} ConfigMaps")
+                    asyncio.run(populate(kubeconfig, n))
+                    for variant in variants:
+                        if variant == "official" and n > peer_max:
+                            continue
+                        phase("scale envtest", f"{variant} at {n}")
+                        m = _measure_scale(kubeconfig, n, variant, runs)
+                        if m is not None:
+                            got[("envtest", n, variant)] = m
+                            _scale_rows("envtest", n, variant, m, rows)
+        except Exception as exc:  # a missing server is reported, not fatal
+            print(f"# envtest scaling skipped: {type(exc).__name__}: {exc}", file=sys.stderr)
+    _scale_ratios(got, rows)
+
+
+def _scale_ratios(got: dict[tuple[str, int, str], dict[str, float]], rows: list[Row]) -> None:
+    for label in ("fake", "envtest"):
+        sizes = sorted(n for (lb, n, v) in got if lb == label and v == "ours")
+        if len(sizes) >= 2:
+            lo, hi = got[(label, sizes[0], "ours")], got[(label, sizes[-1], "ours")]
+            span = f"{_short(sizes[-1])} vs {_short(sizes[0])}"
+            rows.append(Row(f"[scale {label}] CPU/object {span}", hi["cpu"] / lo["cpu"], "x", 1.3, False))
+            rows.append(Row(f"[scale {label}] objects/s {span}", hi["rate"] / lo["rate"], "x", 0.8))
+            mid = [n for n in sizes if n == 300_000]
+            if mid:
+                rows.append(
+                    Row(
+                        f"[scale {label}] objects/s 300k vs {_short(sizes[0])}",
+                        got[(label, 300_000, "ours")]["rate"] / lo["rate"],
+                        "x",
+                        0.8,
+                    )
+                )
+        for n in sizes:
+            ours = got[(label, n, "ours")]
+            rows.append(
+                Row(
+                    f"[scale {label}] peak/retained ours {_short(n)}",
+                    ours["peak"] / ours["retained"],
+                    "x",
+                    1.3,
+                    False,
+                )
+            )
+            peer = got.get((label, n, "official"))
+            if peer is not None:
+                rows.append(
+                    Row(f"[scale {label}] CPU official/ours {_short(n)}", peer["cpu"] / ours["cpu"], "x")
+                )
+                rows.append(
+                    Row(
+                        f"[scale {label}] retained official/ours {_short(n)}",
+                        peer["retained"] / ours["retained"],
+                        "x",
+                    )
+                )
+                rows.append(
+                    Row(
+                        f"[scale {label}] objects/s ours/official {_short(n)}",
+                        ours["rate"] / peer["rate"],
+                        "x",
+                    )
+                )
+            for variant, what in (
+                ("ours-meta", "metadata-only/full"),
+                ("ours-keep", "managedFields kept/dropped"),
+            ):
+                other = got.get((label, n, variant))
+                if other is not None:
+                    rows.append(
+                        Row(
+                            f"[scale {label}] retained {what} {_short(n)}",
+                            other["retained"] / ours["retained"],
+                            "x",
+                            higher_is_better=variant == "ours-keep",
+                        )
+                    )
+
+
 # -- driver -------------------------------------------------------------------------------------------
 
 
@@ -730,6 +1069,9 @@ def run_server(
 
 def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "_scale":
+        scale_child(argv[1:])
+        return
     if argv and argv[0] == "_generate":
         kubeconfig, count, objects, salt = argv[1:5]
         asyncio.run(update_many(Path(kubeconfig), int(count), int(objects), salt))
@@ -742,22 +1084,57 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--events", type=int, default=None)
     parser.add_argument("--fake-objects", type=int, default=None, help="list size on the fake (e.g. 100000)")
     parser.add_argument("--servers", default="envtest,fake")
+    scaling = parser.add_argument_group("scaling table (cachescale)")
+    scaling.add_argument(
+        "--scale-fake",
+        default=None,
+        metavar="SIZES",
+        help="comma-separated list sizes on the fake (default 10000,100000,300000,1000000; --quick 2000; '' none)",
+    )
+    scaling.add_argument(
+        "--scale-envtest",
+        default=None,
+        metavar="SIZES",
+        help="sizes on envtest (default 10000,50000; --quick none)",
+    )
+    scaling.add_argument(
+        "--scale-variants", default=",".join(SCALE_VARIANTS), help="ours,ours-keep,ours-meta,official"
+    )
+    scaling.add_argument(
+        "--peer-max", type=int, default=100_000, help="largest size the official informer lists"
+    )
+    scaling.add_argument("--scale-only", action="store_true", help="only the scaling table")
     args = parser.parse_args(argv)
+    variants = [v for v in args.scale_variants.split(",") if v]
+    if set(variants) - set(SCALE_VARIANTS) or "ours" not in variants:
+        parser.error(f"--scale-variants: choose among {','.join(SCALE_VARIANTS)}, ours included")
+
+    def sizes(text: str | None, default: str) -> list[int]:
+        try:
+            return [int(x) for x in (default if text is None else text).split(",") if x.strip()]
+        except ValueError:
+            parser.error(f"sizes must be integers separated by commas, got {text!r}")
+
+    fake_sizes = sizes(args.scale_fake, "2000" if args.quick else "10000,100000,300000,1000000")
+    envtest_sizes = sizes(args.scale_envtest, "" if args.quick else "10000,50000")
     n = args.objects or (2000 if args.quick else 10_000)
     m = args.events or (2000 if args.quick else 10_000)
     runs = 1 if args.quick else args.runs
     args.runs = runs
     rows: list[Row] = []
-    readline, split = (statistics.median(v) for v in zip(*(framing() for _ in range(3)), strict=True))
-    rows.append(Row("[micro] watch framing readline()", readline, "us/line", higher_is_better=False))
-    rows.append(
-        Row("[micro] watch framing readany+split", split, "us/line", higher_is_better=False, note="used")
-    )
-    fifo_rows(min(n, 1000), m, max(runs, 3), rows)
     servers = [s for s in args.servers.split(",") if s]
     unknown = set(servers) - {"envtest", "fake"}
     if unknown:
         parser.error(f"unknown servers {sorted(unknown)}; use envtest and/or fake")
+    if args.scale_only:  # the scaling table alone: no micro rows, no data-path servers
+        servers = []
+    else:
+        readline, split = (statistics.median(v) for v in zip(*(framing() for _ in range(3)), strict=True))
+        rows.append(Row("[micro] watch framing readline()", readline, "us/line", higher_is_better=False))
+        rows.append(
+            Row("[micro] watch framing readany+split", split, "us/line", higher_is_better=False, note="used")
+        )
+        fifo_rows(min(n, 1000), m, max(runs, 3), rows)
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         for server in servers:
@@ -773,6 +1150,10 @@ def main(argv: list[str] | None = None) -> None:
                 print(f"# {server} skipped: {type(exc).__name__}: {exc}", file=sys.stderr)
             if args.quick and rows:
                 break
+        if fake_sizes or envtest_sizes:
+            if args.quick:
+                variants = [v for v in variants if v != "official"]
+            run_scaling(tmp, fake_sizes, envtest_sizes, runs, args.peer_max, variants, rows)
     report("informer data path (the machine is shared and loaded: read medians)", rows, args)
 
 

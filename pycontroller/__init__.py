@@ -7,7 +7,8 @@ The public facade: what an operator author needs in one import::
 Subpackages hold the layers underneath and are public too: :mod:`pycontroller.workqueue` (work
 queues and rate limiters), :mod:`pycontroller.cache` (stores, DeltaFIFO, reflectors, shared
 informers, listers), :mod:`pycontroller.leaderelection` (leader election on a Lease),
-:mod:`pycontroller.record` (the event recorder), and :mod:`pycontroller.testing` (in-memory API
+:mod:`pycontroller.record` (the event recorder), :mod:`pycontroller.webhook` (admission and
+conversion webhooks over HTTPS), and :mod:`pycontroller.testing` (in-memory API
 server, envtest launcher, fake clock, pytest fixtures; never imported by the library itself).
 """
 

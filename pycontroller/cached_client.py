@@ -15,6 +15,8 @@ from the Manager's shared informers, everything else (``create``, ``replace``, `
   terms, joined by commas, on any dotted field path: ``metadata.name``, ``spec.nodeName``...),
   and honours ``limit``; a ``continue`` token is refused (a cache has no pages), as in
   controller-runtime.
+* A read in a namespace the cache does not hold (``CacheOptions`` / ``ByObject`` namespaces)
+  raises :class:`~pycontroller.cache.options.OutsideCacheScopeError`, not a NotFound.
 * Reads lag writes: a ``get`` right after a ``create`` may answer NotFound until the watch
   delivers the object. Code that must see its own writes at once reads through
   ``mgr.get_api_reader()`` (the raw RestClient), like controller-runtime's APIReader.
@@ -97,8 +99,12 @@ class CachedClient(RestClient):
         is_started: Callable[[], bool],
         *,
         sync_timeout: float | None = 120.0,
+        scope_of: Callable[[Any], Any] | None = None,
     ) -> None:
         super().__init__(rest.api_client)
+        # cachescale: the cache options an informer was made with (InformerOptions or None), so
+        # a read of a namespace the cache does not hold raises OutsideCacheScopeError.
+        self._scope_of = scope_of
         self._rest_mapper = rest.rest_mapper  # one mapper: the Manager's
         self._informer_for = informer_for
         self._is_started = is_started
@@ -127,6 +133,7 @@ class CachedClient(RestClient):
         Suspends only on the first read of a resource (informer start and sync)."""
         gvr, informer, kind = await self._synced_informer(target, "get")
         key = f"{namespace}/{name}" if namespace else name
+        self._check_scope(informer, f"get {gvr.resource} {key}", namespace)
         obj = informer.indexer.get_by_key(key)
         if obj is None:
             raise not_found(_resource_name(gvr), name)
@@ -163,6 +170,8 @@ class CachedClient(RestClient):
             raise ValueError(f"limit must be a whole number >= 0, got {limit!r}")
         terms = parse_field_selector(field_selector) if field_selector else []
         gvr, informer, kind = await self._synced_informer(target, "list")
+        if namespace:
+            self._check_scope(informer, f"list {gvr.resource} in {namespace}", namespace)
         lister = Lister(informer.indexer)
         objs = (lister.namespace(namespace) if namespace else lister).list(label_selector)
         if terms:
@@ -176,6 +185,12 @@ class CachedClient(RestClient):
             "metadata": {"resourceVersion": informer.last_sync_resource_version()},
             "items": [_typed(_copy(o), gvr, kind) for o in objs],
         }
+
+    def _check_scope(self, informer: Any, what: str, namespace: str | None) -> None:
+        """OutsideCacheScopeError when the informer's namespaces do not include ``namespace``."""
+        options = self._scope_of(informer) if self._scope_of is not None else None
+        if options is not None:
+            options.check_namespace(what, namespace)
 
     def __repr__(self) -> str:
         return f"<CachedClient {self.host}>"

@@ -169,6 +169,11 @@ class RestClient:
         """The event loop this client's requests run on (known after the first one), or None."""
         return self._loop
 
+    def bind_loop(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Say which event loop this client's calls belong to (the Manager's, at start), so a
+        :attr:`sync` facade made in a worker thread knows where to run. Never suspends."""
+        self._loop = loop
+
     @property
     def sync(self) -> SyncClient:
         """A blocking facade for plain-function reconcilers (see :mod:`pycontroller.sync_client`).

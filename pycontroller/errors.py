@@ -1,16 +1,23 @@
 """The exceptions pycontroller raises, as one small family.
 
 Every error the library raises on purpose derives from :class:`PyControllerError`, so an
-operator can catch "anything pycontroller refused" in one clause. The tree (defined here unless a
-module is named; ``pycontroller`` exports all but the last two, which the library handles itself)::
+operator can catch "anything pycontroller refused" in one clause. The tree (each is defined here
+unless a module is named; those a reconcile or ``Manager.run()`` caller catches are also exported
+by ``pycontroller``)::
 
     PyControllerError
     ├── ConfigError                   a bad kubeconfig, flag, option or duration
+    │   ├── ShardingConfigError       sharding: a ring, shard or domain name or option that cannot be used
+    │   │   └── DuplicateShardError   sharding: two running replicas share one shard name
+    │   └── InformerOptionsConflictError cache.options: an informer asked for again with other options
     ├── InvalidObjectError            an object without metadata, name, or of the wrong shape; a bad
     │   │                             status condition (also ValueError; client-side, before any request)
     │   └── AlreadyOwnedError         controllerutil: another controller already owns the object
     ├── SelectorError                 labels: a label selector that does not parse (also ValueError)
+    ├── BuilderError                  builder: a controller described wrongly (no for_(), a duplicate name...)
+    ├── CacheNotStartedError          cached_client: a cached read before the Manager's cache started
     ├── DecodeError                   bytes from the API server that are not the JSON we expect
+    │   └── BadWatchInput             cache.listwatch: a watch line the reflector cannot use (logged, counted)
     ├── NoKindMatchError              restmapper: discovery serves no such kind/resource (also LookupError)
     ├── ApiError                      the API server answered with a non-2xx Status: ``status`` (code),
     │   │                             ``reason``, ``message``, ``details``, ``causes``, ``body``
@@ -33,12 +40,15 @@ module is named; ``pycontroller`` exports all but the last two, which the librar
     ├── BlockingCallOnLoopError       sync_client: a blocking call on the loop it waits for (also RuntimeError)
     ├── ManagerAlreadyStartedError    manager: add()/run() after the Manager started (also RuntimeError)
     ├── LeaderElectionLostError       manager: the Lease was lost; exit and restart
+    ├── GracefulShutdownTimeoutError  manager: runnables outlived the grace period (also TimeoutError)
+    ├── ShardLeaseLostError           sharding: the shard Lease was not renewed in time; exit and restart
     ├── LeaseNotRenewedError          leaderelection: the renew deadline passed (ends leading)
     └── WatchStalledError             cache.listwatch: a watch that went silent (retried by the reflector)
 
 Not in the family on purpose: :class:`pycontroller.reconcile.TerminalError` (raised BY a reconcile
-to ask for no retry) and ``cache.mutation.MutationError`` (an AssertionError of the debug mutation
-detector). Arguments of the wrong type raise the builtin ``TypeError``; out-of-range numbers raise
+to ask for no retry), ``finalizer.FinalizerError`` (carries the cleanups' own errors),
+``cache.mutation.MutationError`` (an AssertionError of the debug mutation detector), and the
+webhook's ``ReviewError``/``JsonPatchError`` (ValueErrors turned into HTTP answers). Arguments of the wrong type raise the builtin ``TypeError``; out-of-range numbers raise
 ``ValueError`` (or :class:`ConfigError` where they come from configuration).
 """
 

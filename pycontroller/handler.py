@@ -137,6 +137,7 @@ class _EnqueueOwner(EventHandler):
         self._mapper = mapper
         self._held: list[tuple[Callable[..., None], tuple[Any, ...]]] = []
         self._resolving: asyncio.Task[None] | None = None
+        self._warned = False
         self._repr = f"enqueue_owner({api_version!r}, {kind!r}, only_controller={only_controller})"
 
     @property
@@ -200,12 +201,20 @@ class _EnqueueOwner(EventHandler):
         return False
 
     async def _resolve(self) -> None:
+        guess = False
         try:
             if self._mapper is None:
                 raise LookupError("no RESTMapper: pass mapper= or run the controller under a Manager")
             mapping = await self._mapper.resource_for(self._api_version, self._kind)
             self._namespaced = mapping.namespaced
-        except Exception as exc:  # cannot know: fall back to the dependent's namespace, and say so
+        except NoKindMatchError as exc:
+            # Not served (yet): deliver these with the dependent's namespace and ask again at the
+            # next event (the mapper's negative cache keeps that to one request a second).
+            if not self._warned:
+                log.warning("%r: %s; keys take the dependent's namespace until it is served", self, exc)
+                self._warned = True
+            guess = True
+        except Exception as exc:  # cannot know at all: fall back for good, and say so
             log.error(
                 "%r cannot learn the scope of %s %s (%s); keys take the dependent's namespace",
                 self,
@@ -217,8 +226,14 @@ class _EnqueueOwner(EventHandler):
         finally:
             self._resolving = None
         held, self._held = self._held, []
-        for method, args in held:
-            method(*args)
+        if guess:
+            self._namespaced = True
+        try:
+            for method, args in held:
+                method(*args)
+        finally:
+            if guess:
+                self._namespaced = None
 
     def create(self, obj: Any, enqueue: Enqueue) -> None:
         if self._namespaced is None and not self._known(self.create, (obj, enqueue)):

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -62,8 +63,10 @@ class KindInformers:
         mapper: Callable[[], RESTMapper],
         clock: Callable[[], Clock],
         timeout: Callable[[], float],
+        configure: Callable[[Any], object] = lambda informer: None,
     ) -> None:
         self._factory = factory
+        self._configure = configure  # the Manager's per-informer options (sharding), once the GVR is known
         self._mapper = mapper
         self._clock = clock
         self._timeout = timeout
@@ -72,6 +75,7 @@ class KindInformers:
         self._started = False
         #: Informers that duplicate one the factory already had; they run beside it.
         self._extra: list[Any] = []
+        self._checked: weakref.WeakSet[Any] = weakref.WeakSet()
 
     def informer_for(self, api_version: str, name: str, *, wait_for_crd: bool, **options: Any) -> Any:
         """The informer for ``name`` (kind, plural, singular, short name) in ``api_version``. Never suspends.
@@ -82,7 +86,13 @@ class KindInformers:
         mapping = self._mapper().cached(api_version, name)
         if mapping is not None and not wait_for_crd:
             gvr = mapping.gvr
-            return factory.informer_for(gvr.group, gvr.version, gvr.resource, kind=mapping.kind, **options)
+            informer = factory.informer_for(
+                gvr.group, gvr.version, gvr.resource, kind=mapping.kind, **options
+            )
+            self._configure(informer)
+            if self._started:
+                factory.start()
+            return informer
         for p in self._pending:
             if (p.api_version, p.name) == (api_version, name):
                 return p.informer
@@ -94,7 +104,9 @@ class KindInformers:
             )
         new_informer = getattr(factory, "new_informer", None)
         if new_informer is None:  # a stand-in factory without deferred informers: as named
-            return factory.informer_for(provisional.group, provisional.version, provisional.resource, **options)
+            return factory.informer_for(
+                provisional.group, provisional.version, provisional.resource, **options
+            )
         # cache options (cachescale): a kind-named pending informer takes its (group, Kind) options now
         kind = mapping.kind if mapping is not None else name
         pending = _Pending(new_informer(provisional, kind=kind, **options), api_version, name, wait_for_crd)
@@ -103,6 +115,13 @@ class KindInformers:
             self._spawn(self._resolve_pending(pending))
         return pending.informer
 
+    def check_later(self, informer: Any) -> None:
+        """After start: check an informer asked for by resource in the background; an unserved
+        one is logged as an error naming it (its reflector keeps retrying). Never suspends."""
+        if self._started and informer not in self._checked:
+            self._checked.add(informer)
+            self._spawn(self._check(informer))
+
     async def resolve(self) -> None:
         """Map every pending informer and check every factory informer against discovery. Suspends.
 
@@ -110,15 +129,23 @@ class KindInformers:
         """
         factory = self._factory()
         informers = list(getattr(factory, "informers", {}).values())
+        for informer in informers:
+            try:
+                self._checked.add(informer)
+            except TypeError:  # a stand-in without weak references: it is checked now anyway
+                pass
         checks = [self._check(inf) for inf in informers]
         checks += [self._resolve_pending(p) for p in list(self._pending)]
         informers += [p.informer for p in self._pending]
         checks += [self._prepare(inf) for inf in informers]
         results = await asyncio.gather(*checks, return_exceptions=True)
-        self._started = True  # from now on, informers filed later are started at once
         for result in results:
             if isinstance(result, BaseException):
                 raise result
+        self._started = True  # from now on, informers filed later are started at once
+        for informer in self._extra:  # duplicates the factory does not own: started here
+            if not informer.is_started:
+                informer.start()
 
     async def stop(self) -> None:
         """Stop waiting for CRDs and stop the duplicate informers. Suspends briefly."""
@@ -159,14 +186,17 @@ class KindInformers:
         clock = self._clock()
         backoff = Backoff(0.2, 5.0, factor=2.0, jitter=0.1, reset_after=0, clock=clock)
         mapper = self._mapper()
+        warned = False
         while True:
             await backoff.wait()
             try:
                 mapping = await mapper.resource_for(p.api_version, p.name)
             except NoKindMatchError:
                 continue
-            except Exception as exc:  # discovery trouble: keep waiting, but say so
-                log.warning("Discovery failed while waiting for %s %s: %s", p.api_version, p.name, exc)
+            except Exception as exc:  # discovery trouble: keep waiting, and say so (once)
+                level = logging.DEBUG if warned else logging.WARNING
+                log.log(level, "Discovery failed while waiting for %s %s: %s", p.api_version, p.name, exc)
+                warned = True
                 continue
             log.info("%s is served now; starting its informer", mapping.gvr)
             self._file(p, mapping)
@@ -181,6 +211,7 @@ class KindInformers:
         if default_name:
             ns = informer.namespace
             informer.name = f"{mapping.gvr}/{ns}" if ns else str(mapping.gvr)
+        self._configure(informer)
         factory = self._factory()
         filed = factory.adopt(informer)
         if filed is not informer:

@@ -357,6 +357,7 @@ class Manager(ManagerServices):
             self.sharding.configure_informer(informer)
         if self._started and not self._stopping_caches:
             self.factory.start()
+            self._kinds.check_later(informer)
         return informer
 
     _stopping_caches = False
@@ -369,6 +370,9 @@ class Manager(ManagerServices):
             lambda: self.rest_mapper,
             lambda: self._clock or default_clock(),
             lambda: self.cache_sync_timeout,
+            lambda informer: (
+                self.sharding.configure_informer(informer) if self.sharding is not None else None
+            ),
         )
 
     @property
@@ -584,6 +588,7 @@ class Manager(ManagerServices):
                 await server.stop()
 
     async def _start_caches(self, shutdown: asyncio.Event) -> None:
+        getattr(self.client, "bind_loop", lambda loop: None)(asyncio.get_running_loop())  # for .sync
         if self._factory is None:  # no informer was ever asked for: nothing to sync
             self._caches_synced = True
             return

@@ -112,6 +112,7 @@ class ManagerServices:
             lambda gvr: self.informer_for(gvr.group, gvr.version, gvr.resource),
             lambda: self._started and not getattr(self, "_stopping_caches", False),
             sync_timeout=self.cache_sync_timeout or None,
+            scope_of=lambda informer: getattr(self._factory, "options_of", lambda _: None)(informer),
         )
         self._event_writer = _EventWriter(self)
         self.add(self._event_writer, need_leader_election=False)

@@ -210,3 +210,18 @@ def test_current_manager_outside_pycontroller_run_is_a_config_error() -> None:
 
     with pytest.raises(ConfigError, match="pycontroller run"):
         current_manager()
+
+
+def test_several_namespaces_need_a_multi_namespace_cache() -> None:
+    import importlib.util
+
+    from pycontroller.cli import UsageError, _manager_kwargs
+
+    one = parse_args(["run", "m", "--namespace", "a", "--namespace", "a"], {})
+    assert _manager_kwargs(one)["namespace"] == "a"
+    two = parse_args(["run", "m", "--namespace", "a", "--namespace", "b"], {})
+    if importlib.util.find_spec("pycontroller.cache.options") is None:
+        with pytest.raises(UsageError, match="given 2 times"):
+            _manager_kwargs(two)
+    else:
+        assert list(_manager_kwargs(two)["cache"].default_namespaces) == ["a", "b"]

@@ -1,6 +1,6 @@
 """Every code block in docs/ runs here, so the documentation cannot drift from the code.
 
-Conventions (see docs/README.md's note at the top of each page where it matters):
+Conventions:
 
 * ```python blocks run in order, in one namespace per page, with top-level ``await``, against the
   ``api_server`` fixture: ``$KUBECONFIG`` points at it (so ``Manager()`` finds a cluster) and the

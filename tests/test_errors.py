@@ -85,3 +85,29 @@ def test_each_status_code_users_catch_has_its_exported_error_with_reason_message
     assert type(error) is getattr(pycontroller, cls)
     assert (error.reason, error.message, error.causes) == (reason, "no", causes)
     assert api_error_from_status(code, {}).causes == []
+
+
+def test_the_error_tree_in_the_errors_docstring_names_every_error_of_the_family() -> None:
+    import importlib
+    import pkgutil
+
+    import pycontroller
+    from pycontroller import errors
+
+    for info in pkgutil.walk_packages(pycontroller.__path__, "pycontroller."):
+        if ".testing" not in info.name and not info.name.endswith("__main__"):
+            importlib.import_module(info.name)
+    family: set[type] = set()
+    todo = [errors.PyControllerError]
+    while todo:
+        cls = todo.pop()
+        for sub in cls.__subclasses__():
+            if sub.__module__.startswith("pycontroller.") and ".testing" not in sub.__module__:
+                family.add(sub)
+            todo.append(sub)
+    missing = sorted(
+        c.__name__
+        for c in family
+        if not c.__name__.startswith("_") and c.__name__ not in (errors.__doc__ or "")
+    )
+    assert not missing, f"add these to the tree in pycontroller/errors.py: {missing}"

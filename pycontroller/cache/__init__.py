@@ -43,6 +43,7 @@ __all__ = [
     "Lister",
     "MultiNamespaceReflector",
     "NamespaceLister",
+    "OutsideCacheScopeError",
     "RealFIFO",
     "Reflector",
     "ResourceEventHandler",
@@ -90,6 +91,7 @@ _LAZY = {
     "InformerOptions": "options",
     "InformerOptionsConflictError": "options",
     "parse_field_selector": "options",
+    "OutsideCacheScopeError": "options",
     "MultiNamespaceReflector": "multi_namespace",
 }
 

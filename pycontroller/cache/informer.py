@@ -50,6 +50,7 @@ from pycontroller.cache.keys import (
     meta_namespace_index_func,
 )
 from pycontroller.cache.listers import Lister
+from pycontroller.cache.listwatch import gc_paused
 from pycontroller.cache.mutation import CacheMutationDetector, mutation_detection_enabled
 from pycontroller.cache.real_fifo import RealFIFO, ReplacedAllInfo
 from pycontroller.cache.store import Indexer
@@ -540,7 +541,8 @@ class SharedIndexInformer:
                     if key is not None:
                         apply_one(key, delta_type, obj, is_in_initial_list)
                     elif delta_type is _REPLACED_ALL:
-                        self._replace_all(obj, is_in_initial_list)
+                        with gc_paused():  # cachescale: a bulk step over every listed object
+                            self._replace_all(obj, is_in_initial_list)
                     else:
                         self._sync_all()
                 except Exception:

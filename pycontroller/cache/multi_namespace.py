@@ -17,9 +17,11 @@ Two things a plain FIFO cannot know are handled here:
   namespace received meanwhile follow, in their order. (A namespace relisting before that point
   replaces what it had delivered, and the events held for it are dropped with it.)
 * **Later relists are scoped.** A relist of namespace ``a`` (after a 410, say) must not delete the
-  objects of ``b``. It becomes: a DeletedFinalStateUnknown tombstone for every key of ``a`` that
-  is cached or queued but not in the new list, then an update for every listed object (the
-  informer treats a same-version update as a resync, exactly like a Replaced delta).
+  objects of ``b`` (a FIFO's replace means "this is everything"). It becomes: a
+  DeletedFinalStateUnknown tombstone for every key of ``a`` that is cached or queued but not in
+  the new list, then an update for every listed object (the informer treats a same-version update
+  as a resync, exactly like a Replaced delta). Both FIFOs work: the in-order RealFIFO and the
+  coalescing DeltaFIFO.
 
 Nothing here suspends except :meth:`MultiNamespaceReflector.run`, which runs every reflector until
 cancelled (then cancels them all and waits for them).
@@ -31,6 +33,7 @@ import asyncio
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from pycontroller.cache.delta_fifo import DeltaType
 from pycontroller.cache.keys import NAMESPACE_INDEX, DeletedFinalStateUnknown
 from pycontroller.cache.reflector import Reflector, ReflectorStats
 from pycontroller.client import GroupVersionResource, RestClient
@@ -92,14 +95,15 @@ class _NamespaceStore:
     def _scoped_replace(self, objs: list[Any], keys: set[str]) -> None:
         fifo = self.parent.fifo
         indexer = self.parent.indexer
+        queued = self._queued()
         candidates = set(indexer.index_keys(NAMESPACE_INDEX, self.namespace))
-        candidates.update(k for k in fifo.list_keys() if k.startswith(self.prefix))
+        candidates.update(queued)
         candidates.difference_update(keys)
         for key in sorted(candidates):
-            queued = fifo.get_by_key(key)
-            if queued:
-                last_type, last = queued[-1]
-                if last_type == "Deleted":
+            last_delta = queued.get(key)
+            if last_delta is not None:
+                last_type, last = last_delta
+                if last_type == DeltaType.DELETED:
                     continue  # already on its way out
                 if last.__class__ is DeletedFinalStateUnknown:
                     last = last.obj
@@ -110,6 +114,36 @@ class _NamespaceStore:
             fifo.delete(DeletedFinalStateUnknown(key, last))
         for obj in objs:
             fifo.update(obj)
+
+    def _queued(self) -> dict[str, tuple[str, Any]]:
+        """The last queued (type, object) of every key of this namespace not yet in the cache.
+
+        A DeltaFIFO is read by key; a RealFIFO (in-order informers) delta by delta. A queued
+        ReplacedAll is only ever the union of the first lists, which the informer applies whole.
+        """
+        fifo = self.parent.fifo
+        prefix = self.prefix
+        last: dict[str, tuple[str, Any]] = {}
+        deltas = getattr(fifo, "deltas", None)
+        if deltas is None:  # a DeltaFIFO
+            for key in fifo.list_keys():
+                if key.startswith(prefix):
+                    queued = fifo.get_by_key(key)
+                    if queued:
+                        last[key] = (queued[-1][0], queued[-1][1])
+            return last
+        key_of = fifo.key_of
+        for delta_type, obj in deltas():
+            if delta_type == DeltaType.REPLACED_ALL:
+                for item in obj.objects:
+                    key = key_of(item)
+                    if key.startswith(prefix):
+                        last[key] = (DeltaType.REPLACED, item)
+            elif delta_type != DeltaType.SYNC_ALL:
+                key = key_of(obj)
+                if key.startswith(prefix):
+                    last[key] = (delta_type, obj)
+        return last
 
 
 class MultiNamespaceReflector:

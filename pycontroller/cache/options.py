@@ -47,6 +47,7 @@ __all__ = [
     "CacheOptions",
     "InformerOptions",
     "InformerOptionsConflictError",
+    "OutsideCacheScopeError",
     "Transform",
     "parse_field_selector",
 ]
@@ -81,6 +82,14 @@ UNSET: Final = _Unset()
 
 class InformerOptionsConflictError(ConfigError):
     """An informer was asked for with options other than those it was made with."""
+
+
+class OutsideCacheScopeError(ConfigError, LookupError):
+    """A read from the cache of an object its informer does not watch (another namespace).
+
+    controller-runtime's multi-namespace cache answers such reads with an error too: a NotFound
+    would claim the object does not exist, when the cache simply cannot know.
+    """
 
 
 def parse_field_selector(text: str) -> list[tuple[str, str, str]]:
@@ -221,6 +230,22 @@ class InformerOptions:
                 raise SelectorError(f"{where}: {exc}") from None
         if self.transform is not None and not callable(self.transform):
             raise ConfigError(f"{where}: transform must be callable, got {type(self.transform).__name__}")
+
+    def covers_namespace(self, namespace: str | None) -> bool:
+        """Whether objects of ``namespace`` (None: every namespace, or cluster-scoped) are cached."""
+        if self.namespaces is None:
+            return True
+        return namespace is not None and namespace in self.namespaces
+
+    def check_namespace(self, what: str, namespace: str | None) -> None:
+        """Raise :class:`OutsideCacheScopeError` when ``namespace`` is not cached (``what``: the read)."""
+        if not self.covers_namespace(namespace):
+            scope = ", ".join(self.namespaces or ())
+            where = f"namespace {namespace!r}" if namespace is not None else "all namespaces"
+            raise OutsideCacheScopeError(
+                f"{what}: {where} is outside the cache, which holds only namespaces [{scope}] "
+                "(see CacheOptions / ByObject namespaces); read it with the API client instead"
+            )
 
     def differences(self, other: InformerOptions) -> list[str]:
         """The names of the fields that differ (for the conflict message)."""

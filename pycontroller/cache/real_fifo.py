@@ -333,30 +333,24 @@ class RealFIFO:
         """A copy of the queued deltas, oldest first."""
         return list(self._items)
 
-    def list_keys(self) -> list[str]:
-        """The keys with queued deltas, a queued ``ReplacedAll``'s objects included, in first-queued
-        order (a scoped relist reads them, see :mod:`pycontroller.cache.multi_namespace`). O(queued).
-        Never suspends."""
-        keys: dict[str, None] = {}
+    def _keyed(self) -> list[tuple[str, Delta]]:
+        """(key, delta) for every queued change, a queued list counting as a Replaced per object."""
+        out: list[tuple[str, Delta]] = []
         key_of = self.key_of
-        for (delta_type, obj), key in zip(self._items, self._keys, strict=True):
+        for delta, key in zip(self._items, self._keys, strict=True):
             if key is not None:
-                keys[key] = None
-            elif delta_type is REPLACED_ALL:
-                for item in obj.objects:
-                    keys[key_of(item)] = None
-        return list(keys)
+                out.append((key, delta))
+            elif delta[0] is REPLACED_ALL:
+                for obj in delta[1].objects:
+                    out.append((key_of(obj), _new_delta(Delta, (DeltaType.REPLACED, obj))))
+        return out
 
-    def get_by_key(self, key: str) -> Deltas:
-        """The queued deltas of ``key``, oldest first, an object of a queued ``ReplacedAll`` as a
-        ``Replaced`` delta; empty when nothing is queued for it. O(queued). Never suspends."""
-        found: Deltas = []
-        key_of = self.key_of
-        for delta, delta_key in zip(self._items, self._keys, strict=True):
-            if delta_key == key:
-                found.append(delta)
-            elif delta_key is None and delta.type is REPLACED_ALL:
-                for item in delta.object.objects:
-                    if key_of(item) == key:
-                        found.append(_new_delta(Delta, (DeltaType.REPLACED, item)))
-        return found
+    def list_keys(self) -> list[str]:
+        """The distinct keys with a change queued, in the order they first appear (as DeltaFIFO's)."""
+        return list(dict.fromkeys(key for key, _ in self._keyed()))
+
+    def get_by_key(self, key: str) -> Deltas | None:
+        """The changes queued for ``key``, oldest first (an object of a queued list as a Replaced
+        delta), or None: the same view DeltaFIFO gives of a key."""
+        found = [delta for k, delta in self._keyed() if k == key]
+        return found or None

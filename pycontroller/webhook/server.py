@@ -302,7 +302,9 @@ class WebhookServer:
         self._started = True
         self.watcher = self._prepare_certs()
         app = web.Application(client_max_size=MAX_BODY_BYTES)
-        app.router.add_route("*", "/{tail:.*}", self._handle)
+        for path in self._routes:  # exact paths resolve faster than the catch-all's pattern
+            app.router.add_route("*", path, self._handle)
+        app.router.add_route("*", "/{tail:.*}", self._handle)  # later registrations, 404, 405
         runner = web.AppRunner(
             app, access_log=None, handle_signals=False, shutdown_timeout=self._shutdown_timeout
         )

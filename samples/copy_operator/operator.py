@@ -19,12 +19,13 @@ copies, and write the rule's status (``copies`` and a ``Ready`` condition) when 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import Any
 
 from pycontroller import Controller, Lister, Manager, requeue_on_conflict
 from pycontroller.cache import split_meta_namespace_key
 from pycontroller.client import GroupVersionResource
+from pycontroller.conditions import conditions_of, set_status_condition
 from pycontroller.errors import ConflictError, NotFoundError
 from pycontroller.labels import selector_from_label_selector
 
@@ -188,35 +189,18 @@ class CopyOperator:
                     pass  # already gone, or replaced by a different object: not ours to delete
 
     async def _write_status(
-        self, rule: Mapping[str, Any], *, copies: int | None, ready: tuple[str, str, str]
+        self, rule: dict[str, Any], *, copies: int | None, ready: tuple[str, str, str]
     ) -> None:
-        status = dict(rule.get("status") or {})
+        # ``rule`` came from mgr.client: a copy, ours to change.
+        status = rule.setdefault("status", {})
+        changed = copies is not None and status.get("copies") != copies
         if copies is not None:
             status["copies"] = copies
         state, reason, message = ready
-        previous: dict[str, Any] = next(
-            (c for c in status.get("conditions") or () if c.get("type") == "Ready"), {}
-        )
-        condition = {"type": "Ready", "status": state, "reason": reason, "message": message}
-        condition["lastTransitionTime"] = (
-            previous.get("lastTransitionTime") if previous.get("status") == state else None
-        ) or _now()
-        if status.get("copies") == (rule.get("status") or {}).get("copies") and {
-            k: v for k, v in previous.items() if k != "lastTransitionTime"
-        } == {k: v for k, v in condition.items() if k != "lastTransitionTime"}:
-            return  # nothing changed: no write
-        status["conditions"] = [c for c in status.get("conditions") or () if c.get("type") != "Ready"] + [
-            condition
-        ]
-        new = dict(rule)
-        new["status"] = status
-        await self.client.replace_status(COPYRULES, new)
-
-
-def _now() -> str:
-    import datetime
-
-    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        # apimachinery's SetStatusCondition: lastTransitionTime moves only when the status does.
+        changed |= set_status_condition(conditions_of(rule), "Ready", state, reason, message)
+        if changed:  # nothing changed: no write
+            await self.client.replace_status(COPYRULES, rule)
 
 
 def setup(mgr: Manager, *, name: str = COMPONENT, max_concurrent_reconciles: int = 2) -> Controller:

@@ -25,6 +25,7 @@ from typing import Any
 from pycontroller import Controller, Manager, requeue_on_conflict
 from pycontroller.cache import split_meta_namespace_key
 from pycontroller.client import GroupVersionResource
+from pycontroller.conditions import set_status_condition
 from pycontroller.errors import NotFoundError
 
 __all__ = [
@@ -204,11 +205,11 @@ class LoadTestOperator:
             "succeeded": succeeded,
             "failed": failed,
             "observedGeneration": loadtest["metadata"].get("generation", 1),
+            "conditions": [dict(c) for c in old.get("conditions") or ()],
         }
         flag, reason, message = condition
-        status["conditions"] = [c for c in old.get("conditions") or () if c.get("type") != "SpecValid"] + [
-            {"type": "SpecValid", "status": flag, "reason": reason, "message": message}
-        ]
+        # apimachinery's SetStatusCondition: lastTransitionTime moves only when the status does.
+        set_status_condition(status["conditions"], "SpecValid", flag, reason, message)
         if status == old:
             return  # nothing changed: no write
         new = dict(loadtest)  # a copy from mgr.client: ours to change

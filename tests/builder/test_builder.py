@@ -187,3 +187,20 @@ async def test_an_unknown_kind_fails_the_manager_with_no_kind_match(api_client: 
     with pytest.raises(NoKindMatchError, match="ConfigMapp"):
         async with running(mgr):
             raise AssertionError("the Manager must not become ready")
+
+
+async def test_a_kind_also_asked_for_by_resource_still_reaches_the_controller(
+    api_client: Any, rest_client: Any, namespace: str
+) -> None:
+    mgr = _manager(api_client, namespace)
+    by_resource = mgr.informer_for("", "v1", "configmaps")  # the same resource, asked the other way
+    seen: list[str] = []
+
+    async def reconcile(key: str) -> None:
+        seen.append(key)
+
+    mgr.controller(unique("both-ways")).for_("v1", "ConfigMap").complete(reconcile)
+    await rest_client.create(CONFIGMAPS, {"metadata": {"name": "x"}}, namespace)
+    async with running(mgr):
+        await eventually(lambda: f"{namespace}/x" in seen)
+        assert by_resource.has_synced()

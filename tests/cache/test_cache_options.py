@@ -16,7 +16,12 @@ from pycontroller.cache.factory import SharedInformerFactory
 from pycontroller.cache.informer import SharedIndexInformer, drop_managed_fields
 from pycontroller.cache.keys import DeletedFinalStateUnknown, deletion_handling_meta_namespace_key_func
 from pycontroller.cache.multi_namespace import MultiNamespaceReflector
-from pycontroller.cache.options import InformerOptionsConflictError, parse_field_selector
+from pycontroller.cache.options import (
+    InformerOptionsConflictError,
+    OutsideCacheScopeError,
+    parse_field_selector,
+)
+from pycontroller.cache.real_fifo import RealFIFO
 from pycontroller.client import GroupVersionResource, RestClient
 from pycontroller.errors import ConfigError
 from pycontroller.labels import SelectorError
@@ -169,6 +174,27 @@ async def test_the_first_sync_waits_for_every_namespace_and_a_relist_is_scoped_t
         assert delta.type == "Deleted" and isinstance(delta.object, DeletedFinalStateUnknown)
         assert delta.object.key == key
     assert [d.type for d in deltas["a/x"] or []] == ["Updated"]
+
+
+async def test_a_scoped_relist_through_an_in_order_fifo_deletes_only_its_namespace(
+    no_server: RestClient,
+) -> None:
+    informer = SharedIndexInformer(None, CONFIGMAPS, reflector_factory=lambda fifo: ScriptedReflector(fifo))
+    fifo = RealFIFO(deletion_handling_meta_namespace_key_func)
+    multi = MultiNamespaceReflector(no_server, CONFIGMAPS, fifo, informer.indexer, ["a", "b"], name="t")
+    a, b = (multi.reflectors[ns].store for ns in ("a", "b"))
+    a.replace([cm("x", "1", "a"), cm("gone", "2", "a")], "5")
+    b.replace([cm("y", "3", "b")], "7")
+    a.add(cm("queued", "8", "a"))  # still queued (not cached) when a relists without it
+    (replaced_all, added) = fifo.deltas()
+    assert added.type == "Added"
+    assert replaced_all.type == "ReplacedAll" and len(replaced_all.object.objects) == 3
+    informer.indexer._store("a/x", cm("x", "1", "a"))
+    informer.indexer._store("a/gone", cm("gone", "2", "a"))
+    informer.indexer._store("b/y", cm("y", "3", "b"))
+    a.replace([cm("x", "9", "a")], "9")
+    after = [(d.type, fifo.key_of(d.object)) for d in fifo.deltas()[2:]]
+    assert after == [("Deleted", "a/gone"), ("Deleted", "a/queued"), ("Updated", "a/x")]
 
 
 async def test_default_namespaces_of_the_cache_options_apply_to_every_resource(
@@ -383,6 +409,50 @@ async def test_the_manager_applies_kind_keyed_options_to_an_informer_asked_for_b
         await eventually(lambda: secrets.has_synced() and configmaps.has_synced(), timeout=30)
         assert secrets.indexer.list_keys() == [f"{namespace}/s-x"]
         assert sorted(configmaps.indexer.list_keys()) == [f"{namespace}/c-x", f"{namespace}/c-y"]
+    finally:
+        mgr.request_shutdown()
+        await asyncio.wait_for(run, 30)
+
+
+def test_a_read_outside_the_cached_namespaces_is_a_clear_error(offline: SharedInformerFactory) -> None:
+    informer = offline.informer_for(CONFIGMAPS, namespaces=["a", "b"])
+    options = offline.options_of(informer)
+    assert options is not None
+    options.check_namespace("get configmaps a/x", "a")
+    with pytest.raises(
+        OutsideCacheScopeError,
+        match=r"namespace 'c' is outside the cache, which holds only namespaces \[a, b\]",
+    ):
+        options.check_namespace("get configmaps c/x", "c")
+    with pytest.raises(OutsideCacheScopeError, match="all namespaces is outside the cache"):
+        options.check_namespace("list configmaps", None)
+    everything = offline.options_of(offline.informer_for(SECRETS))
+    assert everything is not None and everything.covers_namespace(None) and everything.covers_namespace("z")
+
+
+async def test_the_managers_cached_client_refuses_reads_outside_the_cached_namespaces(
+    api_client: Any, rest_client: RestClient, namespace: str, namespaces: list[str]
+) -> None:
+    other = namespaces[0]
+    for ns in (namespace, other):
+        await rest_client.create(CONFIGMAPS, configmap("x", ns), ns)
+    mgr = Manager(
+        api_client,
+        cache=CacheOptions(default_namespaces=[namespace]),
+        metrics_bind_address="0",
+        handle_signals=False,
+    )
+    run = asyncio.create_task(mgr.run())
+    try:
+        await asyncio.wait_for(mgr.wait_until_ready(), 30)
+        assert (await mgr.client.get(CONFIGMAPS, "x", namespace))["metadata"]["namespace"] == namespace
+        with pytest.raises(OutsideCacheScopeError, match=f"namespace '{other}' is outside the cache"):
+            await mgr.client.get(CONFIGMAPS, "x", other)
+        with pytest.raises(OutsideCacheScopeError):
+            await mgr.client.list(CONFIGMAPS, other)
+        assert [o["metadata"]["namespace"] for o in (await mgr.client.list(CONFIGMAPS))["items"]] == [
+            namespace
+        ]
     finally:
         mgr.request_shutdown()
         await asyncio.wait_for(run, 30)

@@ -292,13 +292,14 @@ async def test_new_informer_is_a_plain_informer_with_one_handler_a_key_function_
         await informer.stop()
 
 
-def test_queued_keys_and_deltas_include_the_objects_of_a_queued_replace() -> None:
-    # A multi-namespace cache's scoped relist reads these to find what a namespace still holds.
+def test_list_keys_and_get_by_key_give_the_delta_fifo_view_of_what_is_queued() -> None:
     fifo = RealFIFO()
-    fifo.add(cm("a", "1"))
-    fifo.replace([cm("b", "2"), cm("a", "3")], "3")
-    fifo.delete(cm("c", "4"))
+    fifo.replace([cm("a", "1"), cm("b", "1")], "1")
+    fifo.update(cm("a", "2"))
+    fifo.delete(cm("c", "3"))
     assert fifo.list_keys() == ["ns/a", "ns/b", "ns/c"]
-    assert kinds(fifo.get_by_key("ns/a")) == [("Added", "a"), ("Replaced", "a")]
-    assert kinds(fifo.get_by_key("ns/c")) == [("Deleted", "c")]
-    assert fifo.get_by_key("ns/zzz") == []
+    assert [(d.type, d.object["metadata"]["resourceVersion"]) for d in fifo.get_by_key("ns/a") or []] == [
+        (DeltaType.REPLACED, "1"),
+        (DeltaType.UPDATED, "2"),
+    ]
+    assert fifo.get_by_key("ns/zzz") is None

@@ -108,3 +108,10 @@ def test_the_merge_patch_of_two_objects_turns_one_into_the_other() -> None:
     assert create_merge_patch(original, original) == {}
     without_nulls = {k: v for k, v in modified.items() if v is not None}
     assert apply_merge_patch(original, patch) == without_nulls
+
+
+async def test_writes_record_the_field_manager_given(rest_client: RestClient, namespace: str) -> None:
+    created = await rest_client.create(configmap("fm", namespace, data={"a": "1"}), field_manager="my-ctl")
+    assert {m["manager"] for m in created["metadata"]["managedFields"]} == {"my-ctl"}
+    updated = await rest_client.replace({**created, "data": {"a": "2"}}, field_manager="other-ctl")
+    assert {m["manager"] for m in updated["metadata"]["managedFields"]} == {"my-ctl", "other-ctl"}

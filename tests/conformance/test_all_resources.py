@@ -194,3 +194,35 @@ async def test_a_service_account_token_is_issued(rest_client: RestClient, namesp
     assert token["spec"]["expirationSeconds"] == 3600
     assert token["status"]["token"]
     assert token["status"]["expirationTimestamp"].endswith("Z")
+
+
+async def test_a_replication_controller_scales_and_a_csr_is_approved(
+    rest_client: RestClient, namespace: str
+) -> None:
+    rc = sample("", "replicationcontrollers", unique("rc"), namespace)
+    await rest_client.request("POST", f"/api/v1/namespaces/{namespace}/replicationcontrollers", body=rc)
+    path = f"/api/v1/namespaces/{namespace}/replicationcontrollers/{rc['metadata']['name']}/scale"
+    scale = await rest_client.request("GET", path)
+    assert scale["spec"] == {"replicas": 1}
+    assert scale["status"] == {"replicas": 0, "selector": "app=gen"}
+    scale["spec"]["replicas"] = 2
+    assert (await rest_client.request("PUT", path, body=scale))["spec"]["replicas"] == 2
+    csr = sample("certificates.k8s.io", "certificatesigningrequests", unique("csr"))
+    base = "/apis/certificates.k8s.io/v1/certificatesigningrequests"
+    created = await rest_client.request("POST", base, body=csr)
+    try:
+        condition = {"type": "Approved", "status": "True", "reason": "Test", "message": "ok"}
+        approved = await rest_client.request(
+            "PUT",
+            f"{base}/{csr['metadata']['name']}/approval",
+            body={
+                **created,
+                "spec": {**created["spec"], "usages": ["server auth"]},
+                "status": {"conditions": [condition]},
+            },
+        )
+        got = approved["status"]["conditions"][0]
+        assert (got["type"], got["status"], got["reason"]) == ("Approved", "True", "Test")
+        assert approved["spec"]["usages"] == ["digital signature"]  # approval changes only the conditions
+    finally:
+        await rest_client.request("DELETE", f"{base}/{csr['metadata']['name']}")

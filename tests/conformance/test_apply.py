@@ -420,3 +420,48 @@ async def test_keyed_list_items_are_checked_and_ports_default_their_protocol(
     assert caught.value.body["message"] == (
         'failed to create typed patch object: .spec.template.spec.containers: duplicate entries for key [name="web"]'
     )
+
+
+async def test_conflict_paths_are_reported_as_the_1_20_server_reports_them(
+    rest_client: RestClient, namespace: str
+) -> None:
+    path = DEPLOYMENTS.path(namespace, "d")
+    await apply(rest_client, path, deployment("d", namespace), "base")
+    await rest_client.request(
+        "PATCH",
+        path,
+        body={
+            "spec": {
+                "template": {
+                    "spec": {
+                        "containers": [
+                            {"name": "web", "image": "nginx:2", "env": [{"name": "A", "value": "1"}]}
+                        ]
+                    }
+                }
+            }
+        },
+        content_type="application/strategic-merge-patch+json",
+        query={"fieldManager": "other"},
+    )
+    config = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "d"},
+        "spec": {
+            "template": {
+                "spec": {
+                    "containers": [{"name": "web", "image": "nginx:1", "env": [{"name": "A", "value": "2"}]}]
+                }
+            }
+        },
+    }
+    with pytest.raises(ConflictError) as caught:
+        await apply(rest_client, path, config, "alpha")
+    # structured-merge-diff v4.0.2 reuses the path slice while iterating, so the image conflict
+    # is printed as the env list's path: the 1.20 server says exactly this
+    assert caught.value.body["message"] == (
+        'Apply failed with 2 conflicts: conflicts with "other" using apps/v1:\n'
+        '- .spec.template.spec.containers[name="web"].env\n'
+        '- .spec.template.spec.containers[name="web"].env[name="A"].value'
+    )

@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import aiohttp
+import aiohttp.web
 import orjson
 import pytest
 import pytest_asyncio
@@ -463,7 +464,7 @@ async def test_an_object_selector_limits_which_objects_are_sent(
         await rest_client.request("DELETE", f"{ADMISSION}/validatingwebhookconfigurations/{name}")
 
 
-async def _probe_reached(probe: Callable[[], Awaitable[Any]], seen: list[str]) -> bool:
+async def _probe_reached(probe: Callable[[], Awaitable[Any]], seen: list[Any]) -> bool:
     before = len(seen)
     await probe()
     return len(seen) > before
@@ -568,3 +569,177 @@ async def test_generate_name_is_stored_under_the_name_validating_webhooks_saw(
         created = await rest_client.create(CONFIGMAPS, body)
     assert created["metadata"]["name"].startswith("gen-")
     assert names == [created["metadata"]["name"]]
+
+
+async def test_delete_collection_validates_each_object_in_order_and_stops_at_a_denial(
+    rest_client: RestClient, labelled: str, webhook_server: WebhookServer
+) -> None:
+    ns = labelled
+    deleting: list[str] = []
+
+    def validate(request: AdmissionRequest) -> AdmissionResponse | None:
+        if request.operation != "DELETE":
+            return None
+        assert request.name == ""  # each object is reviewed with the collection's (empty) name
+        old = request.old_object or {}
+        deleting.append(old["metadata"]["name"])
+        if (old.get("data") or {}).get("keep"):
+            return denied(f"{old['metadata']['name']} is kept")
+        return None
+
+    webhook_server.add_validator("v1", "ConfigMap", validate, operations=("CREATE", "DELETE"))
+    async with installed(rest_client, webhook_server, ns, probe_configmap(rest_client, ns)):
+        for name, data in (("a", {"keep": "1"}), ("b", {}), ("c", {})):
+            await rest_client.create(CONFIGMAPS, configmap(name, ns, labels={"batch": "1"}, data=data))
+        deleting.clear()
+        with pytest.raises(ForbiddenError, match="a is kept"):
+            await rest_client.request("DELETE", CONFIGMAPS.path(ns), query={"labelSelector": "batch=1"})
+        # one deletion worker: objects go in key order and the first denial ends the request
+        assert deleting == ["a"]
+        left = await rest_client.list(CONFIGMAPS, ns, labelSelector="batch=1")
+        assert [i["metadata"]["name"] for i in left["items"]] == ["a", "b", "c"]
+        await rest_client.patch(CONFIGMAPS, "a", {"data": None}, ns)
+        deleting.clear()
+        await rest_client.request("DELETE", CONFIGMAPS.path(ns), query={"labelSelector": "batch=1"})
+        assert deleting == ["a", "b", "c"]
+        assert (await rest_client.list(CONFIGMAPS, ns, labelSelector="batch=1"))["items"] == []
+
+
+async def test_the_review_names_kind_resource_options_and_the_request_version(
+    rest_client: RestClient, labelled: str, webhook_server: WebhookServer
+) -> None:
+    ns = labelled
+    seen: list[AdmissionRequest] = []
+    webhook_server.add_validator("v1", "ConfigMap", seen.append, operations=("CREATE", "UPDATE", "DELETE"))
+    async with installed(rest_client, webhook_server, ns, probe_configmap(rest_client, ns)):
+        seen.clear()
+        created = await rest_client.create(CONFIGMAPS, configmap("r", ns))
+        await rest_client.replace(CONFIGMAPS, {**created, "data": {"a": "b"}})
+        await rest_client.delete(CONFIGMAPS, "r", ns)
+    create, update, delete = (r.raw for r in seen)
+    for raw in (create, update, delete):
+        assert raw["kind"] == raw["requestKind"] == {"group": "", "version": "v1", "kind": "ConfigMap"}
+        assert (
+            raw["resource"]
+            == raw["requestResource"]
+            == {"group": "", "version": "v1", "resource": "configmaps"}
+        )
+        assert raw["namespace"] == ns and raw["name"] == "r" and raw["dryRun"] is False
+        assert "subResource" not in raw
+    assert [r["operation"] for r in (create, update, delete)] == ["CREATE", "UPDATE", "DELETE"]
+    assert [r["options"]["kind"] for r in (create, update, delete)] == [
+        "CreateOptions",
+        "UpdateOptions",
+        "DeleteOptions",
+    ]
+    assert all(r["options"]["apiVersion"] == "meta.k8s.io/v1" for r in (create, update, delete))
+    assert create.get("oldObject") is None
+    assert (update["oldObject"].get("data") or {}) == {} and update["object"]["data"] == {"a": "b"}
+    assert delete.get("object") is None and delete["oldObject"]["metadata"]["name"] == "r"
+
+
+@pytest.mark.parametrize("match_policy", ["Equivalent", "Exact"])
+async def test_match_policy_decides_whether_another_version_of_the_resource_is_reviewed(
+    rest_client: RestClient, labelled: str, webhook_server: WebhookServer, match_policy: str
+) -> None:
+    ns = labelled
+    group = f"{unique('mp')}.example.com"
+    seen: list[AdmissionRequest] = []
+    webhook_server.add_validator(f"{group}/v1", "Widget", seen.append)
+
+    def widget(version: str, name: str) -> dict[str, Any]:
+        return {
+            "apiVersion": f"{group}/{version}",
+            "kind": "Widget",
+            "metadata": {"name": name},
+            "spec": {"n": 1},
+        }
+
+    v1 = GroupVersionResource(group, "v1", "widgets")
+    v2 = GroupVersionResource(group, "v2", "widgets")
+
+    async def probe() -> Any:
+        body = widget("v1", unique("probe"))
+        return await rest_client.request("POST", v1.path(ns), query={"dryRun": "All"}, body=body)
+
+    async with temporary_crd(rest_client, crd_manifest(group, "Widget", versions=("v1", "v2"))):
+        configs = webhook_configurations(
+            webhook_server,
+            name=unique("wh"),
+            url=webhook_server.url,
+            namespace_selector={"matchLabels": {"webhook-test": ns}},
+        )
+        configs[0]["webhooks"][0]["matchPolicy"] = match_policy
+        await rest_client.request("POST", f"{ADMISSION}/validatingwebhookconfigurations", body=configs[0])
+        try:
+            await wait_for(lambda: _probe_reached(probe, seen), what="the configuration to take effect")
+            seen.clear()
+            await rest_client.create(v2, widget("v2", "w"), ns)
+        finally:
+            await rest_client.request(
+                "DELETE", f"{ADMISSION}/validatingwebhookconfigurations/{configs[0]['metadata']['name']}"
+            )
+    if match_policy == "Exact":
+        assert seen == []
+        return
+    (request,) = seen
+    assert request.kind == {"group": group, "version": "v1", "kind": "Widget"}
+    assert request.raw["requestKind"] == {"group": group, "version": "v2", "kind": "Widget"}
+    assert request.object is not None and request.object["apiVersion"] == f"{group}/v1"
+
+
+async def test_admission_calls_carry_the_timeout_in_the_url(rest_client: RestClient, labelled: str) -> None:
+    ns = labelled
+    server = WebhookServer(host="127.0.0.1", port=0, self_signed=True)
+    server.add_validator("v1", "ConfigMap", lambda r: None)
+    timeouts: list[str | None] = []
+    handle = server._handle
+
+    async def spy(request: aiohttp.web.Request) -> aiohttp.web.Response:
+        timeouts.append(request.query.get("timeout"))
+        return await handle(request)
+
+    server._handle = spy  # type: ignore[method-assign]
+    await server.start()
+    try:
+        async with installed(rest_client, server, ns, probe_configmap(rest_client, ns), timeout_seconds=7):
+            timeouts.clear()
+            await rest_client.create(CONFIGMAPS, configmap("t", ns))
+    finally:
+        await server.stop()
+    assert timeouts == ["7s"]
+
+
+async def test_reads_at_another_version_fail_while_the_conversion_webhook_is_down(
+    rest_client: RestClient, namespace: str
+) -> None:
+    server = WebhookServer(host="127.0.0.1", port=0, self_signed=True)
+    group = f"{unique('down')}.example.com"
+    server.add_conversion(group, "Foo", "v1", {"v1alpha1": (to_hub, from_hub)})
+    await server.start()
+    manifest = crd_manifest(group, "Foo", versions=("v1", "v1alpha1"))
+    manifest["spec"]["conversion"] = conversion_stanza(url=server.url, ca_bundle=server.ca_bundle)
+    try:
+        async with temporary_crd(rest_client, manifest):
+            v1 = GroupVersionResource(group, "v1", "foos")
+            alpha = GroupVersionResource(group, "v1alpha1", "foos")
+            body = {
+                "apiVersion": f"{group}/v1",
+                "kind": "Foo",
+                "metadata": {"name": "f"},
+                "spec": {"scale": {"replicas": 2}},
+            }
+            await rest_client.create(v1, body, namespace)
+            assert (await rest_client.get(alpha, "f", namespace))["spec"] == {"replicas": 2}
+            await server.stop()
+            with pytest.raises(ApiError) as failed:
+                await rest_client.get(alpha, "f", namespace)
+            assert failed.value.status == 500
+            assert failed.value.message.startswith(
+                f"conversion webhook for {group}/v1, Kind=Foo failed: Post "
+            )
+            with pytest.raises(ApiError):
+                await rest_client.list(alpha, namespace)
+            assert (await rest_client.get(v1, "f", namespace))["spec"] == {"scale": {"replicas": 2}}
+    finally:
+        await server.stop()

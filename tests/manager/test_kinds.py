@@ -102,3 +102,43 @@ async def test_an_informer_asked_for_by_kind_after_start_is_resolved_and_started
     finally:
         mgr.request_shutdown()
         await asyncio.wait_for(run, 15)
+
+
+async def test_an_unserved_resource_asked_for_after_start_is_reported_naming_it(
+    api_client: Any, namespace: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    mgr = _manager(api_client, namespace)
+    configmaps = mgr.informer_for("v1", "ConfigMap")
+    run = asyncio.create_task(mgr.run())
+    try:
+        await until(lambda: configmaps.has_synced(), timeout=15)
+        mgr.informer_for("", "v1", "configmapz")
+        await until(
+            lambda: any(
+                "configmapz" in r.getMessage() and r.levelno == logging.ERROR for r in caplog.records
+            ),
+            timeout=15,
+        )
+        assert not run.done()
+    finally:
+        mgr.request_shutdown()
+        await asyncio.wait_for(run, 15)
+
+
+async def test_one_resource_asked_for_by_kind_and_by_resource_before_start_syncs_both_with_a_warning(
+    api_client: Any, rest_client: RestClient, namespace: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    mgr = _manager(api_client, namespace)
+    by_kind = mgr.informer_for("v1", "ConfigMap")
+    by_resource = mgr.informer_for("", "v1", "configmaps")
+    await rest_client.create(CONFIGMAPS, {"metadata": {"name": "both"}}, namespace)
+    run = asyncio.create_task(mgr.run())
+    try:
+        await until(lambda: by_kind.has_synced() and by_resource.has_synced(), timeout=15)
+        for informer in (by_kind, by_resource):
+            assert informer.indexer.get_by_key(f"{namespace}/both") is not None
+        assert any("ask for it one way" in r.getMessage() for r in caplog.records)
+    finally:
+        mgr.request_shutdown()
+        await asyncio.wait_for(run, 15)
+    assert by_kind.is_stopped and by_resource.is_stopped

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from pycontroller import Controller, Manager, enqueue_owner
+from pycontroller import Controller, Manager, NoKindMatchError, enqueue_owner
 from pycontroller.client import GroupVersionResource, RestClient
 from tests.conformance._support import crd_manifest, temporary_crd, unique
 from tests.controller.conftest import until
@@ -108,3 +108,37 @@ async def test_events_before_the_mapper_answers_wait_and_arrive_in_order_then_no
     await until(lambda: keys == ["g1", "g2"])
     informer.update(dependent("a", "g1"), dependent("a", "g3"))
     assert keys == ["g1", "g2", "g1", "g3"] and mapper.asked == 1
+
+
+class LateCrdMapper:
+    """Says 'not served' until the test installs the owner's CRD (cluster-scoped)."""
+
+    def __init__(self) -> None:
+        self.installed = False
+        self.namespaced = False
+
+    def cached(self, group_version: str, kind: str) -> Any:
+        return self if self.installed else None
+
+    async def resource_for(self, group_version: str, kind: str) -> Any:
+        if not self.installed:
+            raise NoKindMatchError(group_version, kind)
+        return self
+
+
+async def test_an_owner_kind_not_served_yet_is_asked_again_once_it_is() -> None:
+    mapper = LateCrdMapper()
+    keys: list[str] = []
+    ctl = Controller(unique("late"), lambda k: None, skip_name_validation=True)
+    ctl.enqueue = keys.append  # type: ignore[method-assign]
+    informer = FakeInformer()
+    handler = enqueue_owner("example.com/v1", "Gadget", mapper=mapper)  # type: ignore[arg-type]
+    ctl.watch(informer, handler)
+    ref = {"apiVersion": "example.com/v1", "kind": "Gadget", "name": "g", "controller": True}
+    dependent = {"metadata": {"name": "d", "namespace": "ns", "ownerReferences": [ref]}}
+    informer.add(dependent)
+    await until(lambda: keys == ["ns/g"])  # the best guess while the kind is not served
+    assert handler.namespaced is None  # type: ignore[attr-defined]
+    mapper.installed = True
+    informer.add(dependent)
+    assert keys == ["ns/g", "g"] and handler.namespaced is False  # type: ignore[attr-defined]

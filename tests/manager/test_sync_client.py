@@ -23,12 +23,12 @@ async def test_a_plain_reconciler_reads_and_writes_through_the_sync_client(
 ) -> None:
     mgr = Manager(api_client, namespace=namespace, metrics_bind_address="0", handle_signals=False)
     sources = mgr.informer_for("v1", "ConfigMap")
-    sync = mgr.client.sync  # made on the Manager's loop
     outcomes: dict[str, Any] = {}
     threads: set[str] = set()
 
     def reconcile(key: str) -> None:
         threads.add(threading.current_thread().name)
+        sync = mgr.client.sync  # first asked for here, in a worker thread: it runs on the Manager's loop
         ns, name = split_meta_namespace_key(key)
         if not name.startswith("src-"):
             return

@@ -190,3 +190,41 @@ async def test_webhook_mode_refuses_bad_foos_and_serves_v1_converted(
         with pytest.raises(ApiError) as out_of_range:
             await rest.patch(FOOS, "big", {"spec": {"replicas": 11}}, namespace)
         assert out_of_range.value.status == 422  # the schema refuses it before the webhook is asked
+
+
+async def test_cluster_mode_writes_the_current_ca_into_the_configuration_and_the_crd(
+    fake_api_server: Any, tmp_path: Any
+) -> None:
+    import base64
+
+    from pycontroller.webhook import generate_self_signed
+    from samples.sample_controller.webhooks import enable_webhooks
+
+    generate_self_signed().write(tmp_path)
+    server = WebhookServer(host="127.0.0.1", port=0, cert_dir=tmp_path)
+    client = fake_api_server.new_client()
+    rest = RestClient(client)
+    try:
+        await install_crd(client)
+        mgr = Manager(
+            api_client=client, metrics_bind_address="0", handle_signals=False, webhook_server=server
+        )
+        await server.start()
+        await install_webhooks(client, server, url=server.url)
+        rotated = generate_self_signed(common_name="rotated")
+        rotated.write(tmp_path)  # the certificate rotates: the keeper must publish the new CA
+        await enable_webhooks(mgr, client, embedded=False)
+        expected = base64.b64encode(rotated.ca_cert).decode()
+
+        async def published() -> bool:
+            vwc = await rest.request("GET", f"{VWCS}/{WEBHOOK_CONFIGURATION}")
+            crd = await rest.request("GET", f"{CRDS}/{CRD_NAME}")
+            return bool(
+                vwc["webhooks"][0]["clientConfig"]["caBundle"] == expected
+                and crd["spec"]["conversion"]["webhook"]["clientConfig"]["caBundle"] == expected
+            )
+
+        async with running(mgr):
+            await eventually(published, what="the rotated CA in the configuration and the CRD")
+    finally:
+        await client.close()

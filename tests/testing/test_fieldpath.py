@@ -109,3 +109,111 @@ def test_malformed_fields_are_refused() -> None:
     for bad in ({"x:1": {}}, {"f:a": 1}, [], {"k:[1]": {}}):
         with pytest.raises(ValueError):
             FieldSet.from_fields(bad)
+
+
+def test_go_paths_replay_the_shared_slice_of_structured_merge_diff_v4_0_2() -> None:
+    web = ((FIELD, "spec"), (FIELD, "containers"), (KEY, (("name", "web"),)))
+    built = build(
+        [(*web, (FIELD, "image")), (*web, (FIELD, "env"), (KEY, (("name", "A"),)), (FIELD, "value"))]
+    )
+    assert list(built.paths()) == [
+        (*web, (FIELD, "image")),
+        (*web, (FIELD, "env"), (KEY, (("name", "A"),)), (FIELD, "value")),
+    ]
+    # the member "image" was appended into spare capacity that the child "env" then reused
+    assert built.go_paths() == [
+        (*web, (FIELD, "env")),
+        (*web, (FIELD, "env"), (KEY, (("name", "A"),)), (FIELD, "value")),
+    ]
+
+
+async def test_registered_resources_record_fields_and_take_applies(fake_api_server: object) -> None:
+    """A kind the real OpenAPI lacks gets managedFields with shapes deduced from its values."""
+    from typing import Any
+
+    from pycontroller.client import RestClient
+
+    server: Any = fake_api_server
+    server.register_resource("metrics.example.com", "v1", "Gauge", "gauges")
+    client = RestClient(server.new_client(), owns_api_client=True)
+    try:
+        path = "/apis/metrics.example.com/v1/namespaces/default/gauges/g"
+        body = {
+            "apiVersion": "metrics.example.com/v1",
+            "kind": "Gauge",
+            "metadata": {"name": "g"},
+            "spec": {"v": 1},
+        }
+        applied = await client.request(
+            "PATCH",
+            path,
+            body=orjson.dumps(body),
+            content_type="application/apply-patch+yaml",
+            query={"fieldManager": "m"},
+        )
+    finally:
+        await client.close()
+    (entry,) = applied["metadata"]["managedFields"]
+    assert (entry["manager"], entry["operation"]) == ("m", "Apply")
+    assert entry["fieldsV1"] == {"f:spec": {".": {}, "f:v": {}}}
+
+
+def test_the_create_fast_path_equals_a_full_compare() -> None:
+    from pycontroller.testing.apiserver.smd import builtin_type, changed_from_zero, compare, crd_type
+
+    deployment = builtin_type("apps/v1", "Deployment")
+    assert deployment is not None
+    objects = [
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": "d", "labels": {"a": "b"}, "finalizers": ["x"]},
+            "spec": {
+                "replicas": 1,
+                "selector": {"matchLabels": {"a": "b"}},
+                "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%"}},
+                "template": {
+                    "metadata": {"creationTimestamp": None, "labels": {"a": "b"}},
+                    "spec": {
+                        "containers": [
+                            {"name": "web", "image": "x", "ports": [{"containerPort": 80}], "resources": {}},
+                            {"name": "side", "env": [{"name": "A", "value": "1"}], "args": ["--v"]},
+                        ],
+                        "securityContext": {},
+                    },
+                },
+            },
+            "status": {},
+        },
+        {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"}, "spec": {}},
+    ]
+    for obj in objects:
+        diff = compare({}, obj, deployment, True)
+        assert changed_from_zero({}, obj, deployment, True) == diff.added.union(diff.modified)
+    widget = crd_type(
+        {
+            "type": "object",
+            "properties": {
+                "spec": {
+                    "type": "object",
+                    "properties": {
+                        "ports": {
+                            "type": "array",
+                            "x-kubernetes-list-type": "map",
+                            "x-kubernetes-list-map-keys": ["name"],
+                            "items": {"type": "object", "properties": {"name": {"type": "string"}}},
+                        },
+                        "tags": {
+                            "type": "array",
+                            "x-kubernetes-list-type": "set",
+                            "items": {"type": "string"},
+                        },
+                    },
+                }
+            },
+        }
+    )
+    zero = {"apiVersion": "x/v1", "kind": "W"}
+    obj = {**zero, "metadata": {"name": "w"}, "spec": {"ports": [{"name": "a"}], "tags": ["t"], "other": {}}}
+    diff = compare(zero, obj, widget, False)
+    assert changed_from_zero(zero, obj, widget, False) == diff.added.union(diff.modified)

@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
-from pycontroller.testing.apiserver import gen_resources
+from pycontroller.testing.apiserver import FakeAPIServer, gen_resources
 from pycontroller.testing.apiserver.resources import DATA_FILE, data
+from pycontroller.testing.apiserver.samples import sample
 
 
 def test_the_data_file_ships_in_the_package() -> None:
@@ -42,3 +43,24 @@ async def test_generating_again_from_the_real_server_gives_the_shipped_file(envt
     fresh["groups"] = [g for g in fresh["groups"] if g["name"] in known]
     fresh["resources"] = [r for r in fresh["resources"] if r["group"] in known]
     assert fresh == shipped
+
+
+_RECORDS = [r for r in data()["resources"] if "sampleCreated" in r]
+# where the fake knowingly differs from what the real server answered to the sample's create
+_KNOWN = {
+    ("apiextensions.k8s.io", "customresourcedefinitions"): "the fake establishes a CRD at once",
+}
+
+
+@pytest.mark.parametrize("record", _RECORDS, ids=lambda r: f"{r['plural']}.{r['group'] or 'core'}")
+def test_the_fake_creates_each_sample_as_the_real_server_did(record: dict[str, Any]) -> None:
+    key = (record["group"], record["plural"])
+    if key in _KNOWN:
+        pytest.skip(_KNOWN[key])
+    server = FakeAPIServer()
+    server.add_object(
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": gen_resources.NAMESPACE}}
+    )
+    body = sample(*key, namespace=gen_resources.NAMESPACE if record["discovery"]["namespaced"] else None)
+    created = gen_resources.normalized(server.add_object(body))
+    assert created == record["sampleCreated"]

@@ -244,3 +244,15 @@ async def test_the_default_webhook_server_reads_controller_runtimes_cert_dir() -
         mgr.add_validator("v1", "ConfigMap", lambda r: None)
         with pytest.raises(ValueError, match="already registered"):
             mgr.webhook_server = WebhookServer(port=0, self_signed=True)
+
+
+async def test_a_body_over_the_limit_is_413_and_the_server_keeps_serving() -> None:
+    from pycontroller.webhook.server import MAX_BODY_BYTES
+
+    server = WebhookServer(host="127.0.0.1", port=0, self_signed=True)
+    path = server.add_validator("v1", "ConfigMap", lambda r: None)
+    async with serving(server):
+        status, answer = await post(server, path, b"x" * (MAX_BODY_BYTES + 1))
+        assert status == 413 and "request body too large" in answer["message"]
+        status, answer = await post(server, path, admission_review("CREATE", {"metadata": {}}))
+        assert status == 200 and answer["response"]["allowed"] is True

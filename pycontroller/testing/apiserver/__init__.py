@@ -19,6 +19,10 @@ Modules, one concept each:
   and subresources answered but not stored), :mod:`.defaults`, :mod:`.validation`, :mod:`.conversion`
   (field types, events at two apiVersions), :mod:`.patch`, :mod:`.selectors`, :mod:`.faults`,
   :mod:`.status` (Status errors), :mod:`.objects` (shared helpers).
+* :mod:`.webhooks`: calling admission webhooks (Validating/MutatingWebhookConfigurations) on writes
+  and CRD conversion webhooks, as kube-apiserver does, with :mod:`.webhook_admission` (matching,
+  reviews), :mod:`.webhook_conversion` (ConversionReviews, converted objects by content) and
+  :mod:`.webhook_client` (HTTPS calls, service references, timeouts).
 """
 
 from .server import FakeAPIServer, ResourceClashError

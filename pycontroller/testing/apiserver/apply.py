@@ -1,6 +1,6 @@
 """Server-side apply (``PATCH`` with ``application/apply-patch+yaml``) and the registry's managedFields hook.
 
-:func:`apply_request` serves one apply: the body is YAML or JSON (decoded like the real server, with
+:func:`apply_response` serves one apply: the body is YAML or JSON (decoded like the real server, with
 YAML 1.1 booleans such as ``y``; a body that does not parse is 400 with go-yaml's message), the
 ``fieldManager`` query parameter is required (422 otherwise, the real PatchOptions message),
 ``force=true`` takes fields over from other managers instead of answering 409 with the conflicting
@@ -10,7 +10,10 @@ ownership) writes nothing and keeps the resourceVersion.
 
 :class:`FieldTracker` is what the registry calls on every write to record managedFields
 (:mod:`.managedfields`); the handler tells it the request's manager. Everything here except
-:func:`apply_request` (which reads the body) is synchronous.
+:func:`apply_response` (which reads the body) is synchronous. Known gaps: a wrong-kind
+configuration's 500 message differs from the real one (which prints Go pointers), scalar types in
+configurations are not checked (the real server answers 500 for a number where a string goes),
+and custom resources' nulls are only refused where an apply left them.
 """
 
 from __future__ import annotations
@@ -24,8 +27,8 @@ from aiohttp import web
 
 from .conversion import check_types, convert, from_served
 from .managedfields import Conflicts, FieldManager, manager_from_user_agent
-from .smd import MISSING, SmdError, builtin_type, crd_type
-from .status import ApiFailure, bad_request, conflict, json_response, not_found
+from .smd import MISSING, SmdError, builtin_type, crd_type, drop_empty
+from .status import ApiFailure, bad_request, conflict, invalid, json_response, not_found
 
 if TYPE_CHECKING:
     from .handlers import Handlers
@@ -162,6 +165,40 @@ def _invalid_options(field: str, reason: str, detail: str) -> ApiFailure:
     )
 
 
+# Fields the real server sets after its field manager ran (REST allocation, PrepareForCreate,
+# admission plugins): what the field manager sees there is what the client sent.
+_AFTER_FIELD_MANAGER: dict[tuple[str, str], tuple[tuple[str, ...], ...]] = {
+    ("", "services"): (("spec", "clusterIP"), ("spec", "clusterIPs")),
+    ("", "namespaces"): (("spec", "finalizers"),),
+    ("", "pods"): (("status",), ("spec", "tolerations"), ("spec", "priority"), ("spec", "preemptionPolicy")),
+    ("batch", "jobs"): (
+        ("metadata", "labels"),
+        ("spec", "selector"),
+        ("spec", "template", "metadata", "labels"),
+    ),
+}
+
+
+def _take(obj: dict[str, Any], sent: dict[str, Any], path: tuple[str, ...]) -> dict[str, Any]:
+    """``obj`` with the value at ``path`` replaced by ``sent``'s (removed when ``sent`` lacks it)."""
+    source: Any = sent
+    for key in path:
+        source = source.get(key, MISSING) if isinstance(source, dict) else MISSING
+    head, rest = path[0], path[1:]
+    out = dict(obj)
+    if rest:
+        inner = out.get(head)
+        if not isinstance(inner, dict):
+            return obj
+        sent_inner = sent.get(head)
+        out[head] = _take(inner, sent_inner if isinstance(sent_inner, dict) else {}, rest)
+    elif source is MISSING:
+        out.pop(head, None)
+    else:
+        out[head] = source
+    return out
+
+
 class FieldTracker:
     """Records managedFields on the registry's writes (see :mod:`.managedfields`).
 
@@ -176,7 +213,7 @@ class FieldTracker:
         self._managers: dict[tuple[Any, ...], FieldManager] = {}
 
     def field_manager(self, rdef: ResourceDef, api_version: str) -> FieldManager | None:
-        """The FieldManager of ``rdef`` written at ``api_version`` (None: no schema for it)."""
+        """The FieldManager of ``rdef`` written at ``api_version``."""
         schema = None
         if not rdef.builtin:
             schema = self.registry.crd_schema(rdef, api_version.rpartition("/")[2])
@@ -186,13 +223,24 @@ class FieldTracker:
             return found
         if rdef.builtin:
             t = builtin_type(api_version, rdef.kind) or builtin_type(rdef.stored_api_version, rdef.kind)
-            if t is None:
-                return None
-            found = FieldManager(t, typed=True)
+            # a kind the real server's OpenAPI lacks (register_resource): shapes deduced from values
+            found = (
+                FieldManager(t, typed=True) if t is not None else FieldManager(crd_type(None), typed=False)
+            )
         else:
             found = FieldManager(crd_type(schema), typed=False)
         self._managers[key] = found
         return found
+
+    def snapshot(self, rdef: ResourceDef, obj: dict[str, Any], always: bool = False) -> dict[str, Any] | None:
+        """The object as sent, before the server fills fields the field manager must not see.
+
+        Taken for resources whose strategy or admission sets fields after the real field manager
+        ran (``always``: for every resource, for the status of updates).
+        """
+        if not always and rdef.key not in _AFTER_FIELD_MANAGER:
+            return None
+        return {**obj, "metadata": dict(obj["metadata"])}
 
     def keep(self, old: dict[str, Any]) -> None:
         """The next write keeps ``old``'s managedFields (the 1.20 scale subresource records none)."""
@@ -213,8 +261,21 @@ class FieldTracker:
         ``sent``, the status is the one the client sent; for a subresource write (``subresource``)
         it sees all of ``sent`` but never the managedFields the client put there.
         """
-        meta = obj["metadata"]
         pending, self.pending = self.pending, MISSING
+        if rdef.builtin:
+            # what the real server stores went through Go structs: empty omitempty maps and
+            # lists are gone (data: {} is no data)
+            api_version = rdef.api_version(version or rdef.storage_version or rdef.versions[0])
+            fm = self.field_manager(rdef, api_version)
+            if fm is not None:
+                given = obj["metadata"].get("managedFields", MISSING)
+                slim = drop_empty(obj, fm.t)
+                if slim is not obj:
+                    obj.clear()
+                    obj.update(slim)
+                    if given is not MISSING:  # [] clears them: that is not an empty list to drop
+                        obj["metadata"] = {**obj["metadata"], "managedFields": given}
+        meta = obj["metadata"]
         if pending is not MISSING:
             managed = pending
         else:
@@ -228,10 +289,10 @@ class FieldTracker:
                 seen = {**sent, "metadata": {**(sent.get("metadata") or {}), "managedFields": old_fields}}
             elif sent is not None:
                 seen = dict(obj)
-                if "status" in sent:
-                    seen["status"] = sent["status"]
-                else:
-                    seen.pop("status", None)
+                # an update's status is what was sent (the strategy restores the stored one later)
+                first = (("status",),) if old is not None else ()
+                for path in (*first, *_AFTER_FIELD_MANAGER.get(rdef.key, ())):
+                    seen = _take(seen, sent, path)
             managed = fm.update(old, seen, self.manager or "kube-apiserver", api_version, rdef.kind)
         meta.pop("managedFields", None)
         if managed is not None:
@@ -334,6 +395,17 @@ def apply(
         raise ApiFailure(409, "Conflict", str(exc), {"causes": exc.causes()}) from None
     except SmdError as exc:
         raise ApiFailure(500, "", f"failed to create typed patch object: {exc}") from None
+    if not rdef.builtin:
+        # nulls left where an apply emptied a list or map reach validation (the request decoder,
+        # which prunes them, never sees them): the real server refuses them
+        causes: list[tuple[str, str, str]] = []
+        schema = registry.crd_schema(rdef, api_version.rpartition("/")[2])
+        props = (schema or {}).get("properties") or {}
+        for key in sorted(result):
+            if key not in ("apiVersion", "kind", "metadata") and isinstance(props.get(key), dict):
+                _null_causes(result[key], props[key], key, causes)
+        if causes:
+            raise invalid(rdef.group, rdef.kind, name, causes)
     result = dict(result)
     result["metadata"] = {k: v for k, v in (result.get("metadata") or {}).items() if k != "managedFields"}
     result["metadata"]["name"] = name
@@ -356,3 +428,26 @@ def apply(
     finally:
         tracker.pending = MISSING
     return written, False
+
+
+def _null_causes(value: Any, schema: dict[str, Any], path: str, causes: list[tuple[str, str, str]]) -> None:
+    if value is None:
+        if schema.get("type") and not schema.get("nullable"):
+            causes.append(
+                (
+                    "FieldValueInvalid",
+                    path,
+                    f'Invalid value: "null": {path} in body must be of type {schema["type"]}: "null"',
+                )
+            )
+        return
+    if isinstance(value, dict):
+        props = schema.get("properties") or {}
+        extra = schema.get("additionalProperties")
+        for key in sorted(value):
+            sub = props.get(key) if key in props else extra
+            if isinstance(sub, dict):
+                _null_causes(value[key], sub, f"{path}.{key}", causes)
+    elif isinstance(value, list) and isinstance(schema.get("items"), dict):
+        for item in value:
+            _null_causes(item, schema["items"], path, causes)

@@ -314,7 +314,165 @@ def _qos_class(spec: Any) -> str:
     return "Guaranteed"
 
 
+def _each(items: Any, fill: dict[str, Any]) -> Any:
+    """Every dict of the list ``items`` with ``fill``'s keys defaulted (other values kept)."""
+    if not isinstance(items, list):
+        return items
+    return [{**fill, **item} if isinstance(item, dict) else item for item in items]
+
+
+def _spec(obj: dict[str, Any], **defaults: Any) -> None:
+    spec = obj.get("spec")
+    if isinstance(spec, dict):
+        obj["spec"] = {**spec, **{k: v for k, v in defaults.items() if k not in spec}}
+
+
+def _replica_set(obj: dict[str, Any]) -> None:
+    """ReplicaSets and ReplicationControllers (whose selector and labels default to the template's)."""
+    spec = obj.get("spec")
+    if not isinstance(spec, dict):
+        return
+    spec = dict(spec)
+    spec.setdefault("replicas", 1)
+    spec["template"] = _template(spec.get("template") or {})
+    if obj["kind"] == "ReplicationController":
+        labels = spec["template"]["metadata"].get("labels") or {}
+        spec.setdefault("selector", dict(labels))
+        meta = obj["metadata"]
+        if not meta.get("labels") and labels:
+            meta["labels"] = dict(labels)
+    obj["spec"] = spec
+
+
+def _webhooks(obj: dict[str, Any], mutating: bool) -> None:
+    fill: dict[str, Any] = {
+        "failurePolicy": "Fail",
+        "matchPolicy": "Equivalent",
+        "namespaceSelector": {},
+        "objectSelector": {},
+        "timeoutSeconds": 10,
+    }
+    if mutating:
+        fill["reinvocationPolicy"] = "Never"
+    hooks = _each(obj.get("webhooks"), fill)
+    if isinstance(hooks, list):
+        hooks = [
+            {**h, "rules": _each(h.get("rules"), {"scope": "*"})}
+            if isinstance(h, dict) and "rules" in h
+            else h
+            for h in hooks
+        ]
+        obj["webhooks"] = hooks
+
+
+def _node(obj: dict[str, Any], create: bool) -> None:
+    spec = obj.get("spec")
+    if isinstance(spec, dict) and spec.get("podCIDR") and not spec.get("podCIDRs"):
+        obj["spec"] = spec = {**spec, "podCIDRs": [spec["podCIDR"]]}
+    if create:
+        # the TaintNodesByCondition admission plugin: a new node is not ready
+        spec = dict(obj.get("spec") or {})
+        taints = list(spec.get("taints") or [])
+        not_ready = {"key": "node.kubernetes.io/not-ready", "effect": "NoSchedule"}
+        if not any(isinstance(t, dict) and t.get("key") == not_ready["key"] for t in taints):
+            taints.append(not_ready)
+        spec["taints"] = taints
+        obj["spec"] = spec
+        status = dict(obj.get("status") or {})
+        status.setdefault("daemonEndpoints", {"kubeletEndpoint": {"Port": 0}})
+        info = dict(status.get("nodeInfo") or {})
+        for field in (
+            "machineID",
+            "systemUUID",
+            "bootID",
+            "kernelVersion",
+            "osImage",
+            "containerRuntimeVersion",
+            "kubeletVersion",
+            "kubeProxyVersion",
+            "operatingSystem",
+            "architecture",
+        ):
+            info.setdefault(field, "")
+        status["nodeInfo"] = info
+        obj["status"] = status
+
+
+def _persistent_volume(obj: dict[str, Any], create: bool) -> None:
+    spec = obj.get("spec")
+    if isinstance(spec, dict):
+        spec = dict(spec)
+        spec.setdefault("persistentVolumeReclaimPolicy", "Retain")
+        spec.setdefault("volumeMode", "Filesystem")
+        if isinstance(spec.get("hostPath"), dict):
+            spec["hostPath"] = {"type": "", **spec["hostPath"]}
+        obj["spec"] = spec
+    if create:
+        obj["status"] = {"phase": "Pending"}
+
+
+def _other(key: tuple[str, str], obj: dict[str, Any], create: bool) -> None:
+    """The remaining built-ins' defaults, each read from the real server's answer to a sample."""
+    group, plural = key
+    if key in (("apps", "replicasets"), ("", "replicationcontrollers")):
+        _replica_set(obj)
+        if create:
+            obj["status"] = {"replicas": 0}
+    elif key == ("", "podtemplates"):
+        obj["template"] = _template(obj.get("template") or {})
+    elif key == ("", "endpoints"):
+        obj["subsets"] = [
+            {**s, "ports": _each(s.get("ports"), {"protocol": "TCP"})}
+            if isinstance(s, dict) and "ports" in s
+            else s
+            for s in obj.get("subsets") or []
+        ] or obj.get("subsets")
+    elif key == ("discovery.k8s.io", "endpointslices"):
+        if "endpoints" in obj:
+            obj["endpoints"] = _each(obj["endpoints"], {"conditions": {}})
+        if "ports" in obj:
+            obj["ports"] = _each(obj["ports"], {"name": "", "protocol": "TCP"})
+    elif key == ("", "nodes"):
+        _node(obj, create)
+    elif key == ("", "persistentvolumes"):
+        _persistent_volume(obj, create)
+    elif key == ("autoscaling", "horizontalpodautoscalers"):
+        _spec(obj, minReplicas=1, targetCPUUtilizationPercentage=80)
+        if create:
+            obj["status"] = {"currentReplicas": 0, "desiredReplicas": 0}
+    elif group == "admissionregistration.k8s.io":
+        _webhooks(obj, mutating=plural == "mutatingwebhookconfigurations")
+    elif key == ("policy", "podsecuritypolicies"):
+        _spec(obj, allowPrivilegeEscalation=True)
+    elif key == ("scheduling.k8s.io", "priorityclasses"):
+        obj.setdefault("preemptionPolicy", "PreemptLowerPriority")
+    elif key == ("storage.k8s.io", "csidrivers"):
+        _spec(
+            obj,
+            podInfoOnMount=False,
+            volumeLifecycleModes=["Persistent"],
+            fsGroupPolicy="ReadWriteOnceWithFSType",
+        )
+    elif key == ("storage.k8s.io", "csinodes"):
+        spec = obj.get("spec")
+        if isinstance(spec, dict) and spec.get("drivers") == []:
+            obj["spec"] = {**spec, "drivers": None}  # an empty list reads back as null
+    elif key == ("storage.k8s.io", "storageclasses"):
+        obj.setdefault("reclaimPolicy", "Delete")
+        obj.setdefault("volumeBindingMode", "Immediate")
+    elif key == ("certificates.k8s.io", "certificatesigningrequests") and create:
+        # the requesting user; the fake serves everyone as envtest's admin
+        spec = dict(obj.get("spec") or {})
+        spec.update(username="admin", uid="admin", groups=["system:masters", "system:authenticated"])
+        obj["spec"] = spec
+
+
 _STATUS_ON_CREATE: dict[tuple[str, str], dict[str, Any]] = {
+    ("storage.k8s.io", "volumeattachments"): {"attached": False},
+    ("certificates.k8s.io", "certificatesigningrequests"): {},
+    ("flowcontrol.apiserver.k8s.io", "flowschemas"): {},
+    ("flowcontrol.apiserver.k8s.io", "prioritylevelconfigurations"): {},
+    ("apiregistration.k8s.io", "apiservices"): {},
     ("networking.k8s.io", "ingresses"): {"loadBalancer": {}},
     ("policy", "poddisruptionbudgets"): {
         "disruptionsAllowed": 0,
@@ -342,6 +500,7 @@ def apply_defaults(
         obj["status"] = dict(_STATUS_ON_CREATE[key])
     if key in _NULL_FIELDS:
         obj.setdefault(_NULL_FIELDS[key], None)
+    _other(key, obj, create)
     if key == ("apps", "statefulsets"):
         _statefulset(obj, create)
     elif key == ("apps", "daemonsets"):
@@ -376,6 +535,7 @@ def apply_defaults(
         _deployment(obj, create)
     elif key == ("", "events"):
         # fields of core/v1 Event that are always serialized (no omitempty)
+        obj.setdefault("source", {})
         for field in ("eventTime", "firstTimestamp", "lastTimestamp"):
             obj.setdefault(field, None)
         obj.setdefault("reportingComponent", "")

@@ -64,8 +64,13 @@ def _order(pe: PathElement) -> tuple[Any, ...]:
 
 def _sorted(elements: Any) -> list[PathElement]:
     items = list(elements)
-    if all(pe[0] == FIELD for pe in items):
-        return sorted(items)
+    if len(items) < 2:
+        return items
+    if all(pe[0] != VALUE for pe in items):
+        try:  # fields and keys of one scalar type order as plain tuples do (kinds differ first)
+            return sorted(items)
+        except TypeError:
+            pass
     return sorted(items, key=_order)
 
 
@@ -207,6 +212,23 @@ class FieldSet:
         for pe in _sorted(self.children):
             yield from self.children[pe]._paths((*prefix, pe))
 
+    def go_paths(self) -> list[tuple[PathElement, ...]]:
+        """Every member path as structured-merge-diff v4.0.2 hands them out (kube-apiserver 1.20).
+
+        Its Iterate appends to a shared prefix slice, so a path handed out early can be overwritten
+        by a later sibling's element when the slice had spare capacity; conflict messages of the
+        real server show these paths. This replays Go's slice growth to report the same ones.
+        """
+        found: list[_GoSlice] = []
+        self._go_iterate(_GoSlice([], 0, 0), found)
+        return [tuple(s.array[: s.length]) for s in found]
+
+    def _go_iterate(self, prefix: _GoSlice, found: list[_GoSlice]) -> None:
+        for pe in _sorted(self.members):
+            found.append(prefix.append(pe))
+        for pe in _sorted(self.children):
+            self.children[pe]._go_iterate(prefix.append(pe), found)
+
     # -- algebra ----------------------------------------------------------------------------------
 
     def union(self, other: FieldSet) -> FieldSet:
@@ -292,6 +314,36 @@ class FieldSet:
             raise ValueError("FieldsV1 must be a JSON object")
         found, _ = _read(fields)
         return found or cls()
+
+
+class _GoSlice:
+    """A Go slice of 32-byte path elements: appends share the backing array while it has room."""
+
+    __slots__ = ("array", "capacity", "length")
+
+    # Go's malloc size classes (bytes) up to 8 KiB: growslice rounds a new backing array up to one
+    _CLASSES = (
+        32, 48, 64, 80, 96, 112, 128, 144, 160, 176, 192, 208, 224, 240, 256, 288, 320, 352, 384,
+        416, 448, 480, 512, 576, 640, 704, 768, 896, 1024, 1152, 1280, 1408, 1536, 1792, 2048,
+        2304, 2688, 3072, 3200, 3456, 4096, 4864, 5376, 6144, 6528, 6784, 6912, 8192,
+    )  # fmt: skip
+
+    def __init__(self, array: list[Any], length: int, capacity: int) -> None:
+        self.array = array
+        self.length = length
+        self.capacity = capacity
+
+    def append(self, pe: PathElement) -> _GoSlice:
+        if self.length < self.capacity:
+            self.array[self.length] = pe
+            return _GoSlice(self.array, self.length + 1, self.capacity)
+        need = self.length + 1
+        capacity = max(need, 2 * self.capacity)
+        size = capacity * 32
+        capacity = next((c for c in self._CLASSES if c >= size), size) // 32
+        array = self.array[: self.length] + [None] * (capacity - self.length)
+        array[self.length] = pe
+        return _GoSlice(array, need, capacity)
 
 
 def _read(fields: dict[str, Any]) -> tuple[FieldSet | None, bool]:

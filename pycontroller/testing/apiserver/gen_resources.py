@@ -47,7 +47,7 @@ __all__ = [
 ]
 
 DATA_FILE = Path(__file__).with_name("resources.json")
-_NAMESPACE = "pycontroller-gen"
+NAMESPACE = "pycontroller-gen"
 
 
 def storage_version_hash(group: str, version: str, kind: str) -> str:
@@ -175,13 +175,14 @@ def _probe(http: _Http, record: dict[str, Any]) -> None:
     api_version = body["apiVersion"]
     prefix = f"/api/{api_version}" if "/" not in api_version else f"/apis/{api_version}"
     if record["discovery"]["namespaced"]:
-        prefix += f"/namespaces/{_NAMESPACE}"
-        body["metadata"]["namespace"] = _NAMESPACE
+        prefix += f"/namespaces/{NAMESPACE}"
+        body["metadata"]["namespace"] = NAMESPACE
         if "involvedObject" in body:
-            body["involvedObject"]["namespace"] = _NAMESPACE
+            body["involvedObject"]["namespace"] = NAMESPACE
     collection = f"{prefix}/{record['plural']}"
     path = f"{collection}/{body['metadata']['name']}"
     created = http.call("POST", collection, body)
+    record["sampleCreated"] = normalized(created)
     meta = created["metadata"]
     record["createFinalizers"] = list(meta.get("finalizers") or [])
     merge = "application/merge-patch+json"
@@ -205,6 +206,22 @@ def _probe(http: _Http, record: dict[str, Any]) -> None:
     record["deleteOrphans"] = "orphan" in finalizers
     if finalizers:  # let it go (there are no controllers to remove them)
         http.call("PATCH", path, {"metadata": {"finalizers": None}}, merge)
+
+
+def normalized(obj: dict[str, Any]) -> dict[str, Any]:
+    """``obj`` without what differs on every write: uid (also where it is copied, like a Job's
+    selector), resourceVersion, timestamps, managedFields, allocated cluster IPs."""
+    meta = obj["metadata"]
+    text = json.dumps(obj)
+    if meta.get("uid"):
+        text = text.replace(meta["uid"], "<uid>")
+    for ip in (obj.get("spec") or {}).get("clusterIPs") or []:
+        if ip != "None":
+            text = text.replace(f'"{ip}"', '"<clusterIP>"')
+    out: dict[str, Any] = json.loads(text)
+    for field in ("uid", "resourceVersion", "creationTimestamp", "managedFields", "selfLink"):
+        out["metadata"].pop(field, None)
+    return out
 
 
 def _creates_on_update(http: _Http, collection: str, body: dict[str, Any]) -> bool:
@@ -240,7 +257,7 @@ def generate(env: EnvTest) -> dict[str, Any]:
     http.call(
         "POST",
         "/api/v1/namespaces",
-        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": _NAMESPACE}},
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}},
     )
     for record in resources:
         storage = record.get("storage")

@@ -20,6 +20,7 @@ Sets are computed on the object after defaulting, as on the real server. All of 
 
 from __future__ import annotations
 
+import functools
 import time
 from datetime import datetime
 from typing import Any
@@ -27,7 +28,17 @@ from typing import Any
 import orjson
 
 from .fieldpath import FIELD, FieldSet, path_string
-from .smd import MISSING, SmdError, Type, compare, merge, remove_items, to_field_set
+from .smd import (
+    MISSING,
+    SmdError,
+    Type,
+    changed_from_zero,
+    compare,
+    merge,
+    reconcile,
+    remove_items,
+    to_field_set,
+)
 
 __all__ = ["Conflicts", "FieldManager", "Managed", "manager_from_user_agent"]
 
@@ -72,6 +83,13 @@ def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
+@functools.lru_cache(maxsize=1024)
+def _parsed_identifier(key: str) -> dict[str, str]:
+    parsed: dict[str, str] = orjson.loads(key)
+    return parsed
+
+
+@functools.lru_cache(maxsize=4096)
 def _seconds(stamp: str | None) -> int:
     if not stamp:
         return 0
@@ -147,7 +165,7 @@ class Managed:
             return None
         out = []
         for key, entry in self.entries.items():
-            ident = orjson.loads(key)
+            ident = _parsed_identifier(key)
             encoded: dict[str, Any] = {}
             if ident.get("manager"):
                 encoded["manager"] = ident["manager"]
@@ -162,14 +180,15 @@ class Managed:
             encoded["fieldsType"] = "FieldsV1"
             encoded["fieldsV1"] = entry.fields.to_fields()
             out.append(encoded)
-        out.sort(
-            key=lambda e: (
-                e.get("operation", ""),
-                _seconds(e.get("time")),
-                e.get("manager", ""),
-                e.get("apiVersion", ""),
+        if len(out) > 1:
+            out.sort(
+                key=lambda e: (
+                    e.get("operation", ""),
+                    _seconds(e.get("time")),
+                    e.get("manager", ""),
+                    e.get("apiVersion", ""),
+                )
             )
-        )
         return out
 
 
@@ -241,7 +260,7 @@ class FieldManager:
             if not overlap.empty():
                 conflicts[key] = overlap
         if conflicts and not force:
-            raise Conflicts([(key, path) for key, found in conflicts.items() for path in found.paths()])
+            raise Conflicts([(key, path) for key, found in conflicts.items() for path in found.go_paths()])
         for key, entry in list(managed.entries.items()):
             if key == workflow:
                 continue
@@ -255,9 +274,17 @@ class FieldManager:
             del managed.entries[key]
         return managed, diff
 
+    def _reconcile(self, live: Any, managed: Managed) -> None:
+        """Every manager's set brought in line with the schema (reconcileManagedFieldsWithSchemaChanges)."""
+        if self.t.kind != "m" or (not self.t.fields and self.t.elem == "u"):
+            return  # no schema: the real server does not reconcile deduced types
+        for entry in managed.entries.values():
+            entry.fields = reconcile(entry.fields, live, self.t)
+
     def _structured_update(
         self, old: Any, new: Any, managed: Managed, workflow: str, api_version: str
     ) -> None:
+        self._reconcile(old, managed)
         managed, diff = self._update_sets(old, new, managed, workflow, True)
         current = managed.entries.get(workflow)
         fields = current.fields if current is not None else FieldSet()
@@ -344,6 +371,16 @@ class FieldManager:
         if not managed.entries and old is not None:
             return None  # nothing tracked on an existing object: stays untracked until an apply
         base = old if old is not None else self._zero(api_version, kind)
+        if old is None and not managed.entries:  # a plain create: everything set is the manager's
+            try:
+                fields = changed_from_zero(base, new, self.t, self.typed).difference(_STRIP)
+            except SmdError:
+                return None
+            if not fields.empty():
+                key = _identifier(manager or "unknown", "Update", api_version)
+                managed.entries[key] = Entry(fields, api_version, False)
+                managed.times[key] = _now()
+            return managed.encode()
         try:
             self._tracked_update(base, new, managed, manager, api_version)
         except SmdError:
@@ -383,6 +420,7 @@ class FieldManager:
             self._tracked_update(zero, live_obj, managed, "before-first-apply", api_version)
         key = _identifier(manager, "Apply", api_version)
         former = managed.copy()
+        self._reconcile(live_obj, managed)
         applied = to_field_set(config, self.t)  # types the configuration first, like the real server
         merged = merge(live_obj, config, self.t)
         if merged is MISSING:
@@ -463,7 +501,7 @@ class FieldManager:
 
     def _prune(self, merged: Any, managed: Managed, last: FieldSet) -> Any:
         pruned = remove_items(merged, last, self.t)
-        if pruned is MISSING:
+        if not isinstance(pruned, dict):
             pruned = {}
         owned = FieldSet()
         for entry in managed.entries.values():
@@ -471,8 +509,8 @@ class FieldManager:
         merged_set = to_field_set(merged, self.t)
         pruned_set = to_field_set(pruned, self.t)
         pruned = remove_items(merged, merged_set.difference(pruned_set.union(owned)), self.t)
-        if pruned is MISSING:
+        if not isinstance(pruned, dict):
             pruned = {}
         pruned_set = to_field_set(pruned, self.t)
         result = remove_items(merged, merged_set.difference(pruned_set).intersection(last), self.t)
-        return {} if result is MISSING else result
+        return result if isinstance(result, dict) else {}

@@ -234,6 +234,7 @@ class Registry(DeleteSupport, CrdSupport):
         meta["creationTimestamp"] = now_rfc3339()
         if not rdef.builtin and rdef.has_status(_version_of(api_version)):
             obj.pop("status", None)
+        sent = self.fields.snapshot(rdef, obj)
         self._defaults(rdef, obj, create=True)
         causes: list[Cause] = []
         if not rdef.builtin:  # the CRD's structural schema: prune, default, validate
@@ -241,7 +242,7 @@ class Registry(DeleteSupport, CrdSupport):
         causes += validate(rdef.key, obj)
         if causes:
             raise invalid(INVALID_GROUP.get(rdef.key, rdef.group), rdef.kind, name, causes)
-        self.fields.record(rdef, None, obj, _version_of(api_version))
+        self.fields.record(rdef, None, obj, _version_of(api_version), sent=sent)
         obj = ordered(obj)
         if table.rdef.key == CRD_KEY:
             self._prepare_crd(obj)
@@ -511,8 +512,16 @@ class Registry(DeleteSupport, CrdSupport):
             }
             new["metadata"] = dict(old_meta)
             obj = new
-        elif subresource == "status":
+        elif subresource in ("status", "approval"):  # CSR approval writes status.conditions
             new = dict(old_obj)
+            if subresource == "approval":
+                status = dict(old_obj.get("status") or {})
+                conditions = (obj.get("status") or {}).get("conditions")
+                if conditions:
+                    status["conditions"] = conditions
+                else:
+                    status.pop("conditions", None)
+                obj = {**obj, "status": status}
             if "status" in obj:
                 new["status"] = obj["status"]
             else:
@@ -521,7 +530,7 @@ class Registry(DeleteSupport, CrdSupport):
             self.fields.record(rdef, old_obj, new, version, sent=obj, subresource=True)
             obj = new
         else:
-            sent = {**obj}  # the field manager compares what was sent (1.20: status included)
+            sent = self.fields.snapshot(rdef, obj, always=True)  # what the field manager compares
             if rdef.has_status(version):
                 if "status" in old_obj:
                     obj["status"] = old_obj["status"]

@@ -50,6 +50,8 @@ def _selector(table: Table, obj: dict[str, Any]) -> str:
         value = _get_path(obj, paths[2])
         return value if isinstance(value, str) else ""
     selector = (obj.get("spec") or {}).get("selector")
+    if table.rdef.key == ("", "replicationcontrollers") and isinstance(selector, dict):
+        return ",".join(f"{k}={v}" for k, v in sorted(selector.items()))  # a plain map there
     try:
         return str(labels.selector_from_label_selector(selector)) if isinstance(selector, dict) else ""
     except ValueError:

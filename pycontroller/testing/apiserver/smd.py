@@ -67,6 +67,22 @@ _ZERO: dict[str, dict[str, Any]] = {
     "io.k8s.api.apps.v1.StatefulSetSpec": {"updateStrategy": {}},
     "io.k8s.api.apps.v1.DaemonSetSpec": {"updateStrategy": {}},
     "io.k8s.api.batch.v1beta1.CronJobSpec": {"jobTemplate": {}},
+    "io.k8s.api.rbac.v1.Role": {"rules": None},
+    "io.k8s.api.core.v1.LimitRangeSpec": {"limits": None},
+    # lists serialized without omitempty (every other list of a built-in type is omitempty)
+    "io.k8s.api.rbac.v1.PolicyRule": {"verbs": None},
+    "io.k8s.api.rbac.v1beta1.PolicyRule": {"verbs": None},
+    "io.k8s.api.networking.v1.HTTPIngressRuleValue": {"paths": None},
+    "io.k8s.api.networking.v1beta1.HTTPIngressRuleValue": {"paths": None},
+    "io.k8s.api.extensions.v1beta1.HTTPIngressRuleValue": {"paths": None},
+    "io.k8s.api.core.v1.NodeSelector": {"nodeSelectorTerms": None},
+    "io.k8s.api.core.v1.ContainerImage": {"names": None},
+    "io.k8s.api.discovery.v1beta1.EndpointSlice": {"endpoints": None},
+    "io.k8s.api.discovery.v1beta1.Endpoint": {"addresses": None},
+    "io.k8s.api.admissionregistration.v1.ValidatingWebhook": {"admissionReviewVersions": None},
+    "io.k8s.api.admissionregistration.v1.MutatingWebhook": {"admissionReviewVersions": None},
+    "io.k8s.api.storage.v1.CSINodeSpec": {"drivers": None},
+    "io.k8s.api.rbac.v1.ClusterRole": {"rules": None},
     "io.k8s.api.rbac.v1.RoleBinding": {"roleRef": {}},
     "io.k8s.api.rbac.v1.ClusterRoleBinding": {"roleRef": {}},
     "io.k8s.api.networking.v1.NetworkPolicySpec": {"podSelector": {}},
@@ -514,10 +530,14 @@ def remove_items(value: Any, remove: FieldSet, t: Type) -> Any:
 
 
 def _remove(value: Any, remove: FieldSet, t: Type, path: tuple[PathElement, ...]) -> Any:
+    # like structured-merge-diff's removingWalker, a list or map that is (or becomes) empty turns
+    # into null: built-in objects lose it in the Go round trip, custom resources fail validation
     t = _atom(t, value)
     if t.kind == "l":
-        if not isinstance(value, list) or not value or t.rel == "atomic":
+        if not isinstance(value, list):
             return value
+        if not value or t.rel == "atomic":
+            return None
         elem = _resolve(t.elem)
         out = []
         for i, item in enumerate(value):
@@ -526,10 +546,12 @@ def _remove(value: Any, remove: FieldSet, t: Type, path: tuple[PathElement, ...]
                 continue
             sub = remove.children.get(pe)
             out.append(_remove(item, sub, elem, (*path, pe)) if sub is not None else item)
-        return out if out else MISSING
+        return out if out else None
     if t.kind == "m":
-        if not isinstance(value, dict) or not value or t.atomic:
+        if not isinstance(value, dict):
             return value
+        if not value or t.atomic:
+            return None
         out_map: dict[str, Any] = {}
         for key, item in value.items():
             pe = (FIELD, key)
@@ -538,8 +560,210 @@ def _remove(value: Any, remove: FieldSet, t: Type, path: tuple[PathElement, ...]
             sub = remove.children.get(pe)
             if sub is not None:
                 item = _remove(item, sub, _field_type(t, key), (*path, pe))
-                if item is MISSING:
-                    continue
             out_map[key] = item
-        return out_map if out_map else MISSING
+        return out_map if out_map else None
     return value
+
+
+def drop_empty(value: Any, t: Type) -> Any:
+    """``value`` as a Go struct would serialize it: empty maps and lists of omitempty fields removed.
+
+    Returns ``value`` itself when nothing is dropped (never mutates it); for built-in objects only.
+    """
+    t = _atom(t, value)
+    if t.kind == "m" and isinstance(value, dict) and not t.atomic:
+        out: dict[str, Any] | None = None
+        for key, item in value.items():
+            ft = t.field(key)
+            new = item
+            if (
+                (item is None or (isinstance(item, (dict, list)) and not item))
+                and key in t.fields
+                and not _kept_empty(t, key, ft, item)
+            ):
+                new = MISSING
+            elif isinstance(item, (dict, list)) and item:
+                new = drop_empty(item, ft)
+            if new is not item:
+                if out is None:
+                    out = dict(value)
+                if new is MISSING:
+                    del out[key]
+                else:
+                    out[key] = new
+        return value if out is None else out
+    if t.kind == "l" and isinstance(value, list) and t.rel != "atomic":
+        elem = _resolve(t.elem)
+        items = [drop_empty(item, elem) if isinstance(item, (dict, list)) else item for item in value]
+        return value if all(a is b for a, b in zip(items, value, strict=True)) else items
+    return value
+
+
+def _kept_empty(t: Type, key: str, ft: Type, item: Any) -> bool:
+    """Whether an empty value (or null) of field ``key`` survives a Go round trip.
+
+    Maps and lists of built-in types are ``omitempty`` (labels, data, env, finalizers...) except
+    the few listed in ``_ZERO`` (a pod's containers, a Role's rules, a LimitRange's limits...).
+    """
+    if key in t.zero:  # value structs, and fields serialized without omitempty
+        return True
+    if ft.kind == "m":
+        return bool(ft.fields) and item is not None  # a pointer to a struct: {} stays {}
+    if ft.kind == "l":  # omitempty, unless listed in _ZERO
+        return False
+    return True
+
+
+def reconcile(fields: FieldSet, live: Any, t: Type) -> FieldSet:
+    """``fields`` brought in line with the schema (structured-merge-diff's ReconcileFieldSetWithSchema).
+
+    A manager that owns a granular map, struct or keyed list as a leaf (as when it was atomic, or
+    for an empty map) comes to own everything the live object has under it; a manager that owns
+    fields inside something atomic owns the atomic thing instead. Returns ``fields`` when nothing
+    changes.
+    """
+    add: list[tuple[PathElement, ...]] = []
+    remove: list[tuple[PathElement, ...]] = []
+    live_set: list[FieldSet] = []
+
+    def granular(path: tuple[PathElement, ...]) -> None:
+        if not live_set:
+            live_set.append(to_field_set(live, t))
+        node: FieldSet | None = live_set[0]
+        for pe in path:
+            node = node.children.get(pe) if node is not None else None
+        if node is not None:
+            add.append(path)
+            for sub in node.paths():
+                add.append((*path, *sub))
+
+    def walk(node: FieldSet | None, t: Type, path: tuple[PathElement, ...], is_atomic: bool) -> None:
+        if t.kind == "l":
+            if not is_atomic and t.rel == "atomic":
+                remove.append(path)
+                add.append(path)
+                return
+            if is_atomic and t.rel != "atomic":
+                granular(path)
+            elem = _resolve(t.elem)
+            visit(node, lambda pe: elem, path)
+        elif t.kind == "m":
+            if not is_atomic and t.atomic:
+                if node is not None and not node.empty():
+                    remove.append(path)
+                    add.append(path)
+                return
+            if is_atomic and not t.atomic:
+                granular(path)
+
+            def field_type(pe: PathElement) -> Type | None:
+                if pe[0] != FIELD:
+                    return None
+                if pe[1] in t.fields or t.elem is not None:
+                    return t.field(pe[1])
+                return None
+
+            visit(node, field_type, path)
+
+    def visit(node: FieldSet | None, type_of: Any, path: tuple[PathElement, ...]) -> None:
+        if node is None:
+            return
+        for pe, child in node.children.items():
+            if pe in node.members:
+                continue
+            sub = type_of(pe)
+            if sub is not None:
+                walk(child, sub, (*path, pe), False)
+        for pe in node.members:
+            sub = type_of(pe)
+            if sub is not None:
+                member_child = node.children.get(pe)
+                walk(member_child, sub, (*path, pe), member_child is None)
+
+    walk(fields, t, (), False)
+    if not add and not remove:
+        return fields
+    out = fields
+    if remove:
+        removed = FieldSet()
+        for path in remove:
+            removed.insert(path)
+        out = out.recursive_difference(removed)
+    added = FieldSet()
+    for path in add:
+        added.insert(path)
+    return out.union(added)
+
+
+def changed_from_zero(zero: Any, new: Any, t: Type, typed: bool) -> FieldSet:
+    """``compare(zero, new)``'s added and modified fields, for a create (a faster equivalent).
+
+    ``zero`` is the empty object of the type, so nothing can be removed; the set is built in place
+    instead of path by path.
+    """
+    out = FieldSet()
+    _from_zero(zero, new, t, typed, out, None, ())
+    return out
+
+
+def _from_zero(
+    lhs: Any,
+    rhs: Any,
+    t: Type,
+    typed: bool,
+    parent: FieldSet,
+    pe: PathElement | None,
+    path: tuple[PathElement, ...],
+) -> None:
+    t = _atom(t, rhs)
+    if t.kind == "l":
+        right = rhs if isinstance(rhs, list) else None
+        left = lhs if isinstance(lhs, list) else None
+        if t.rel == "atomic" or (not left and not right):
+            if pe is not None and (lhs is MISSING or lhs != rhs):
+                parent.members.add(pe)
+            return
+        child = FieldSet()
+        elem = _resolve(t.elem)
+        litems = _items(t, left or [], path, "lhs")
+        for item_pe, item in _items(t, right or [], path, "rhs").items():
+            _from_zero(litems.get(item_pe, MISSING), item, elem, typed, child, item_pe, (*path, item_pe))
+        if pe is not None:
+            if child.members or child.children:
+                parent.children[pe] = child
+            if lhs is MISSING:
+                parent.members.add(pe)
+        return
+    if t.kind == "m":
+        lmap = lhs if isinstance(lhs, dict) else None
+        rmap = rhs if isinstance(rhs, dict) else None
+        zero = t.zero if typed else {}
+        if t.atomic or (not lmap and not rmap and not (zero and (lmap is not None or rmap is not None))):
+            if pe is not None and (lhs is MISSING or lhs != rhs):
+                parent.members.add(pe)
+            return
+        child = FieldSet()
+        keys = rmap.keys() if rmap is not None else ()
+        for key in (*keys, *(k for k in zero if rmap is None or k not in rmap)):
+            lv = lmap.get(key, MISSING) if lmap is not None else MISSING
+            rv = rmap.get(key, MISSING) if rmap is not None else MISSING
+            if zero and key in zero:
+                if lv is MISSING and lmap is not None:
+                    lv = zero[key]
+                if rv is MISSING and rmap is not None:
+                    rv = zero[key]
+            if rv is MISSING or (lv is not MISSING and lv is rv):
+                continue
+            key_pe = (FIELD, key)
+            _from_zero(lv, rv, t.field(key), typed, child, key_pe, (*path, key_pe))
+        if pe is not None:
+            if child.members or child.children:
+                parent.children[pe] = child
+            if lhs is MISSING:
+                parent.members.add(pe)
+        else:
+            parent.members |= child.members
+            parent.children.update(child.children)
+        return
+    if pe is not None and (lhs is MISSING or lhs != rhs):
+        parent.members.add(pe)
