@@ -106,6 +106,7 @@ class Builder:
         self._options: dict[str, Any] = {}
         self._finalizers = Finalizers()
         self._completed = False
+        self._sharded: str | None = None  # the ring name ("" for the Manager's ring) when sharded
 
     @property
     def name(self) -> str:
@@ -194,6 +195,21 @@ class Builder:
         self._finalizers.register(name, cleanup)
         return self
 
+    def sharded(self, ring: str | None = None) -> Builder:
+        """Reconcile only this replica's shard of the ``for_`` objects (docs/sharding.md).
+
+        Needs ``Manager(sharding=ShardingOptions(...))``, whose ring must shard the ``for_`` kind;
+        ``ring``, when given, must be that ring's name. The controller then runs in every replica
+        (``need_leader_election=False`` unless set), the Manager's informers of the ring's resources
+        watch only this shard's label, and every reconcile follows the drain hand-over: never for an
+        object labelled for drain, which is acknowledged once its reconcile in flight returned.
+        Checked at ``complete()`` (:class:`BuilderError`).
+        """
+        if ring is not None and (not isinstance(ring, str) or not ring):
+            raise TypeError(f"controller {self._name!r}: sharded() takes a ring name, got {ring!r}")
+        self._sharded = ring or ""
+        return self
+
     # -- completing -------------------------------------------------------------------------------
 
     def complete(self, reconcile: ReconcileFunc) -> Controller:
@@ -226,8 +242,12 @@ class Builder:
             raise BuilderError(
                 f"controller {self._name!r}: the Manager has already started; build controllers before run()"
             )
+        sharding = self._sharding() if self._sharded is not None else None
         runtime = _Runtime(self._mgr, self._name, self._for, self._finalizers, by_key, by_object)
         reconcile = runtime.reconcile_function()
+        if sharding is not None:
+            reconcile = _sharded(sharding, reconcile, runtime)
+            self._options.setdefault("need_leader_election", False)
         try:
             controller = Controller(self._name, reconcile, **self._options)
         except ValueError as exc:
@@ -254,8 +274,39 @@ class Builder:
                 assert watch.handler is not None
                 handler = watch.handler
             controller.watch(informer, handler, predicates=(*filters, *watch.predicates))
+        if sharding is not None:
+            informer = runtime.informer
+
+            def requeue_all() -> None:  # a shard ready again (re)visits everything it caches
+                for key in informer.indexer.list_keys():
+                    controller.enqueue(key)
+
+            sharding.shard.on_ready(requeue_all)
         self._mgr.add(controller)
         return controller
+
+    def _sharding(self) -> Any:
+        """The Manager's sharding for a ``.sharded()`` controller, checked against the ``for_`` kind."""
+        assert self._for is not None
+        sharding = getattr(self._mgr, "sharding", None)
+        if sharding is None:
+            raise BuilderError(
+                f"controller {self._name!r}: sharded() needs Manager(sharding=ShardingOptions(...))"
+            )
+        ring = sharding.ring
+        if self._sharded and self._sharded != ring.name:
+            raise BuilderError(
+                f"controller {self._name!r}: sharded({self._sharded!r}), but this Manager's ring is "
+                f"{ring.name!r}"
+            )
+        group = self._for.api_version.rpartition("/")[0]
+        if not any(r.group == group and r.kind == self._for.kind for r in ring.resources):
+            raise BuilderError(
+                f"controller {self._name!r}: ring {ring.name!r} does not shard {self._for.kind} "
+                f"({self._for.api_version}); it shards "
+                + ", ".join(f"{r.kind} ({r.group or 'core'})" for r in ring.resources)
+            )
+        return sharding
 
 
 class _Runtime:
@@ -322,6 +373,20 @@ class _Runtime:
             get = getattr(self.mgr, "get_event_recorder_for", None)
             self._recorder = get(self.name) if get is not None else None
         return self._recorder
+
+
+def _sharded(sharding: Any, reconcile: ReconcileFunc, runtime: _Runtime) -> ReconcileFunc:
+    """``reconcile`` inside the shard's protocol. The wrapper needs the ``for_`` informer's resolved
+    resource, known once the caches started: it is made at the first reconcile, once."""
+    wrapped: list[Callable[[str], Any]] = []
+
+    async def reconcile_in_shard(key: str) -> Result | None:
+        if not wrapped:
+            wrapped.append(sharding.wrap_reconcile(reconcile, runtime.informer))
+        result: Result | None = await wrapped[0](key)
+        return result
+
+    return reconcile_in_shard
 
 
 def _copy(obj: Any) -> Any:
