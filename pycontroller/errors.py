@@ -9,7 +9,8 @@ by ``pycontroller``)::
     ├── ConfigError                   a bad kubeconfig, flag, option or duration
     │   ├── ShardingConfigError       sharding: a ring, shard or domain name or option that cannot be used
     │   │   └── DuplicateShardError   sharding: two running replicas share one shard name
-    │   └── InformerOptionsConflictError cache.options: an informer asked for again with other options
+    │   ├── InformerOptionsConflictError cache.options: an informer asked for again with other options
+    │   └── OutsideCacheScopeError    cache.options: a cached read of a namespace the cache does not hold
     ├── InvalidObjectError            an object without metadata, name, or of the wrong shape; a bad
     │   │                             status condition (also ValueError; client-side, before any request)
     │   └── AlreadyOwnedError         controllerutil: another controller already owns the object
