@@ -443,10 +443,14 @@ class SharedIndexInformer:
         self._started = True
         loop = self._loop = asyncio.get_running_loop()
         fifo: DeltaFIFO | RealFIFO
+        # The built-in Reflector applies the transform as each object is decoded (a list page by
+        # page, item by item), so the untransformed list is never held whole; its FIFO must then
+        # not transform again. A custom reflector factory feeds raw objects: its FIFO transforms.
+        fifo_transform = self._transform if self._reflector_factory is not None else None
         if self.in_order:
-            fifo = RealFIFO(self._key_func, transformer=self._transform)
+            fifo = RealFIFO(self._key_func, transformer=fifo_transform)
         else:
-            fifo = DeltaFIFO(self._key_func, self.indexer, transformer=self._transform)
+            fifo = DeltaFIFO(self._key_func, self.indexer, transformer=fifo_transform)
         self._fifo = fifo
         fifo.on_synced = self._synced_event.set  # an empty first list: nothing will be popped
         reflector = self._reflector = self._make_reflector(fifo)
@@ -491,6 +495,7 @@ class SharedIndexInformer:
             tweak_list_options=self.tweak_list_options,
             clock=self._clock,
             name=f"reflector({self.name})",
+            transform=self._transform,
             **self._reflector_options,
         )
         if self._watch_error_handler is not None:

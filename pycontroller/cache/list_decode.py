@@ -21,13 +21,21 @@ Nothing here suspends; decoding steps run with the cyclic GC paused (see ``gc_pa
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import orjson
 
 from pycontroller.errors import DecodeError
 
-__all__ = ["ListDecoder"]
+__all__ = ["SKIP", "ItemHook", "ListDecoder"]
+
+SKIP: Any = object()
+"""What an item hook returns for an item to leave out of the decoded list."""
+
+ItemHook = Callable[[Any, str], Any]
+"""``hook(item, list_kind)``: called once on every decoded item, in order, as soon as it is decoded;
+returns the object to keep in its place (or :data:`SKIP`). ``list_kind`` is the list's ``kind``."""
 
 _ITEMS = b'"items":['
 _ITEMS_OPEN = b"{" + _ITEMS
@@ -39,13 +47,17 @@ class ListDecoder:
 
     ``finish()`` returns what ``orjson.loads(body)`` would have (a dict whose ``items`` are the
     decoded objects) and raises :class:`~pycontroller.errors.DecodeError` for a body that is not
-    JSON. ``where`` names the request in error messages.
+    JSON. ``where`` names the request in error messages. ``item_hook`` (optional, see
+    :data:`ItemHook`) replaces every item as soon as it is decoded (the whole-body fallback
+    included), so a transform that slims items runs before the next ones are decoded and the
+    untransformed list never exists whole.
     """
 
-    __slots__ = ("_buf", "_chunks", "_header", "_items", "_marker", "_scan", "where")
+    __slots__ = ("_buf", "_chunks", "_header", "_hook", "_items", "_marker", "_scan", "where")
 
-    def __init__(self, where: str) -> None:
+    def __init__(self, where: str, item_hook: ItemHook | None = None) -> None:
         self.where = where
+        self._hook = item_hook
         self._buf = b""  # bytes not decoded yet: the header, then the item being received
         self._chunks: list[bytes] | None = None  # set when falling back to one whole decode
         self._header: dict[str, Any] | None = None
@@ -116,6 +128,8 @@ class ListDecoder:
         marker = self._marker
         loads = orjson.loads
         append = self._items.append
+        hook = self._hook
+        kind = str(self._header.get("kind") or "") if self._header is not None else ""
         start = 0
         search = self._scan
         while True:
@@ -123,10 +137,16 @@ class ListDecoder:
             if cut < 0:
                 break
             try:
-                append(loads(buf[start : cut + 1]))
+                item = loads(buf[start : cut + 1])
             except orjson.JSONDecodeError:
                 search = cut + 1  # the candidate was inside a string or a nested object
                 continue
+            if hook is not None:
+                item = hook(item, kind)
+                if item is not SKIP:
+                    append(item)
+            else:
+                append(item)
             start = cut + 2
             search = start
         if start:
@@ -151,16 +171,32 @@ class ListDecoder:
                 f"list {self.where}: response is not JSON ({exc})",
                 snippet=self._buf[-200:].decode("utf-8", "replace"),
             ) from None
-        self._items.extend(rest.pop("items"))
+        self._items.extend(self._hooked(rest.pop("items"), header))
         header.update(rest)
         header["items"] = self._items
         return header
 
+    def _hooked(self, items: Any, page: Any) -> Any:
+        hook = self._hook
+        if hook is None or not isinstance(items, list):
+            return items  # a non-list "items" is refused by the caller
+        kind = str(page.get("kind") or "")
+        kept = []
+        for i in range(len(items)):
+            item = hook(items[i], kind)
+            items[i] = None  # let the decoded original go as soon as it is replaced
+            if item is not SKIP:
+                kept.append(item)
+        return kept
+
     def _whole(self, raw: bytes) -> Any:
         try:
-            return orjson.loads(raw)
+            page = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
             raise DecodeError(
                 f"list {self.where}: response is not JSON ({exc})",
                 snippet=raw[:200].decode("utf-8", "replace"),
             ) from None
+        if self._hook is not None and isinstance(page, dict) and "items" in page:
+            page["items"] = self._hooked(page["items"], page)
+        return page

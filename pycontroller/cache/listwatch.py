@@ -31,7 +31,7 @@ from typing import Any, NoReturn
 import aiohttp
 import orjson
 
-from pycontroller.cache.list_decode import ListDecoder
+from pycontroller.cache.list_decode import ItemHook, ListDecoder
 from pycontroller.client import GroupVersionResource, RestClient
 from pycontroller.clock import Clock, TimerHandle, default_clock
 from pycontroller.errors import ApiError, DecodeError, GoneError, PyControllerError, api_error_from_status
@@ -145,6 +145,8 @@ class ListWatch:
         self.path = gvr.path(namespace)
         #: Seconds of silence tolerated while reading a list answer.
         self.list_read_timeout = 60.0
+        #: Called on every list item as it is decoded (see :data:`ItemHook`); None: items as decoded.
+        self.item_hook: ItemHook | None = None
 
     def query(self, **params: Any) -> dict[str, Any]:
         """The query for one call: selectors, then ``params`` (None values dropped), then the tweak."""
@@ -203,7 +205,7 @@ class ListWatch:
         cachescale: items are decoded chunk by chunk (:mod:`pycontroller.cache.list_decode`), so
         no whole copy of the body is held and decoding overlaps the transfer.
         """
-        decoder = ListDecoder(self.path)
+        decoder = ListDecoder(self.path, self.item_hook)
         async with self.client.stream(
             self.path, query=query, read_timeout=self.list_read_timeout, accept=self.list_accept
         ) as resp:

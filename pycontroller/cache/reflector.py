@@ -41,6 +41,7 @@ import aiohttp
 import orjson
 
 from pycontroller.backoff import Backoff
+from pycontroller.cache.list_decode import SKIP
 from pycontroller.cache.listwatch import (
     INITIAL_EVENTS_END_ANNOTATION,
     BadWatchInput,
@@ -257,6 +258,7 @@ class Reflector:
         should_resync: Callable[[], bool] | None = None,
         max_internal_error_retry_duration: float = 0.0,
         metadata_only: bool = False,
+        transform: Callable[[Any], Any] | None = None,
     ) -> None:
         if not isinstance(gvr, GroupVersionResource):
             raise TypeError(f"gvr must be a GroupVersionResource, got {type(gvr).__name__}")
@@ -300,6 +302,10 @@ class Reflector:
             tweak_list_options=tweak_list_options,
             metadata_only=metadata_only,  # cachescale: PartialObjectMetadata lists and watches
         )
+        if transform is not None and not callable(transform):
+            raise TypeError("transform must be callable")
+        self.transform = transform
+        self._lw.item_hook = self._prepare_item
         self._error_handler: WatchErrorHandler = default_watch_error_handler
         self._update_rv: Callable[[str], Any] | None = getattr(store, "update_resource_version", None)
         self._last_sync_rv = ""
@@ -375,43 +381,34 @@ class Reflector:
             self._paginated_result = True
         self._rv_unavailable = False
         with gc_paused():  # a bulk step that allocates a container or two per object
-            items = self._checked_items(result.items, result.kind)
-            self.store.replace(items, result.resource_version)
+            # Every item went through _prepare_item as it was decoded (ListWatch.item_hook).
+            self.store.replace(result.items, result.resource_version)
         self._synced(result.resource_version)
 
+    def _prepare_item(self, item: Any, list_kind: str) -> Any:
+        """One list item, called as soon as it is decoded: an item a Go client could not decode
+        (:func:`metadata_problem`) is logged, counted and skipped; the others get the kind and
+        apiVersion they lack, then ``transform`` (once: the informer's FIFO does not transform
+        again), so the untransformed list is never held whole."""
+        meta = item.get("metadata") if item.__class__ is dict else None
+        problem = metadata_problem(meta)
+        if problem is not None:
+            self.stats.invalid_objects += 1
+            log.warning(
+                "%s: skipping a listed %s with %s: %.200s", self.name, self.gvr, problem, _snippet(item)
+            )
+            return SKIP
+        share_strings(meta)  # type: ignore[arg-type]
+        if "kind" not in item and list_kind.endswith("List") and len(list_kind) > 4:
+            item["kind"] = list_kind[:-4]
+            item["apiVersion"] = self.gvr.api_version
+        transform = self.transform
+        return item if transform is None else transform(item)
+
     def _checked_items(self, items: list[Any], list_kind: str) -> list[Any]:
-        """List items get the kind and apiVersion they lack; items a Go client could not decode
-        (:func:`metadata_problem`) are logged, counted and skipped."""
-        kind = list_kind[:-4] if list_kind.endswith("List") else ""
-        api_version = self.gvr.api_version
-        bad = 0
-        for item in items:
-            meta = item.get("metadata") if item.__class__ is dict else None
-            if metadata_problem(meta) is not None:
-                bad += 1
-                continue
-            share_strings(meta)  # type: ignore[arg-type]
-            if "kind" not in item and kind:
-                item["kind"] = kind
-                item["apiVersion"] = api_version
-        if bad:
-            self.stats.invalid_objects += bad
-            good = []
-            for item in items:
-                meta = item.get("metadata") if item.__class__ is dict else None
-                problem = metadata_problem(meta)
-                if problem is None:
-                    good.append(item)
-                else:
-                    log.warning(
-                        "%s: skipping a listed %s with %s: %.200s",
-                        self.name,
-                        self.gvr,
-                        problem,
-                        _snippet(item),
-                    )
-            return good
-        return items
+        """:meth:`_prepare_item` on every item of an already decoded list, the skipped ones left out."""
+        prepare = self._prepare_item
+        return [obj for obj in (prepare(item, list_kind) for item in items) if obj is not SKIP]
 
     def _synced(self, rv: str) -> None:
         if self._listed_once:
@@ -562,6 +559,7 @@ class Reflector:
         loads = orjson.loads
         update_rv = self._update_rv
         stats = self.stats
+        transform = self.transform
         while True:
             lines = await stream.read_lines()
             if not lines:
@@ -591,6 +589,8 @@ class Reflector:
                     obj = event["object"]
                     share_strings(meta)
                     try:
+                        if transform is not None:
+                            obj = transform(obj)  # once, before queueing (the FIFO does not)
                         if etype == "MODIFIED":
                             update(obj)
                         elif etype == "ADDED":
@@ -636,7 +636,13 @@ class Reflector:
             self.stats.bookmarks += bookmarks
             self._rv_unavailable = False
             with gc_paused():
-                self.store.replace(list(collected.values()), rv)
+                objs = list(collected.values())
+                collected.clear()
+                transform = self.transform
+                if transform is not None:
+                    for i in range(len(objs)):
+                        objs[i] = transform(objs[i])
+                self.store.replace(objs, rv)
             self._synced(rv)
             return stream
 
