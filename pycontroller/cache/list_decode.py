@@ -53,7 +53,7 @@ class ListDecoder:
     untransformed list never exists whole.
     """
 
-    __slots__ = ("_buf", "_chunks", "_header", "_hook", "_items", "_marker", "_scan", "where")
+    __slots__ = ("_buf", "_chunks", "_head", "_header", "_hook", "_items", "_marker", "_scan", "where")
 
     def __init__(self, where: str, item_hook: ItemHook | None = None) -> None:
         self.where = where
@@ -61,6 +61,7 @@ class ListDecoder:
         self._buf = b""  # bytes not decoded yet: the header, then the item being received
         self._chunks: list[bytes] | None = None  # set when falling back to one whole decode
         self._header: dict[str, Any] | None = None
+        self._head = b""  # the header's bytes once read, for a fall back before any item is cut
         self._items: list[Any] = []
         self._marker = b""  # b"}," + how every item starts
         self._scan = 0  # where the next boundary search starts in _buf
@@ -79,7 +80,9 @@ class ListDecoder:
 
     def _fall_back(self) -> None:
         # The body is not shaped as expected: keep everything and decode it whole at the end.
-        self._chunks = [self._buf]
+        # Nothing was cut yet when this happens (no marker, so no item): header + rest is the body.
+        self._chunks = [self._head + self._buf]
+        self._head = b""
         self._buf = b""
         self._items = []
         self._header = None
@@ -100,6 +103,7 @@ class ListDecoder:
             self._fall_back()
             return False
         self._header = header
+        self._head = buf[: at + len(_ITEMS)]
         self._buf = buf[at + len(_ITEMS) :]
         return True
 
