@@ -213,6 +213,34 @@ async def _resource(rest: Any, obj: Obj, gvr: GroupVersionResource | None) -> Gr
     return resource
 
 
+async def _read_and_mutate(
+    client: Any,
+    obj: Obj,
+    mutate: Callable[[Obj], Awaitable[None] | None],
+    gvr: GroupVersionResource | None,
+    what: str,
+) -> tuple[Any, GroupVersionResource, dict[str, Any], dict[str, Any]] | None:
+    """The first half of create_or_update/create_or_patch: read the object; absent, ``mutate(obj)``,
+    create it, replace ``obj`` by the server's version and return None; present, return the client,
+    the resource, a deep copy of what was read and the read object after ``mutate``. Suspends."""
+    rest = _client(client)
+    meta = _meta(obj, "object")
+    name, namespace = meta.get("name"), meta.get("namespace")
+    if not name:
+        raise InvalidObjectError(f"{what} needs metadata.name on the object")
+    resource = await _resource(rest, obj, gvr)
+    try:
+        current: dict[str, Any] = await rest.get(resource, name, namespace)
+    except NotFoundError:
+        await _apply(mutate, obj, name, namespace)
+        created = await rest.create(resource, obj, namespace)
+        _replace_contents(obj, created)
+        return None
+    before = copy.deepcopy(current)
+    await _apply(mutate, current, name, namespace)
+    return rest, resource, before, current
+
+
 async def create_or_update(
     client: Any,
     obj: Obj,
@@ -230,21 +258,10 @@ async def create_or_update(
     namespace (InvalidObjectError). The resource comes from the client's RESTMapper (the object's
     apiVersion and kind) unless ``gvr`` is given. Suspends on the API calls; API errors propagate.
     """
-    rest = _client(client)
-    meta = _meta(obj, "object")
-    name, namespace = meta.get("name"), meta.get("namespace")
-    if not name:
-        raise InvalidObjectError("create_or_update needs metadata.name on the object")
-    resource = await _resource(rest, obj, gvr)
-    try:
-        current = await rest.get(resource, name, namespace)
-    except NotFoundError:
-        await _apply(mutate, obj, name, namespace)
-        created = await rest.create(resource, obj, namespace)
-        _replace_contents(obj, created)
+    read = await _read_and_mutate(client, obj, mutate, gvr, "create_or_update")
+    if read is None:
         return OperationResult.CREATED
-    before = copy.deepcopy(current)
-    await _apply(mutate, current, name, namespace)
+    rest, resource, before, current = read
     if current == before:
         _replace_contents(obj, current)
         return OperationResult.UNCHANGED
@@ -272,21 +289,11 @@ async def create_or_patch(
     is replaced in place by the server's final version. ``mutate`` may be async and must not
     rename the object; the resource comes from the RESTMapper unless ``gvr`` is given.
     """
-    rest = _client(client)
-    meta = _meta(obj, "object")
-    name, namespace = meta.get("name"), meta.get("namespace")
-    if not name:
-        raise InvalidObjectError("create_or_patch needs metadata.name on the object")
-    resource = await _resource(rest, obj, gvr)
-    try:
-        current = await rest.get(resource, name, namespace)
-    except NotFoundError:
-        await _apply(mutate, obj, name, namespace)
-        created = await rest.create(resource, obj, namespace)
-        _replace_contents(obj, created)
+    read = await _read_and_mutate(client, obj, mutate, gvr, "create_or_patch")
+    if read is None:
         return OperationResult.CREATED
-    before = copy.deepcopy(current)
-    await _apply(mutate, current, name, namespace)
+    rest, resource, before, current = read
+    name, namespace = current["metadata"]["name"], current["metadata"].get("namespace")
     before_status, after_status = before.pop("status", None), current.get("status")
     after_rest = {k: v for k, v in current.items() if k != "status"}
     result = OperationResult.UNCHANGED

@@ -299,12 +299,16 @@ class FieldSet:
         out: dict[str, Any] = {}
         if include_self and (self.members or self.children):
             out["."] = {}
-        for pe in _sorted(self.members | self.children.keys()):
-            child = self.children.get(pe)
+        members, children = self.members, self.children
+        for pe in _sorted(members | children.keys() if children else members):
+            kind, data = pe
+            # fields are most elements: their key is built here, not through element_to_string
+            key = "f:" + data if kind == FIELD and type(data) is str else element_to_string(pe)
+            child = children.get(pe)
             if child is None or child.empty():
-                out[element_to_string(pe)] = {}
+                out[key] = {}
             else:
-                out[element_to_string(pe)] = child._emit(pe in self.members)
+                out[key] = child._emit(pe in members)
         return out
 
     @classmethod

@@ -15,7 +15,9 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-__all__ = ["PatchError", "json_patch", "merge_patch", "strategic_merge_patch"]
+from .status import ApiFailure, bad_request
+
+__all__ = ["PatchError", "apply_patch", "json_patch", "merge_patch", "strategic_merge_patch"]
 
 
 class PatchError(ValueError):
@@ -307,3 +309,27 @@ def _smp_list(
             merged = _smp_map(result[index], item, path)
             result[index] = merged
     return _normalize(result, patch, order, target, key)
+
+
+def apply_patch(current: Any, body: Any, patch_type: str) -> dict[str, Any]:
+    """``body`` applied to ``current`` (modified in place) as a ``"merge"``, ``"json"`` or
+    ``"strategic"`` patch, with the real server's answers when it does not apply: 400 for a bad
+    patch, its generic 422 for a JSON patch whose operations fail, 422 for a result that is not an
+    object with metadata."""
+    try:
+        if patch_type == "merge":
+            result = merge_patch(current, body)
+        elif patch_type == "json":
+            result = json_patch(current, body)
+        else:
+            result = strategic_merge_patch(current, body)
+    except PatchError as exc:
+        if exc.code == 400:
+            raise bad_request(str(exc)) from None
+        # the real server's generic answer to a JSON patch that does not apply
+        raise ApiFailure(
+            422, "Invalid", "the server rejected our request due to an error in our request", {}
+        ) from None
+    if not isinstance(result, dict) or not isinstance(result.get("metadata"), dict):
+        raise ApiFailure(422, "Invalid", "the patched object is not a valid object")
+    return result

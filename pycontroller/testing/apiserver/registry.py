@@ -602,22 +602,7 @@ class Registry(DeleteSupport, CrdSupport):
         old = self.get(table, namespace, name)
         served = api_version or rdef.stored_api_version
         current = copy.deepcopy(convert(old.obj, served) if served != old.obj["apiVersion"] else old.obj)
-        try:
-            if patch_type == "merge":
-                result = patches.merge_patch(current, body)
-            elif patch_type == "json":
-                result = patches.json_patch(current, body)
-            else:
-                result = patches.strategic_merge_patch(current, body)
-        except patches.PatchError as exc:
-            if exc.code == 400:
-                raise bad_request(str(exc)) from None
-            # the real server's generic answer to a JSON patch that does not apply
-            raise ApiFailure(
-                422, "Invalid", "the server rejected our request due to an error in our request", {}
-            ) from None
-        if not isinstance(result, dict) or not isinstance(result.get("metadata"), dict):
-            raise ApiFailure(422, "Invalid", "the patched object is not a valid object")
+        result = patches.apply_patch(current, body, patch_type)
         meta = result["metadata"]
         if meta.get("resourceVersion") and meta["resourceVersion"] != old.obj["metadata"]["resourceVersion"]:
             raise conflict(rdef.group, rdef.plural, name)

@@ -306,22 +306,7 @@ class WebhookCaller(AdmissionCalls, ConversionCalls, WebhookClient):
         if body is None:
             raise bad_request("the patch body is empty")
         current = copy.deepcopy(await self._at(old.obj, av, table, conv))
-        result: Any
-        try:
-            if patch_type == "merge":
-                result = patches.merge_patch(current, body)
-            elif patch_type == "json":
-                result = patches.json_patch(current, body)
-            else:
-                result = patches.strategic_merge_patch(current, body)
-        except patches.PatchError as exc:
-            if exc.code == 400:
-                raise bad_request(str(exc)) from None
-            raise ApiFailure(
-                422, "Invalid", "the server rejected our request due to an error in our request", {}
-            ) from None
-        if not isinstance(result, dict) or not isinstance(result.get("metadata"), dict):
-            raise ApiFailure(422, "Invalid", "the patched object is not a valid object")
+        result = patches.apply_patch(current, body, patch_type)
         meta = result["metadata"]
         if meta.get("resourceVersion") and meta["resourceVersion"] != old.obj["metadata"]["resourceVersion"]:
             raise conflict(table.rdef.group, table.rdef.plural, str(meta.get("name")))
