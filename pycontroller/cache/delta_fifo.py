@@ -102,7 +102,55 @@ class KnownObjects(Protocol):
 _new_delta = tuple.__new__
 
 
-class DeltaFIFO:
+class _Waiting:
+    """What both FIFOs share (this one and :class:`~pycontroller.cache.real_fifo.RealFIFO`):
+    consumers suspended until something is queued, and closing. A subclass sets ``_closed = False``
+    and ``_waiters = deque()`` in its ``__init__``, defines ``__len__`` (what is queued) and calls
+    :meth:`_wake_one` when it queues something while ``_waiters`` is not empty."""
+
+    _closed: bool
+    _waiters: deque[asyncio.Future[None]]
+
+    def __len__(self) -> int:
+        raise NotImplementedError
+
+    async def wait(self) -> None:
+        """Suspend until something is queued or the FIFO is closed (returns at once if so)."""
+        while not len(self) and not self._closed:
+            fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._waiters.append(fut)
+            try:
+                await fut
+            finally:
+                if not fut.done():
+                    fut.cancel()
+                try:
+                    self._waiters.remove(fut)
+                except ValueError:
+                    pass
+
+    def _wake_one(self) -> None:
+        while self._waiters:
+            fut = self._waiters.popleft()
+            if not fut.done():
+                fut.set_result(None)
+                return
+
+    def close(self) -> None:
+        """Stop accepting pops once drained: waiting and later pops raise ShutDownError."""
+        self._closed = True
+        while self._waiters:
+            fut = self._waiters.popleft()
+            if not fut.done():
+                fut.set_result(None)
+
+    @property
+    def is_closed(self) -> bool:
+        """Whether :meth:`close` was called."""
+        return self._closed
+
+
+class DeltaFIFO(_Waiting):
     """A producer/consumer queue of per-key change lists (see the module docs)."""
 
     def __init__(
@@ -310,21 +358,6 @@ class DeltaFIFO:
             raise
         return deltas
 
-    async def wait(self) -> None:
-        """Suspend until something is queued or the FIFO is closed (returns at once if so)."""
-        while not self._queue and not self._closed:
-            fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-            self._waiters.append(fut)
-            try:
-                await fut
-            finally:
-                if not fut.done():
-                    fut.cancel()
-                try:
-                    self._waiters.remove(fut)
-                except ValueError:
-                    pass
-
     def _pop_item(self) -> tuple[str, Deltas, bool, bool]:
         """Remove the head: (key, deltas, is_in_initial_list, counted). The queue must not be empty."""
         is_in_initial_list = not (self._populated and self._initial_population_count == 0)
@@ -353,26 +386,6 @@ class DeltaFIFO:
                 continue
             merged.append(delta)
         self._items[key] = merged
-
-    def _wake_one(self) -> None:
-        while self._waiters:
-            fut = self._waiters.popleft()
-            if not fut.done():
-                fut.set_result(None)
-                return
-
-    def close(self) -> None:
-        """Stop accepting pops once drained: waiting and later ``pop`` calls raise ShutDownError."""
-        self._closed = True
-        while self._waiters:
-            fut = self._waiters.popleft()
-            if not fut.done():
-                fut.set_result(None)
-
-    @property
-    def is_closed(self) -> bool:
-        """Whether :meth:`close` was called."""
-        return self._closed
 
     def has_synced(self) -> bool:
         """True once the first ``replace`` batch was fully popped (or a non-replace write came first)."""

@@ -39,7 +39,7 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any, NamedTuple
 
-from pycontroller.cache.delta_fifo import Delta, Deltas, DeltaType, PopProcessFunc
+from pycontroller.cache.delta_fifo import Delta, Deltas, DeltaType, PopProcessFunc, _Waiting
 from pycontroller.cache.keys import DeletedFinalStateUnknown, KeyFunc, meta_namespace_key_func
 from pycontroller.errors import InvalidObjectError, ShutDownError
 
@@ -77,7 +77,7 @@ _SYNC_ALL_INFO = SyncAllInfo()
 _new_delta = tuple.__new__
 
 
-class RealFIFO:
+class RealFIFO(_Waiting):
     """An in-order queue of single deltas with atomic replace and resync events (module docs)."""
 
     def __init__(
@@ -283,41 +283,6 @@ class RealFIFO:
         finally:
             self._check_synced()
         return deltas
-
-    async def wait(self) -> None:
-        """Suspend until something is queued or the FIFO is closed (returns at once if so)."""
-        while not self._items and not self._closed:
-            fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-            self._waiters.append(fut)
-            try:
-                await fut
-            finally:
-                if not fut.done():
-                    fut.cancel()
-                try:
-                    self._waiters.remove(fut)
-                except ValueError:
-                    pass
-
-    def _wake_one(self) -> None:
-        while self._waiters:
-            fut = self._waiters.popleft()
-            if not fut.done():
-                fut.set_result(None)
-                return
-
-    def close(self) -> None:
-        """Stop accepting pops once drained: waiting and later pops raise ShutDownError."""
-        self._closed = True
-        while self._waiters:
-            fut = self._waiters.popleft()
-            if not fut.done():
-                fut.set_result(None)
-
-    @property
-    def is_closed(self) -> bool:
-        """Whether :meth:`close` was called."""
-        return self._closed
 
     def has_synced(self) -> bool:
         """True once the first ``replace`` and everything queued before it were popped (sticky)."""
