@@ -38,6 +38,18 @@ def _operations(seed: int) -> list[tuple[str, str, dict[str, Any], bool]]:
     return ops
 
 
+def _error(exc: ApiError) -> tuple[Any, ...]:
+    """What a failed step is compared by: status, message and the causes, sorted (with conflicts
+    from several managers the real server lists causes in Go map order)."""
+    causes = sorted(orjson.dumps(c) for c in (exc.body.get("details") or {}).get("causes", []))
+    message = exc.body.get("message")
+    if causes and isinstance(message, str) and " is invalid: " in message:
+        # The real server lists several errors of one 422 in an order that varies between runs;
+        # the sorted causes compare every error, so keep only the message's head.
+        message = message.split(" is invalid: ", 1)[0] + " is invalid: <causes>"
+    return ("error", exc.status, message, causes)
+
+
 async def _replay(client: RestClient, namespace: str, seed: int) -> list[Any]:
     path = f"/api/v1/namespaces/{namespace}/configmaps/c"
     seen: list[Any] = []
@@ -82,14 +94,7 @@ async def _replay(client: RestClient, namespace: str, seed: int) -> list[Any]:
             fields = [{k: v for k, v in e.items() if k != "time"} for e in entries]
             seen.append(("ok", obj.get("data"), obj["metadata"].get("labels"), fields))
         except ApiError as exc:
-            # with conflicts from several managers the real server lists causes in Go map order
-            causes = sorted(orjson.dumps(c) for c in (exc.body.get("details") or {}).get("causes", []))
-            message = exc.body.get("message")
-            if causes and isinstance(message, str) and " is invalid: " in message:
-                # The real server lists several errors of one 422 in an order that varies between
-                # runs; the sorted causes compare every error, so keep only the message's head.
-                message = message.split(" is invalid: ", 1)[0] + " is invalid: <causes>"
-            seen.append(("error", exc.status, message, causes))
+            seen.append(_error(exc))
     return seen
 
 
@@ -196,13 +201,7 @@ async def _replay_deployment(client: RestClient, namespace: str, seed: int) -> l
             fields = [{k: v for k, v in e.items() if k != "time"} for e in entries]
             seen.append(("ok", obj["spec"], obj.get("status"), fields))
         except ApiError as exc:
-            causes = sorted(orjson.dumps(c) for c in (exc.body.get("details") or {}).get("causes", []))
-            message = exc.body.get("message")
-            if causes and isinstance(message, str) and " is invalid: " in message:
-                # The real server lists several errors of one 422 in an order that varies between
-                # runs; the sorted causes compare every error, so keep only the message's head.
-                message = message.split(" is invalid: ", 1)[0] + " is invalid: <causes>"
-            seen.append(("error", exc.status, message, causes))
+            seen.append(_error(exc))
     return seen
 
 
@@ -286,13 +285,7 @@ async def _replay_widget(client: RestClient, namespace: str, group: str, seed: i
             fields = [{k: v for k, v in e.items() if k not in ("time", "apiVersion")} for e in entries]
             seen.append(("ok", obj.get("spec"), obj.get("status"), fields))
         except ApiError as exc:
-            causes = sorted(orjson.dumps(c) for c in (exc.body.get("details") or {}).get("causes", []))
-            message = exc.body.get("message")
-            if causes and isinstance(message, str) and " is invalid: " in message:
-                # The real server lists several errors of one 422 in an order that varies between
-                # runs; the sorted causes compare every error, so keep only the message's head.
-                message = message.split(" is invalid: ", 1)[0] + " is invalid: <causes>"
-            seen.append(("error", exc.status, message, causes))
+            seen.append(_error(exc))
     return seen
 
 
