@@ -379,6 +379,12 @@ class Controller:
                 reconcile_id_var.set(None)
                 if self._low:
                     self._feed_low()
+            # Give the loop a turn between two keys. A reconcile that never suspends (CPU-bound
+            # work, or cache reads only) followed by a get() from a non-empty queue would never
+            # suspend either: with a deep queue the worker would hold the loop for the whole
+            # queue, starving lease renewals (a leader would lose its Lease), health probes and
+            # the informers' watches. Go's scheduler preempts; here each key ends with one yield.
+            await asyncio.sleep(0)
 
     async def _process(self, key: str) -> None:
         m = self._metrics

@@ -495,3 +495,32 @@ async def test_a_resync_goes_to_the_low_lane_and_a_real_change_promotes_it(name:
     await until(lambda: len(order) == 4)
     assert order == ["ns/busy", "ns/x", "ns/b", "ns/a"]
     await stopped(ctl, task)
+
+
+async def test_reconciles_that_never_suspend_still_let_the_loop_run_between_keys(name: str) -> None:
+    # A CPU-bound async reconcile and a deep queue: without a yield per key the worker would hold
+    # the loop until the queue is empty, and a leader's lease renewal or a health probe scheduled
+    # meanwhile would not run at all.
+    clock = FakeClock()
+    ticks = 0
+    seen: list[int] = []
+
+    async def reconcile(key: str) -> None:
+        seen.append(ticks)  # never suspends
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0)
+
+    ctl = build(name, clock, reconcile)
+    for i in range(200):
+        ctl.enqueue(f"ns/k{i}")
+    task = await started(ctl)
+    tick_task = asyncio.create_task(ticker())
+    await until(lambda: len(seen) == 200)
+    tick_task.cancel()
+    # The loop ran other tasks between (nearly) every two reconciles.
+    assert seen[-1] - seen[0] >= 150, seen[::20]
+    await stopped(ctl, task)
