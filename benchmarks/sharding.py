@@ -93,21 +93,35 @@ def simulate(rows: list[Row], keys: int, sizes: list[int]) -> None:
 
 
 @contextmanager
-def server(kind: str, tmp: Path) -> Iterator[Path]:
+def server(kind: str, tmp: Path) -> Iterator[tuple[Path, list[int]]]:
+    """The server's kubeconfig and the pids of its processes (for their CPU time)."""
     if kind == "envtest":
         from pycontroller.testing.envtest import EnvTest
 
         env = EnvTest()
         env.start_sync()
         try:
-            yield env.write_kubeconfig(tmp / "envtest.kubeconfig")
+            pids = [p.pid for p in getattr(env, "_procs", {}).values()]
+            yield env.write_kubeconfig(tmp / "envtest.kubeconfig"), pids
         finally:
             env.stop_sync()
     else:
         from pycontroller.testing.serve_process import fake_api_server_process
 
         with fake_api_server_process(tmp) as served:
-            yield served.kubeconfig
+            yield served.kubeconfig, [served.process.pid]
+
+
+_TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a live process so far (Linux /proc), NaN when unreadable."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / _TICK
 
 
 async def rest_client(kubeconfig: Path) -> RestClient:
@@ -122,8 +136,11 @@ class Replica:
     """A replica process; :meth:`supervise` restarts it after an error exit (a lost Lease), as a
     Deployment would."""
 
-    def __init__(self, tmp: Path, kubeconfig: Path, namespace: str, name: str, work_ms: float) -> None:
+    def __init__(
+        self, tmp: Path, kubeconfig: Path, namespace: str, name: str, work_ms: float, profile: bool = False
+    ) -> None:
         self.name = name
+        self.profile = tmp / f"{namespace}-{name}.prof" if profile else None
         self.events = tmp / f"{namespace}-{name}.events"
         self.stats_path = tmp / f"{namespace}-{name}.json"
         self.log = (tmp / f"{namespace}-{name}.log").open("ab")
@@ -145,6 +162,7 @@ class Replica:
                 sys.executable, "-m", "benchmarks._sharding_replica", "--kubeconfig", str(kubeconfig),
                 "--namespace", namespace, "--name", name, "--events", str(self.events),
                 "--stats", str(self.stats_path), "--work-ms", str(work_ms), "--lease", LEASE,
+                *(["--profile", str(self.profile)] if self.profile else []),
             ],
             cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT,
         )  # fmt: skip
@@ -215,7 +233,14 @@ def q(values: list[float], p: float) -> float:
 
 
 async def run_replicas(
-    kind: str, kubeconfig: Path, tmp: Path, n: int, args: Any, rows: list[Row], base: dict[str, float]
+    kind: str,
+    kubeconfig: Path,
+    server_pids: list[int],
+    tmp: Path,
+    n: int,
+    args: Any,
+    rows: list[Row],
+    base: dict[str, float],
 ) -> None:
     rest = await rest_client(kubeconfig)
     namespace = f"bench-{kind}-{n}-{os.getpid()}"
@@ -233,21 +258,70 @@ async def run_replicas(
         }
         objs.append(obj)
     await create_many(rest, namespace, objs)
-    replicas = [Replica(tmp, kubeconfig, namespace, name, args.work_ms) for name in names]
+    replicas = [Replica(tmp, kubeconfig, namespace, name, args.work_ms, args.profile) for name in names]
     _replicas[:] = replicas
     label = f"[{kind} {n} replica{'s' if n > 1 else ''}]"
     try:
+        server_cpu: list[float] = []
 
         async def synced() -> bool:
-            return len(read_events({r.name: r.events for r in replicas})) >= args.objects
+            events = read_events({r.name: r.events for r in replicas})
+            if events and not server_cpu:
+                server_cpu.append(sum(cpu_seconds(p) for p in server_pids))  # at the first reconcile
+            return len(events) >= args.objects
 
-        await wait_for(synced, 600, f"{label} initial sync")
+        await wait_for(synced, 600, f"{label} initial sync", interval=0.1)
+        server_cpu.append(sum(cpu_seconds(p) for p in server_pids))
+        replica_cpu = [cpu_seconds(r.proc.pid) for r in replicas]
         events = read_events({r.name: r.events for r in replicas})
+        # The window: from the first reconcile any replica started to the last one any replica
+        # ended: the whole system's reconcile phase, the same definition for every replica count.
         starts = [s[0] for spans in events.values() for s in spans]
         ends = [s[1] for spans in events.values() for s in spans]
-        rate = args.objects / ((max(ends) - min(starts)) / 1e9)
+        window = (max(ends) - min(starts)) / 1e9
+        rate = args.objects / window
         base.setdefault(kind, rate)
+        per_replica = {
+            r: (
+                min(s[0] for v in events.values() for s in v if s[2] == r),
+                max(s[1] for v in events.values() for s in v if s[2] == r),
+            )
+            for r in {s[2] for v in events.values() for s in v}
+        }
+        skew = (max(a for a, _ in per_replica.values()) - min(a for a, _ in per_replica.values())) / 1e9
         stats = [r.stats() for r in replicas]
+        phase_cpu = [
+            total - (st.get("cpu_first_reconcile") or 0.0)
+            for total, st in zip(replica_cpu, stats, strict=True)
+        ]
+        rows.append(
+            Row(
+                f"{label} reconcile phase: window",
+                window,
+                "s",
+                higher_is_better=False,
+                note=f"replicas' first reconciles {skew:.2f} s apart",
+            )
+        )
+        rows.append(
+            Row(
+                f"{label} reconcile phase: CPU per replica",
+                max(phase_cpu),
+                "s",
+                higher_is_better=False,
+                note="max; all: "
+                + ", ".join(f"{c:.1f}" for c in phase_cpu)
+                + f"; {args.objects * args.work_ms / 1000 / n:.1f} s of it is the reconciles' own work",
+            )
+        )
+        rows.append(
+            Row(
+                f"{label} reconcile phase: CPU of the API server",
+                server_cpu[-1] - server_cpu[0],
+                "s",
+                higher_is_better=False,
+            )
+        )
         cached = max(s["cached"] for s in stats)
         mem = max(s["rss"] - s["rss_baseline"] for s in stats) / 2**20
         cache = max(s["cache_bytes"] for s in stats) / 2**20
@@ -290,6 +364,8 @@ async def run_replicas(
                 note=f"{rate / base[kind]:.2f}x 1 replica",
             )
         )
+        if args.throughput_only:
+            return
 
         # assignment delay: new, unlabelled objects, until their label shows up in a watch
         created: dict[str, float] = {}
@@ -403,6 +479,13 @@ def main(argv: list[str] | None = None) -> None:
         parser.add_argument(
             "--simulate-only", action="store_true", help="no processes, just the ring simulation"
         )
+        parser.add_argument(
+            "--throughput-only", action="store_true", help="only the initial sync (no assignment, no moves)"
+        )
+        parser.add_argument(
+            "--profile", action="store_true", help="cProfile each replica (files kept in --keep-dir)"
+        )
+        parser.add_argument("--keep-dir", default=None, help="keep replica logs, events and profiles here")
 
     args = parse_args("sharding", argv, add_arguments=flags)
     args.objects = args.objects or (200 if args.quick else 10_000)
@@ -417,16 +500,17 @@ def main(argv: list[str] | None = None) -> None:
     simulate(rows, keys, sizes)
     if not args.simulate_only:
         with tempfile.TemporaryDirectory() as tmp_name:
-            tmp = Path(tmp_name)
+            tmp = Path(args.keep_dir or tmp_name)
+            tmp.mkdir(parents=True, exist_ok=True)
             for kind in servers:
                 if kind == "envtest" and not os.environ.get("KUBEBUILDER_ASSETS"):
                     print("# envtest skipped: KUBEBUILDER_ASSETS is not set", file=sys.stderr)
                     continue
                 base: dict[str, float] = {}
-                with server(kind, tmp) as kubeconfig:
+                with server(kind, tmp) as (kubeconfig, pids):
                     for n in counts:
                         try:
-                            asyncio.run(run_replicas(kind, kubeconfig, tmp, n, args, rows, base))
+                            asyncio.run(run_replicas(kind, kubeconfig, pids, tmp, n, args, rows, base))
                         except Exception as exc:  # reported, and the other runs still measured
                             print(f"# [{kind} {n}] failed: {type(exc).__name__}: {exc}", file=sys.stderr)
                             rows.append(Row(f"[{kind} {n} replicas] FAILED: {exc}", 0, "-"))

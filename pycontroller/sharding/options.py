@@ -82,6 +82,14 @@ def _gvrs(items: Iterable[GroupVersionResource]) -> tuple[GroupVersionResource, 
     return tuple(items)
 
 
+def _namespaces(items: Iterable[str] | None) -> tuple[str, ...] | None:
+    if items is None:
+        return None
+    if isinstance(items, str):
+        raise TypeError("namespaces takes a list of namespace names, not one str")
+    return tuple(dict.fromkeys(items))
+
+
 @attrs.frozen
 class RingResource:
     """A resource the ring shards: ``group``/``version``/``resource`` (plural) and its ``kind``.
@@ -148,6 +156,12 @@ class ShardingOptions:
     pod's namespace). ``lease_duration``/``renew_deadline``/``retry_period``: as for leader election
     (15/10/2 s). ``domain``: the label domain. ``virtual_nodes``: tokens per shard on the ring.
     ``resync_period``: how often the sharder re-checks every assignment without a membership change.
+    ``namespaces``: the namespaces whose objects the ring shards (default None: every namespace);
+    the sharder lists, watches and labels only there, and a ring resource's informer that would
+    watch every namespace is scoped to the ring's namespace when there is exactly one (with several,
+    its label selector already limits it to this shard's objects). Objects of other namespaces are
+    left as they are, labels included. ``max_concurrent_writes``: how many label writes the sharder
+    has in flight at once (assignments, drain labels, direct moves; default 8).
     """
 
     ring: ControllerRing | str
@@ -160,6 +174,8 @@ class ShardingOptions:
     domain: str = DEFAULT_DOMAIN
     virtual_nodes: int = 100
     resync_period: float = 300.0
+    namespaces: tuple[str, ...] | None = attrs.field(default=None, converter=_namespaces)
+    max_concurrent_writes: int = 8
 
     def controller_ring(self) -> ControllerRing:
         """The ring (built from ``ring`` and ``resources`` when ``ring`` is a name)."""
@@ -180,6 +196,19 @@ class ShardingOptions:
             _check_label_name(self.shard_name, "shard name")
         if self.resync_period <= 0:
             raise ShardingConfigError(f"resync_period must be > 0, got {self.resync_period}")
+        if self.namespaces is not None:
+            if not self.namespaces:
+                raise ShardingConfigError("namespaces=[] shards nothing; leave it None for every namespace")
+            for ns in self.namespaces:
+                if not isinstance(ns, str) or len(ns) > 63 or not re.fullmatch(_DNS_LABEL, ns):
+                    raise ShardingConfigError(
+                        f"namespace {ns!r} is not a namespace name (a DNS label: lowercase letters, "
+                        "digits and '-', at most 63 characters)"
+                    )
+        if isinstance(self.max_concurrent_writes, bool) or not isinstance(self.max_concurrent_writes, int):
+            raise TypeError(f"max_concurrent_writes must be an int, got {self.max_concurrent_writes!r}")
+        if self.max_concurrent_writes < 1:
+            raise ShardingConfigError(f"max_concurrent_writes must be >= 1, got {self.max_concurrent_writes}")
 
 
 def shard_label(domain: str, ring: str) -> str:

@@ -14,6 +14,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from pycontroller.cache.options import UNSET as _UNSET
+from pycontroller.cache.options import _Unset
 from pycontroller.client import GroupVersionResource, RestClient
 from pycontroller.clock import Clock
 from pycontroller.config import pod_namespace
@@ -83,6 +85,8 @@ class Sharding:
             virtual_nodes=options.virtual_nodes,
             resync_period=options.resync_period,
             startup_grace=options.lease_duration,
+            namespaces=options.namespaces,
+            max_concurrent_writes=options.max_concurrent_writes,
             clock=clock,
         )
         self._informers: dict[GroupVersionResource, Any] = {}
@@ -93,12 +97,24 @@ class Sharding:
         return f"{self.shard_label}={self.shard.name}"
 
     def configure_informer(self, informer: Any) -> None:
-        """Make ``informer`` (of a ring resource) watch only this shard's objects. Other resources
-        are left alone. Raises ShardingConfigError when it already started unfiltered."""
+        """Make ``informer`` (of a ring resource) watch only this shard's objects, and only the
+        ring's namespace when ``ShardingOptions(namespaces=[one])`` and the informer would watch
+        every namespace. Other resources are left alone. Raises ShardingConfigError when it already
+        started unfiltered, or when its selector cannot be changed any more (an informer over
+        several namespaces made before sharding was applied)."""
         gvr = informer.gvr
         if gvr not in self.ring.all_resources():
             return
         self._informers[gvr] = informer
+        ring_namespaces = self.options.namespaces
+        if (
+            informer.namespace is None
+            and getattr(informer, "_reflector_factory", None) is None  # not over several namespaces
+            and ring_namespaces is not None
+            and len(ring_namespaces) == 1
+            and not informer.is_started
+        ):
+            informer.namespace = ring_namespaces[0]
         current = informer.label_selector or ""
         if self.selector in current.split(","):
             return
@@ -106,7 +122,37 @@ class Sharding:
             raise ShardingConfigError(
                 f"the informer of {gvr} started before sharding was applied; it would cache every shard's objects"
             )
+        if getattr(informer, "_reflector_factory", None) is not None:
+            # An informer over several namespaces: its reflectors took their selector when it was
+            # made (see informer_options), so setting it now would not reach them.
+            raise ShardingConfigError(
+                f"the informer of {gvr} watches several namespaces with selector {current!r}, made "
+                f"without this shard's selector {self.selector!r}: ask for it through the Manager "
+                "(informer_for) so that sharding can apply its selector when it is made"
+            )
         informer.label_selector = f"{current},{self.selector}" if current else self.selector
+
+    def informer_options(
+        self, gvr: GroupVersionResource, options: dict[str, Any], defaults: Any
+    ) -> dict[str, Any]:
+        """``options`` for ``factory.informer_for(gvr, **options)``, with this shard's label
+        selector added for a ring resource (merged with the one given, else with ``defaults``, the
+        Manager's :class:`~pycontroller.cache.options.CacheOptions` or None). The selector must be
+        there when the informer is made: an informer over several namespaces gives it to its
+        reflectors then. Other resources: ``options`` unchanged. Never suspends."""
+        if gvr not in self.ring.all_resources():
+            return options
+        selector = options.get("label_selector", _UNSET)
+        if selector is _UNSET or isinstance(selector, _Unset):
+            selector = None
+            if defaults is not None:
+                found = defaults.by_object_for(gvr.group, gvr.resource)
+                value = found.label_selector if found is not None else _UNSET
+                selector = defaults.default_label_selector if isinstance(value, _Unset) else value
+        current = selector or ""
+        if self.selector in current.split(","):
+            return options
+        return {**options, "label_selector": f"{current},{self.selector}" if current else self.selector}
 
     def wrap_reconcile(self, reconcile: Callable[[str], Any], informer: Any) -> Callable[[str], Any]:
         """``reconcile`` wrapped in the shard's protocol (see :mod:`pycontroller.sharding.reconciler`).

@@ -111,6 +111,8 @@ class Sharder:
         virtual_nodes: int = DEFAULT_VIRTUAL_NODES,
         resync_period: float = 300.0,
         startup_grace: float = 15.0,
+        namespaces: tuple[str, ...] | None = None,
+        max_concurrent_writes: int = 8,
         clock: Clock | None = None,
     ) -> None:
         self.client = RestClient.wrap(client)
@@ -141,28 +143,40 @@ class Sharder:
             clock=self._clock,
             name=f"{self.name}-leases",
         )
-        self.unassigned: dict[GroupVersionResource, SharedIndexInformer] = {
-            gvr: SharedIndexInformer(
-                self.client,
-                gvr,
-                label_selector=f"!{self.shard_label}",
-                clock=self._clock,
-                name=f"{self.name}-unassigned-{gvr}",
-            )
+        #: The namespaces the ring shards (None: every namespace): all that the sharder lists,
+        #: watches and labels.
+        self.namespaces = namespaces
+        self.max_concurrent_writes = max_concurrent_writes
+        self._writes = asyncio.Semaphore(max_concurrent_writes)
+        scopes: tuple[str | None, ...] = namespaces if namespaces is not None else (None,)
+        #: Per ring resource and namespace (None: all), the informer of its unassigned objects.
+        self.unassigned: dict[GroupVersionResource, dict[str | None, SharedIndexInformer]] = {
+            gvr: {
+                ns: SharedIndexInformer(
+                    self.client,
+                    gvr,
+                    namespace=ns,
+                    label_selector=f"!{self.shard_label}",
+                    clock=self._clock,
+                    name=f"{self.name}-unassigned-{gvr}" + (f"/{ns}" if ns else ""),
+                )
+                for ns in scopes
+            }
             for gvr in self._kinds
         }
         opts: dict[str, Any] = {"skip_name_validation": True, "clock": self._clock}
         self.ring_controller = Controller(f"{self.name}-ring", self._reconcile_ring, **opts)
         self.ring_controller.watch(self.lease_informer, _LeaseEvents(self))
         self.assigners: dict[GroupVersionResource, Controller] = {}
-        for gvr, informer in self.unassigned.items():
+        for gvr, informers in self.unassigned.items():
             ctl = Controller(
                 f"{self.name}-assign-{gvr.resource}.{gvr.group}",
-                self._assigner(gvr, informer),
-                max_concurrent_reconciles=4,
+                self._assigner(gvr, informers),
+                max_concurrent_reconciles=max_concurrent_writes,
                 **opts,
             )
-            ctl.watch(informer)
+            for informer in informers.values():
+                ctl.watch(informer)
             self.assigners[gvr] = ctl
         self._stop: asyncio.Event | None = None
         self._stopping = False
@@ -261,9 +275,10 @@ class Sharder:
             )
         self.ring = ring
         if ring.shards:
-            for gvr, informer in self.unassigned.items():  # they may have a shard now
-                for k in informer.indexer.list_keys():
-                    self.assigners[gvr].enqueue(k)
+            for gvr, informers in self.unassigned.items():  # they may have a shard now
+                for informer in informers.values():
+                    for k in informer.indexer.list_keys():
+                        self.assigners[gvr].enqueue(k)
         if ring != self._balanced or now >= self._next_resync:
             self._deferred = 0
             await self._rebalance(ring)
@@ -289,28 +304,41 @@ class Sharder:
     ) -> bool:
         meta = obj["metadata"]
         patch = {"metadata": {"resourceVersion": meta.get("resourceVersion"), "labels": labels}}
-        try:
-            await self.client.patch(gvr, meta["name"], patch, meta.get("namespace"))
-        except NotFoundError:
-            return False
+        async with self._writes:  # at most max_concurrent_writes label writes in flight
+            try:
+                await self.client.patch(gvr, meta["name"], patch, meta.get("namespace"))
+            except NotFoundError:
+                return False
         return True
 
     async def _rebalance(self, ring: HashRing) -> None:
+        """Check every assigned object against ``ring``, page by page; the writes of a page run
+        concurrently (bounded by ``max_concurrent_writes``), each decision on its own object."""
         conflicts = 0
+        failure: BaseException | None = None
+        scopes: tuple[str | None, ...] = self.namespaces if self.namespaces is not None else (None,)
         for gvr in self._kinds:
-            token: str | None = None
-            while True:
-                page = await self.client.list(
-                    gvr, labelSelector=self.shard_label, limit=500, **{"continue": token}
-                )
-                for obj in page.get("items") or ():
-                    try:
-                        await self._check(gvr, obj, ring)
-                    except ConflictError:
-                        conflicts += 1
-                token = (page.get("metadata") or {}).get("continue") or None
-                if not token:
-                    break
+            for namespace in scopes:
+                token: str | None = None
+                while True:
+                    page = await self.client.list(
+                        gvr, namespace, labelSelector=self.shard_label, limit=500, **{"continue": token}
+                    )
+                    results = await asyncio.gather(
+                        *(self._check(gvr, obj, ring) for obj in page.get("items") or ()),
+                        return_exceptions=True,
+                    )
+                    for result in results:
+                        if isinstance(result, ConflictError):
+                            conflicts += 1
+                        elif isinstance(result, BaseException) and failure is None:
+                            failure = result
+                    token = (page.get("metadata") or {}).get("continue") or None
+                    if not token or failure is not None:
+                        break
+                if failure is not None:
+                    self._balanced = None
+                    raise failure
         if conflicts:
             self._balanced = None
             raise ConflictError(
@@ -353,9 +381,10 @@ class Sharder:
         started = self._started_at
         return started is not None and self._clock.now() < started + self.startup_grace
 
-    def _assigner(self, gvr: GroupVersionResource, informer: SharedIndexInformer) -> Any:
+    def _assigner(self, gvr: GroupVersionResource, informers: dict[str | None, SharedIndexInformer]) -> Any:
         async def assign(key: str) -> None:
-            obj = informer.indexer.get_by_key(key)
+            informer = informers.get(key.partition("/")[0] if "/" in key else "") or informers.get(None)
+            obj = informer.indexer.get_by_key(key) if informer is not None else None
             if obj is None or self.shard_label in ((obj.get("metadata") or {}).get("labels") or {}):
                 return
             ring_key = self._ring_key(gvr, obj)
@@ -374,7 +403,7 @@ class Sharder:
         self._stop = stop = asyncio.Event()
         if self._stopping:
             return
-        informers = [self.lease_informer, *self.unassigned.values()]
+        informers = [self.lease_informer, *(i for by_ns in self.unassigned.values() for i in by_ns.values())]
         controllers = [self.ring_controller, *self.assigners.values()]
         for informer in informers:
             informer.start()

@@ -62,6 +62,8 @@ class Replica:
         name: str | None = None,
         *,
         work: Callable[[], Awaitable[None]] | None = None,
+        namespaces: list[str] | None = None,
+        cache: Any = None,
     ) -> None:
         self.name = name or f"replica-{next(_seq)}"
         self.server = server
@@ -82,8 +84,10 @@ class Replica:
                 resources=[RingResource("", "v1", "configmaps", "ConfigMap")],
                 shard_name=self.name,
                 lease_namespace=namespace,
+                namespaces=namespaces or [namespace],  # the ring shards this test's namespace(s) only
                 **LEASE,
             ),
+            cache=cache,
             **LEASE,
         )
         self.informer = self.manager.informer_for("", "v1", "configmaps")
