@@ -94,6 +94,7 @@ async def main(args: argparse.Namespace) -> None:
             shard_name=args.name,
             lease_namespace=args.namespace,
             namespaces=[args.namespace],
+            max_concurrent_writes=args.max_concurrent_writes,
             lease_duration=lease_duration,
             renew_deadline=renew_deadline,
             retry_period=retry_period,
@@ -199,6 +200,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--stats", required=True)
     parser.add_argument("--work-ms", type=float, default=0.0)
     parser.add_argument("--lease", default="3,2,0.5", help="lease_duration,renew_deadline,retry_period")
+    parser.add_argument("--max-concurrent-writes", type=int, default=8, help="the sharder's writes in flight")
     parser.add_argument("--profile", default=None, help="write a cProfile of the run here (at a clean exit)")
     return parser.parse_args(argv)
 

@@ -115,6 +115,15 @@ def server(kind: str, tmp: Path) -> Iterator[tuple[Path, list[int]]]:
 _TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
+def runqueue_wait(pid: int) -> float:
+    """Seconds the process's main thread has spent runnable but waiting for a core (Linux
+    /proc/<pid>/schedstat): the time other processes of the machine took from it. NaN when unreadable."""
+    try:
+        return int(Path(f"/proc/{pid}/schedstat").read_text().split()[1]) / 1e9
+    except (OSError, IndexError, ValueError):
+        return float("nan")
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU seconds of a live process so far (Linux /proc), NaN when unreadable."""
     try:
@@ -137,10 +146,18 @@ class Replica:
     Deployment would."""
 
     def __init__(
-        self, tmp: Path, kubeconfig: Path, namespace: str, name: str, work_ms: float, profile: bool = False
+        self,
+        tmp: Path,
+        kubeconfig: Path,
+        namespace: str,
+        name: str,
+        work_ms: float,
+        profile: bool = False,
+        writes: int = 8,
     ) -> None:
         self.name = name
         self.profile = tmp / f"{namespace}-{name}.prof" if profile else None
+        self.writes = writes
         self.events = tmp / f"{namespace}-{name}.events"
         self.stats_path = tmp / f"{namespace}-{name}.json"
         self.log = (tmp / f"{namespace}-{name}.log").open("ab")
@@ -162,6 +179,7 @@ class Replica:
                 sys.executable, "-m", "benchmarks._sharding_replica", "--kubeconfig", str(kubeconfig),
                 "--namespace", namespace, "--name", name, "--events", str(self.events),
                 "--stats", str(self.stats_path), "--work-ms", str(work_ms), "--lease", LEASE,
+                "--max-concurrent-writes", str(self.writes),
                 *(["--profile", str(self.profile)] if self.profile else []),
             ],
             cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT,
@@ -258,20 +276,26 @@ async def run_replicas(
         }
         objs.append(obj)
     await create_many(rest, namespace, objs)
-    replicas = [Replica(tmp, kubeconfig, namespace, name, args.work_ms, args.profile) for name in names]
+    replicas = [
+        Replica(tmp, kubeconfig, namespace, name, args.work_ms, args.profile, args.max_concurrent_writes)
+        for name in names
+    ]
     _replicas[:] = replicas
     label = f"[{kind} {n} replica{'s' if n > 1 else ''}]"
     try:
         server_cpu: list[float] = []
+        waits: list[list[float]] = []
 
         async def synced() -> bool:
             events = read_events({r.name: r.events for r in replicas})
-            if events and not server_cpu:
-                server_cpu.append(sum(cpu_seconds(p) for p in server_pids))  # at the first reconcile
+            if events and not server_cpu:  # at the first reconcile
+                server_cpu.append(sum(cpu_seconds(p) for p in server_pids))
+                waits.append([runqueue_wait(r.proc.pid) for r in replicas])
             return len(events) >= args.objects
 
         await wait_for(synced, 600, f"{label} initial sync", interval=0.1)
         server_cpu.append(sum(cpu_seconds(p) for p in server_pids))
+        waits.append([runqueue_wait(r.proc.pid) for r in replicas])
         replica_cpu = [cpu_seconds(r.proc.pid) for r in replicas]
         events = read_events({r.name: r.events for r in replicas})
         # The window: from the first reconcile any replica started to the last one any replica
@@ -312,6 +336,15 @@ async def run_replicas(
                 note="max; all: "
                 + ", ".join(f"{c:.1f}" for c in phase_cpu)
                 + f"; {args.objects * args.work_ms / 1000 / n:.1f} s of it is the reconciles' own work",
+            )
+        )
+        rows.append(
+            Row(
+                f"{label} reconcile phase: replicas waiting for a core",
+                max(b - a for a, b in zip(waits[0], waits[-1], strict=True)),
+                "s",
+                higher_is_better=False,
+                note="max per replica: runnable, but the cores were busy (other processes, the server)",
             )
         )
         rows.append(
@@ -404,7 +437,16 @@ async def run_replicas(
         if n in (2, 3):
             before = await list_labels(rest, namespace)
             if n == 2:
-                replicas.append(Replica(tmp, kubeconfig, namespace, "replica-joined", args.work_ms))
+                replicas.append(
+                    Replica(
+                        tmp,
+                        kubeconfig,
+                        namespace,
+                        "replica-joined",
+                        args.work_ms,
+                        writes=args.max_concurrent_writes,
+                    )
+                )
                 _replicas[:] = replicas
                 what, live = "a replica joins", {r.name for r in replicas}
             else:
@@ -484,6 +526,12 @@ def main(argv: list[str] | None = None) -> None:
         )
         parser.add_argument(
             "--profile", action="store_true", help="cProfile each replica (files kept in --keep-dir)"
+        )
+        parser.add_argument(
+            "--max-concurrent-writes",
+            type=int,
+            default=8,
+            help="the sharder's label writes in flight (ShardingOptions.max_concurrent_writes; 1 = one at a time)",
         )
         parser.add_argument("--keep-dir", default=None, help="keep replica logs, events and profiles here")
 

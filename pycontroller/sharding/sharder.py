@@ -281,7 +281,16 @@ class Sharder:
                         self.assigners[gvr].enqueue(k)
         if ring != self._balanced or now >= self._next_resync:
             self._deferred = 0
+            counts = (self.drained, self.moved_directly)
             await self._rebalance(ring)
+            log.info(
+                "Ring %s rebalanced over %d shard(s) in %.2fs: %d drain label(s) set, %d object(s) moved directly",
+                self.controller_ring.name,
+                len(ring.shards),
+                self._clock.now() - now,
+                self.drained - counts[0],
+                self.moved_directly - counts[1],
+            )
             self._balanced = ring
             self._next_resync = now + self.resync_period
             if self._deferred:
