@@ -85,6 +85,7 @@ class Sharding:
             virtual_nodes=options.virtual_nodes,
             resync_period=options.resync_period,
             startup_grace=options.lease_duration,
+            lease_duration=options.lease_duration,
             namespaces=options.namespaces,
             max_concurrent_writes=options.max_concurrent_writes,
             clock=clock,

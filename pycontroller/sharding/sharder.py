@@ -45,13 +45,14 @@ from __future__ import annotations
 import asyncio
 import copy
 import logging
+import re
 from typing import Any
 
 from pycontroller.cache.informer import SharedIndexInformer
 from pycontroller.client import GroupVersionResource, RestClient
 from pycontroller.clock import Clock, default_clock
 from pycontroller.controller import Controller
-from pycontroller.errors import ConflictError, NotFoundError
+from pycontroller.errors import AlreadyExistsError, ConflictError, InvalidError, NotFoundError
 from pycontroller.handler import EventHandler, unwrap_tombstone
 from pycontroller.leaderelection import LEASES
 from pycontroller.leaderelection.record import format_micro_time
@@ -68,6 +69,7 @@ ORPHAN_AFTER = 60.0
 """Seconds a shard Lease stays dead before the sharder deletes it (kubernetes-controller-sharding's)."""
 
 _RING_KEY = "ring"
+_LEASE_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 
 
 class _LeaseEvents(EventHandler):
@@ -87,6 +89,7 @@ class _LeaseEvents(EventHandler):
     def delete(self, obj: Any, enqueue: Any) -> None:
         name = str((unwrap_tombstone(obj).get("metadata") or {}).get("name"))
         self._sharder._observed.pop(name, None)
+        self._sharder._held.pop(name, None)
         enqueue(_RING_KEY)
 
 
@@ -111,6 +114,7 @@ class Sharder:
         virtual_nodes: int = DEFAULT_VIRTUAL_NODES,
         resync_period: float = 300.0,
         startup_grace: float = 15.0,
+        lease_duration: float = 15.0,
         namespaces: tuple[str, ...] | None = None,
         max_concurrent_writes: int = 8,
         clock: Clock | None = None,
@@ -128,6 +132,11 @@ class Sharder:
         self.states: dict[str, str] = {}
         self._balanced: HashRing | None = None
         self.startup_grace = startup_grace
+        self.lease_duration = lease_duration
+        self._ring_label = ring_label(domain)
+        # Leases of dead shards the sharder holds: name -> (the Lease as written, local time of the write)
+        self._held: dict[str, tuple[dict[str, Any], float]] = {}
+        self._hold_locks: dict[str, asyncio.Lock] = {}
         self._started_at: float | None = None
         self._deferred = 0
         self._next_resync = 0.0
@@ -193,32 +202,118 @@ class Sharder:
         seen = self._observed.get(name)
         if seen is None or seen[0] != spec:
             self._observed[name] = (spec, self._clock.now())
+        if spec.get("holderIdentity") != self.identity:
+            self._held.pop(name, None)  # not (or no longer) ours
 
     def alive(self, shard: str) -> bool:
         """True when ``shard``'s Lease is ready or expired but not yet confirmed dead."""
         return self.states.get(shard) in (READY, EXPIRED)
 
-    async def _mark_dead(self, lease: dict[str, Any]) -> None:
-        """Acquire an expired Lease for the sharder (guarded by its resourceVersion)."""
+    async def _acquire(self, lease: dict[str, Any]) -> dict[str, Any]:
+        """Hold ``lease`` for the sharder: holder = the sharder, renewed now (a PUT guarded by its
+        resourceVersion: ConflictError when someone else wrote it meanwhile)."""
         body = copy.deepcopy(lease)
         body.setdefault("apiVersion", LEASES.api_version)
         body.setdefault("kind", "Lease")
         spec = body.setdefault("spec", {})
         now = format_micro_time(self._clock.wall())
-        spec.update(
-            holderIdentity=self.identity,
-            acquireTime=now,
-            renewTime=now,
-            leaseTransitions=int(spec.get("leaseTransitions") or 0) + 1,
-        )
+        if spec.get("holderIdentity") != self.identity:
+            spec.update(acquireTime=now, leaseTransitions=int(spec.get("leaseTransitions") or 0) + 1)
+        spec.update(holderIdentity=self.identity, renewTime=now)
+        spec.setdefault("leaseDurationSeconds", max(1, round(self.lease_duration)))
         meta = body["metadata"]
-        updated = await self.client.request("PUT", LEASES.path(meta["namespace"], meta["name"]), body=body)
+        written_at = self._clock.now()
+        updated: dict[str, Any] = await self.client.request(
+            "PUT", LEASES.path(meta["namespace"], meta["name"]), body=body
+        )
         self._observe(updated)
+        self._held[str(meta["name"])] = (updated, written_at)
+        return updated
+
+    async def _mark_dead(self, lease: dict[str, Any]) -> None:
+        """Acquire an expired Lease for the sharder (guarded by its resourceVersion)."""
+        await self._acquire(lease)
         log.info(
             "Shard %s of ring %s is dead (its Lease expired); moving its objects",
-            meta["name"],
+            (lease.get("metadata") or {}).get("name"),
             self.controller_ring.name,
         )
+
+    async def _hold(self, shard: str) -> None:
+        """Make sure the sharder holds ``shard``'s Lease, written within the last third of its
+        duration, before an object of that (dead) shard is moved directly.
+
+        A shard whose replica comes back under the same name must acquire its Lease before it
+        reconciles anything; while the sharder holds and renews it, it cannot, so nothing it
+        reconciles is being relabelled for another shard at the same time. A released Lease is
+        acquired here, a missing one is created (held), one renewed by its shard again (or by
+        anyone else) raises ConflictError: the ring is computed again. A name that cannot be a
+        Lease (nor a shard) needs nothing. Suspends."""
+        if not _LEASE_NAME.match(shard) or len(shard) > 253:
+            return
+        lock = self._hold_locks.setdefault(shard, asyncio.Lock())
+        async with lock:
+            held = self._held.get(shard)
+            now = self._clock.now()
+            if held is not None:
+                duration = float(
+                    (held[0].get("spec") or {}).get("leaseDurationSeconds") or self.lease_duration
+                )
+                if now - held[1] < duration / 3:
+                    return
+            lease = held[0] if held is not None else None
+            if lease is None:
+                lease = self.lease_informer.indexer.get_by_key(f"{self.namespace}/{shard}")
+            if lease is None:
+                await self._create_held(shard)
+                return
+            holder = (lease.get("spec") or {}).get("holderIdentity") or ""
+            if holder not in ("", self.identity):
+                self._held.pop(shard, None)
+                raise ConflictError(
+                    409,
+                    "Conflict",
+                    f"the Lease of shard {shard} is held by {holder!r} again: not moving its objects",
+                )
+            try:
+                await self._acquire(lease)
+            except (ConflictError, NotFoundError):
+                self._held.pop(shard, None)
+                raise ConflictError(
+                    409, "Conflict", f"the Lease of shard {shard} changed: looking at the ring again"
+                ) from None
+
+    async def _create_held(self, shard: str) -> None:
+        now = format_micro_time(self._clock.wall())
+        body = {
+            "apiVersion": LEASES.api_version,
+            "kind": "Lease",
+            "metadata": {
+                "name": shard,
+                "namespace": self.namespace,
+                "labels": {self._ring_label: self.controller_ring.name},
+            },
+            "spec": {
+                "holderIdentity": self.identity,
+                "leaseDurationSeconds": max(1, round(self.lease_duration)),
+                "acquireTime": now,
+                "renewTime": now,
+                "leaseTransitions": 0,
+            },
+        }
+        written_at = self._clock.now()
+        try:
+            created: dict[str, Any] = await self.client.request(
+                "POST", LEASES.path(self.namespace), body=body
+            )
+        except AlreadyExistsError:
+            raise ConflictError(
+                409, "Conflict", f"shard {shard} created its Lease meanwhile: looking at the ring again"
+            ) from None
+        except InvalidError:
+            return  # not a name a Lease (so a shard) can have: no replica can come back under it
+        self._observe(created)
+        self._held[shard] = (created, written_at)
 
     async def _reconcile_ring(self, key: str) -> Result:
         now = self._clock.now()
@@ -309,11 +404,16 @@ class Sharder:
         return object_key(gvr.group, kind, obj)
 
     async def _patch_labels(
-        self, gvr: GroupVersionResource, obj: dict[str, Any], labels: dict[str, Any]
+        self, gvr: GroupVersionResource, obj: dict[str, Any], labels: dict[str, Any], *, hold: str = ""
     ) -> bool:
+        """Merge-patch ``labels`` onto ``obj`` (guarded by its resourceVersion); False when it is
+        gone. ``hold``: the dead shard the object is moved away from, whose Lease the sharder holds
+        (renewed) right before the write (see :meth:`_hold`)."""
         meta = obj["metadata"]
         patch = {"metadata": {"resourceVersion": meta.get("resourceVersion"), "labels": labels}}
         async with self._writes:  # at most max_concurrent_writes label writes in flight
+            if hold:
+                await self._hold(hold)  # its replica cannot come back while we move its objects
             try:
                 await self.client.patch(gvr, meta["name"], patch, meta.get("namespace"))
             except NotFoundError:
@@ -374,7 +474,8 @@ class Sharder:
                     self.controller_ring.name,
                     desired,
                 )
-            if await self._patch_labels(gvr, obj, {self.shard_label: desired, self.drain_label: None}):
+            labels = {self.shard_label: desired, self.drain_label: None}
+            if await self._patch_labels(gvr, obj, labels, hold=current):
                 self.moved_directly += 1
             return
         if current == desired or desired is None:
