@@ -433,9 +433,9 @@ class Sharder:
                     page = await self.client.list(
                         gvr, namespace, labelSelector=self.shard_label, limit=500, **{"continue": token}
                     )
+                    writes = [self._decide(gvr, obj, ring) for obj in page.get("items") or ()]
                     results = await asyncio.gather(
-                        *(self._check(gvr, obj, ring) for obj in page.get("items") or ()),
-                        return_exceptions=True,
+                        *(w for w in writes if w is not None), return_exceptions=True
                     )
                     for result in results:
                         if isinstance(result, ConflictError):
@@ -454,7 +454,9 @@ class Sharder:
                 409, "Conflict", f"{conflicts} object(s) changed while ring {ring!r} was rebalanced; retrying"
             )
 
-    async def _check(self, gvr: GroupVersionResource, obj: dict[str, Any], ring: HashRing) -> None:
+    def _decide(self, gvr: GroupVersionResource, obj: dict[str, Any], ring: HashRing) -> Any:
+        """The write ``obj`` needs under ``ring`` (a coroutine), or None. Never suspends: most
+        objects need nothing, and cost no task."""
         meta = obj.get("metadata") or {}
         labels = meta.get("labels") or {}
         current = str(labels.get(self.shard_label) or "")
@@ -463,7 +465,7 @@ class Sharder:
         if not self.alive(current):
             if current not in self.states and self._in_grace():
                 self._deferred += 1  # its replica may be starting with us: no Lease yet
-                return
+                return None
             if current not in self.states:
                 log.info(
                     "%s %s/%s is labelled for shard %r, which ring %s never had; reassigning it to %s",
@@ -474,18 +476,25 @@ class Sharder:
                     self.controller_ring.name,
                     desired,
                 )
-            labels = {self.shard_label: desired, self.drain_label: None}
-            if await self._patch_labels(gvr, obj, labels, hold=current):
-                self.moved_directly += 1
-            return
+            return self._write(
+                gvr, obj, {self.shard_label: desired, self.drain_label: None}, current, "moved"
+            )
         if current == desired or desired is None:
-            return
+            return None
         if self._kinds[gvr] is None:
-            if await self._patch_labels(gvr, obj, {self.shard_label: desired}):
-                self.moved_directly += 1
-        elif self.drain_label not in labels:
-            if await self._patch_labels(gvr, obj, {self.drain_label: "true"}):
+            return self._write(gvr, obj, {self.shard_label: desired}, "", "moved")
+        if self.drain_label not in labels:
+            return self._write(gvr, obj, {self.drain_label: "true"}, "", "drained")
+        return None
+
+    async def _write(
+        self, gvr: GroupVersionResource, obj: dict[str, Any], labels: dict[str, Any], hold: str, what: str
+    ) -> None:
+        if await self._patch_labels(gvr, obj, labels, hold=hold):
+            if what == "drained":
                 self.drained += 1
+            else:
+                self.moved_directly += 1
 
     def _in_grace(self) -> bool:
         started = self._started_at
