@@ -394,7 +394,9 @@ async def run_replicas(
                 rate,
                 "1/s",
                 target=1.7 * base[kind] if n == 2 else None,
-                note=f"{rate / base[kind]:.2f}x 1 replica",
+                note=f"{rate / base[kind]:.2f}x 1 replica; the ring's split "
+                f"({max(s['cached'] for s in stats) / args.objects:.1%} on the busiest) bounds it at "
+                f"{args.objects / max(s['cached'] for s in stats):.2f}x",
             )
         )
         if args.throughput_only:

@@ -37,7 +37,16 @@ restarting at once: their shard is starting too); afterwards they are reassigned
 a dead shard. Objects of shards whose Lease says dead are moved at once.
 
 Every write is a merge patch guarded by the resourceVersion the decision was based on, so a
-concurrent change makes it fail with a conflict and the decision is taken again.
+concurrent change makes it fail with a conflict and the decision is taken again. Up to
+``max_concurrent_writes`` writes are in flight at once (the assigners' workers, and the writes of
+one page of a rebalance); each decision stays per object.
+
+Before moving an object of a dead shard directly, the sharder holds that shard's Lease (acquires a
+released one, creates a missing one, renews it within a third of its duration; see :meth:`_hold`),
+so that a replica coming back under the same name cannot take the Lease and reconcile while its
+objects are being relabelled.
+
+``namespaces`` (None: all) limits everything above (lists, watches, writes) to those namespaces.
 """
 
 from __future__ import annotations
