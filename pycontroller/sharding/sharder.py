@@ -510,17 +510,25 @@ class Sharder:
         return started is not None and self._clock.now() < started + self.startup_grace
 
     def _assigner(self, gvr: GroupVersionResource, informers: dict[str | None, SharedIndexInformer]) -> Any:
-        async def assign(key: str) -> None:
+        async def assign(key: str) -> Result | None:
             informer = informers.get(key.partition("/")[0] if "/" in key else "") or informers.get(None)
             obj = informer.indexer.get_by_key(key) if informer is not None else None
             if obj is None or self.shard_label in ((obj.get("metadata") or {}).get("labels") or {}):
-                return
+                return None
             ring_key = self._ring_key(gvr, obj)
             shard = self.ring.shard_for(ring_key) if ring_key is not None else None
             if shard is None:
-                return  # no ready shard (enqueued again when one is), or a controlled object without controller
-            if await self._patch_labels(gvr, obj, {self.shard_label: shard, self.drain_label: None}):
-                self.assigned += 1
+                return None  # no ready shard (enqueued again when one is), or a controlled object without controller
+            try:
+                if await self._patch_labels(gvr, obj, {self.shard_label: shard, self.drain_label: None}):
+                    self.assigned += 1
+            except ConflictError:
+                # Our cached copy is older than the object: typically it was just assigned (by
+                # this same key's previous pass) and the watch has not told us yet. Look again
+                # shortly, from the cache: gone from it means assigned.
+                log.debug("assigning %s: it changed meanwhile; looking again", key)
+                return Result(requeue_after=0.05)
+            return None
 
         return assign
 
