@@ -11,6 +11,7 @@ in every replica and follow the drain protocol.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -32,6 +33,8 @@ from pycontroller.sharding.reconciler import sharded_reconciler
 from pycontroller.sharding.sharder import Sharder
 
 __all__ = ["Sharding"]
+
+log = logging.getLogger("pycontroller.sharding")
 
 
 class Sharding:
@@ -101,8 +104,8 @@ class Sharding:
         """Make ``informer`` (of a ring resource) watch only this shard's objects, and only the
         ring's namespace when ``ShardingOptions(namespaces=[one])`` and the informer would watch
         every namespace. Other resources are left alone. Raises ShardingConfigError when it already
-        started unfiltered, or when its selector cannot be changed any more (an informer over
-        several namespaces made before sharding was applied)."""
+        started unfiltered; logs a warning (and leaves it caching every shard's objects) for an
+        informer over several namespaces made without the selector (see :meth:`informer_options`)."""
         gvr = informer.gvr
         if gvr not in self.ring.all_resources():
             return
@@ -125,12 +128,16 @@ class Sharding:
             )
         if getattr(informer, "_reflector_factory", None) is not None:
             # An informer over several namespaces: its reflectors took their selector when it was
-            # made (see informer_options), so setting it now would not reach them.
-            raise ShardingConfigError(
-                f"the informer of {gvr} watches several namespaces with selector {current!r}, made "
-                f"without this shard's selector {self.selector!r}: ask for it through the Manager "
-                "(informer_for) so that sharding can apply its selector when it is made"
+            # made (see informer_options), so a selector set now would not reach them. It stays
+            # correct (the reconcile wrapper skips other shards' objects) but caches them all.
+            log.warning(
+                "the informer of %s watches several namespaces and was made without this shard's "
+                "selector %s (asked for by kind before sharding could apply it): it caches every "
+                "shard's objects; ask for it first with mgr.informer_for(group, version, resource)",
+                gvr,
+                self.selector,
             )
+            return
         informer.label_selector = f"{current},{self.selector}" if current else self.selector
 
     def informer_options(

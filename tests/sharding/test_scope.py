@@ -3,6 +3,7 @@ watches and labels nothing elsewhere, and each replica caches only its share of 
 
 from __future__ import annotations
 
+import logging
 import uuid
 from typing import Any
 
@@ -106,11 +107,18 @@ async def test_a_ring_over_two_namespaces_shards_both_and_labels_nothing_elsewhe
                 pass
 
 
-async def test_an_informer_over_several_namespaces_made_before_sharding_is_refused() -> None:
+async def test_an_informer_over_several_namespaces_made_without_the_selector_is_reported(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    mgr = manager(namespaces=["a", "b"])
+    through_manager = mgr.informer_for("", "v1", "configmaps", namespaces=["a", "b"])
+    assert through_manager.label_selector == f"{SHARD_LABEL}=a"  # given when it was made
+    await mgr.client.close()
     mgr = manager(namespaces=["a", "b"])
     factory_made = mgr.factory.informer_for("", "v1", "configmaps", namespaces=["a", "b"])
-    with pytest.raises(ShardingConfigError, match="watches several namespaces"):
+    with caplog.at_level(logging.WARNING, "pycontroller.sharding"):
         mgr.sharding.configure_informer(factory_made)
+    assert "caches every shard's objects" in caplog.text
     await mgr.client.close()
 
 
