@@ -383,7 +383,13 @@ class Sharder:
                 for informer in informers.values():
                     for k in informer.indexer.list_keys():
                         self.assigners[gvr].enqueue(k)
-        if ring != self._balanced or now >= self._next_resync:
+        if (ring != self._balanced or now >= self._next_resync) and self._nothing_to_move(ring, states):
+            # Replicas starting together: the first one's ring holds only itself. A pass now could
+            # write nothing (see _nothing_to_move); look again when the ring changes, or at the
+            # end of the grace at the latest (objects of shards that never came).
+            self._balanced = ring
+            self._next_resync = started + self.startup_grace
+        elif ring != self._balanced or now >= self._next_resync:
             self._deferred = 0
             counts = (self.drained, self.moved_directly)
             await self._rebalance(ring)
@@ -403,6 +409,12 @@ class Sharder:
         if now < self._next_resync:
             wake = min(wake, self._next_resync - now)
         return Result(requeue_after=max(wake, 0.05))
+
+    def _nothing_to_move(self, ring: HashRing, states: dict[str, str]) -> bool:
+        """True when a rebalance over ``ring`` cannot write anything: during the start-up grace,
+        with one live shard and no dead one. Every object is then labelled for that shard (it
+        stays), for a dead shard (none), or for a shard without a Lease (left alone in the grace)."""
+        return self._in_grace() and len(ring.shards) == 1 and DEAD not in states.values()
 
     # -- moving objects --------------------------------------------------------------------------
 
