@@ -222,6 +222,9 @@ class SharedIndexInformer:
         self.indexer = Indexer(self._key_func, all_indexers)
         self._clock = clock or default_clock()
         self._reflector_factory = reflector_factory
+        #: The reflector applies the transform itself (the built-in one, or a factory's that reads
+        #: ``_transform`` and ``_cached_for`` at start): the FIFO must not transform again.
+        self._reflector_transforms = reflector_factory is None
         self._reflector_options = dict(reflector_options or {})
         self._handler_count = 0
         self._transform: Callable[[Any], Any] | None = None
@@ -445,8 +448,9 @@ class SharedIndexInformer:
         fifo: DeltaFIFO | RealFIFO
         # The built-in Reflector applies the transform as each object is decoded (a list page by
         # page, item by item), so the untransformed list is never held whole; its FIFO must then
-        # not transform again. A custom reflector factory feeds raw objects: its FIFO transforms.
-        fifo_transform = self._transform if self._reflector_factory is not None else None
+        # not transform again. A custom reflector factory feeds raw objects: its FIFO transforms
+        # (unless the factory's reflectors transform, as the multi-namespace one's do).
+        fifo_transform = None if self._reflector_transforms else self._transform
         if self.in_order:
             fifo = RealFIFO(self._key_func, transformer=fifo_transform)
         else:
@@ -496,11 +500,21 @@ class SharedIndexInformer:
             clock=self._clock,
             name=f"reflector({self.name})",
             transform=self._transform,
+            known_object=self._cached_for,
             **self._reflector_options,
         )
         if self._watch_error_handler is not None:
             reflector.set_watch_error_handler(self._watch_error_handler)
         return reflector
+
+    def _cached_for(self, obj: Any) -> Any:
+        """What the cache holds under ``obj``'s key, or None (also for an object the key function
+        refuses: the reflector then keeps the listed object). The reflector's ``known_object``."""
+        try:
+            key = self._key_func(obj)
+        except Exception:  # only a lookup: the object goes on, and is keyed (and refused) later
+            return None
+        return self.indexer.get_by_key(key)
 
     async def _process_loop(self, fifo: DeltaFIFO) -> None:
         queue = fifo._queue
