@@ -332,7 +332,7 @@ def _multi_namespace_informer(
                 # the cached ones on a relist), as a single reflector does: read at start, after
                 # any set_transform.
                 "transform": informer._transform,
-                "known_object": informer._cached_for,
+                "known_object": informer._cached_for,  # reflector_options may turn it off (None)
                 **reflector_options,
             },
             error_handler=informer._watch_error_handler,
