@@ -30,14 +30,26 @@ async def until(check: Any, clock: FakeClock, what: str, timeout: float = 30.0) 
         await asyncio.sleep(0.002)  # a poll interval for the HTTP round trip, not a settle
 
 
-async def force_relist(api_server: Any, rest_client: RestClient, changes: Any) -> None:
-    """Make ``changes`` while no watch delivers them, then compact and end every watch: the
-    reflectors' next watch gets 410 Expired and they relist."""
+async def relist_with_a_change(
+    api_server: Any, rest_client: RestClient, informer: Any, clock: FakeClock, key: str, relists: int
+) -> None:
+    """Patch ``key``'s object while no watch delivers it, then compact and end every watch: the
+    reflectors' next watch gets 410 Expired and they relist. Returns once ``relists`` relists
+    happened and the cache holds the patched object."""
+    namespace, name = key.split("/")
     api_server.stall_watches()
-    await changes()
+    await rest_client.patch(CONFIGMAPS, name, {"data": {"k": "changed"}}, namespace)
     api_server.compact()
     api_server.drop_watches(abrupt=True)
     api_server.resume_watches()
+    await until(
+        lambda: (
+            informer.reflector_stats.relists == relists
+            and informer.indexer.get_by_key(key)["data"] == {"k": "changed"}
+        ),
+        clock,
+        f"{relists} relist(s) after the 410",
+    )
 
 
 @pytest.mark.parametrize(
@@ -67,19 +79,7 @@ async def test_a_relist_keeps_the_cached_object_of_every_unchanged_item_and_tran
     try:
         await until(informer.has_synced, clock, "the first list")
         before = {obj["metadata"]["name"]: obj for obj in informer.indexer.list()}
-
-        async def changes() -> None:
-            await rest_client.patch(CONFIGMAPS, "cm-1", {"data": {"k": "changed"}}, namespace)
-
-        await force_relist(api_server, rest_client, changes)
-        await until(
-            lambda: (
-                informer.reflector_stats.relists == 1
-                and informer.indexer.get_by_key(f"{namespace}/cm-1")["data"] == {"k": "changed"}
-            ),
-            clock,
-            "the relist after the 410",
-        )
+        await relist_with_a_change(api_server, rest_client, informer, clock, f"{namespace}/cm-1", 1)
     finally:
         await informer.stop()
     after = {obj["metadata"]["name"]: obj for obj in informer.indexer.list()}
@@ -119,19 +119,7 @@ async def test_a_multi_namespace_informer_transforms_at_decode_and_reuses_on_a_s
         assert sum(transform.calls.values()) == 6
         assert all(transformed(obj) for obj in informer.indexer.list())
         before = {(o["metadata"]["namespace"], o["metadata"]["name"]): o for o in informer.indexer.list()}
-
-        async def changes() -> None:
-            await rest_client.patch(CONFIGMAPS, "cm-0", {"data": {"k": "changed"}}, other)
-
-        await force_relist(api_server, rest_client, changes)
-        await until(
-            lambda: (
-                informer.reflector_stats.relists == 2
-                and informer.indexer.get_by_key(f"{other}/cm-0")["data"] == {"k": "changed"}
-            ),
-            clock,
-            "both namespaces relisted",
-        )
+        await relist_with_a_change(api_server, rest_client, informer, clock, f"{other}/cm-0", 2)
     finally:
         await factory.shutdown()
     after = {(o["metadata"]["namespace"], o["metadata"]["name"]): o for o in informer.indexer.list()}
