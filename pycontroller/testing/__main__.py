@@ -4,9 +4,9 @@ Serves on 127.0.0.1 until SIGINT or SIGTERM, then exits 0. With ``--kubeconfig``
 kubeconfig pointing at the server (for kubectl and other processes). Prints one line,
 ``serving on http://127.0.0.1:PORT``, once it accepts connections. Bad flags exit 2 with usage.
 
-SIGUSR1 expires every watch, as an etcd compaction followed by a restart of the watch cache would:
-the server forgets all history (lists and watches at older resourceVersions get 410 Expired) and
-ends every open watch, so every client's reflector re-watches, gets 410 and relists. It prints
+SIGUSR1 expires every watch (``FakeAPIServer.expire_watches``): the revision moves on, all history
+is compacted and every open watch ends, so every client's reflector re-watches from a
+resourceVersion that is now too old, gets 410 Expired and relists. It prints
 ``expired: compacted at RV N, ended K watches`` when done (benchmarks measure relists with it).
 """
 
@@ -66,8 +66,7 @@ async def _serve(args: argparse.Namespace) -> int:
         loop.add_signal_handler(sig, stop.set)
 
     def expire() -> None:
-        rv = server.compact()
-        ended = server.drop_watches()
+        rv, ended = server.expire_watches()
         print(f"expired: compacted at RV {rv}, ended {ended} watches", flush=True)
 
     loop.add_signal_handler(signal.SIGUSR1, expire)
