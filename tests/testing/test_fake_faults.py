@@ -86,10 +86,14 @@ async def test_a_fault_can_match_a_path_substring(server: FakeAPIServer, rest: R
     assert info.value.status == 504
 
 
-async def test_an_injected_429_carries_retry_after(server: FakeAPIServer, rest: RestClient) -> None:
+async def test_an_injected_429_carries_retry_after(server: FakeAPIServer) -> None:
     server.fail_next(1, 429, retry_after=7)
-    with pytest.raises(TooManyRequestsError) as info:
-        await rest.list(CM)
+    rest = RestClient(server.new_client(), owns_api_client=True, max_retries=0)  # see the error
+    try:
+        with pytest.raises(TooManyRequestsError) as info:
+            await rest.list(CM)
+    finally:
+        await rest.close()
     assert info.value.retry_after == 7
     assert info.value.body["details"]["retryAfterSeconds"] == 7
 
