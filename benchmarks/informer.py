@@ -23,7 +23,8 @@ informer queues side by side, RealFIFO (in order, the default) and DeltaFIFO: al
     python benchmarks/informer.py [--quick] [--runs N] [--json] [--objects N] [--events M]
                                   [--servers envtest,fake] [--fake-objects 100000]
                                   [--scale-fake 10000,100000,300000,1000000] [--scale-envtest 10000,50000]
-                                  [--scale-variants ours,ours-keep,ours-meta,official] [--peer-max N]
+                                  [--scale-variants ours,ours-keep,ours-meta,official,ours-relist,ours-relist-copy]
+                                  [--peer-max N]
                                   [--scale-only]
 
 The scaling table (its own section, ``run_scaling``): list+sync of 10k..1M ConfigMaps on the fake and
@@ -40,6 +41,7 @@ import contextlib
 import gc
 import json
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -591,8 +593,16 @@ def official_watch(kubeconfig: Path, events: int, objects: int, live: bool) -> d
 # objects created from a JSON-lines file, not a million POSTs); envtest is filled by POSTs.
 # Variants: ours (drop_managed_fields, the default), ours-keep (managedFields kept), ours-meta
 # (metadata_only=True), official (the ``kubernetes`` package's SharedInformer, typed models).
+# ours-relist (fake only, up to 300k): after the first sync the server expires every watch
+# (``ServedProcess.expire_watches``: compaction, watches ended), the reflector gets 410 and relists
+# the unchanged cache; measured is that relist: its CPU and wall per object, and the most memory
+# held during it over the cache it started with. ours-relist-copy is the same with the reuse of
+# cached objects turned off (``known_object=None``): the baseline a relist would cost otherwise.
 
-SCALE_VARIANTS = ("ours", "ours-keep", "ours-meta", "official")
+SCALE_VARIANTS = ("ours", "ours-keep", "ours-meta", "official", "ours-relist", "ours-relist-copy")
+RELIST_VARIANTS = ("ours-relist", "ours-relist-copy")
+RELIST_MAX = 300_000
+SERVER_PID_ENV = "PYCONTROLLER_BENCH_SERVER_PID"
 
 
 def _rss() -> int:
@@ -646,7 +656,8 @@ async def _scale_ours(kubeconfig: Path, n: int, variant: str, traced: bool) -> d
             options["transform"] = None
         elif variant == "ours-meta":
             options["metadata_only"] = True
-        factory = SharedInformerFactory(rc, namespace=NS)
+        reflector_options = {"known_object": None} if variant == "ours-relist-copy" else None
+        factory = SharedInformerFactory(rc, namespace=NS, reflector_options=reflector_options)
         informer = factory.informer_for(CONFIGMAPS, **options)
         counter = Counter()
         counter.target = n
@@ -656,6 +667,11 @@ async def _scale_ours(kubeconfig: Path, n: int, variant: str, traced: bool) -> d
         factory.start()
         await _wait(counter.done, timeout=3600)
         t1, c1 = time.perf_counter(), time.process_time()
+        if variant in RELIST_VARIANTS:
+            try:
+                return await _relist(informer, meter, n)
+            finally:
+                await factory.shutdown()
         peak = meter.peak()
         await factory.shutdown()
         retained = meter.retained()
@@ -663,6 +679,37 @@ async def _scale_ours(kubeconfig: Path, n: int, variant: str, traced: bool) -> d
         return {"wall": t1 - t0, "cpu": c1 - c0, "retained": retained / cached, "peak": peak / cached}
     finally:
         await rc.close()
+
+
+async def _relist(informer: Any, meter: _Meter, n: int) -> dict[str, float]:
+    """After the first sync: the server expires the watch; measure the 410's relist of the cache."""
+    held = meter.retained()  # the cache (GC collected), above what was held before the first list
+    if meter.traced:
+        tracemalloc.reset_peak()
+        start = tracemalloc.get_traced_memory()[0]
+    else:
+        _reset_peak()
+        start = _rss()
+    stats = informer.reflector_stats
+    t0, c0 = time.perf_counter(), time.process_time()
+    os.kill(int(os.environ[SERVER_PID_ENV]), signal.SIGUSR1)
+    # Relisted, and the list applied to the cache (the informer's queue is empty again).
+    while not (stats.relists >= 1 and len(informer._fifo) == 0):  # noqa: ASYNC110 - no event for it
+        await asyncio.sleep(0.005)
+    t1, c1 = time.perf_counter(), time.process_time()
+    top = (tracemalloc.get_traced_memory()[1] if meter.traced else _max_rss()) - start
+    after = meter.retained()
+    cached = len(informer.indexer)
+    if cached != n:
+        raise RuntimeError(f"the relist cached {cached} objects, not {n}")
+    return {
+        "wall": t1 - t0,
+        "cpu": c1 - c0,
+        "retained": after / cached,
+        "peak": (held + top) / cached,
+        "before": held / cached,
+        "reused": stats.relist_reused,
+    }
 
 
 def _scale_official(kubeconfig: Path, n: int, traced: bool) -> dict[str, float]:
@@ -705,9 +752,14 @@ def scale_child(argv: list[str]) -> None:
         os._exit(0)
 
 
-def _measure_scale(kubeconfig: Path, n: int, variant: str, runs: int) -> dict[str, float] | None:
+def _measure_scale(
+    kubeconfig: Path, n: int, variant: str, runs: int, server_pid: int | None = None
+) -> dict[str, float] | None:
     """``runs`` timed children (medians; their RSS peak too) and one traced child for memory."""
     results = []
+    env = dict(os.environ)
+    if server_pid is not None:
+        env[SERVER_PID_ENV] = str(server_pid)
     for traced in [False] * runs + [True]:
         proc = subprocess.run(
             [
@@ -722,6 +774,7 @@ def _measure_scale(kubeconfig: Path, n: int, variant: str, runs: int) -> dict[st
             capture_output=True,
             text=True,
             timeout=7200,
+            env=env,
         )
         if proc.returncode != 0:
             print(f"# {variant} at {n} failed: {proc.stderr.strip()[-600:]}", file=sys.stderr)
@@ -734,6 +787,8 @@ def _measure_scale(kubeconfig: Path, n: int, variant: str, runs: int) -> dict[st
         "rss_peak": med([r["peak"] for r in timed]),
         "retained": memory["retained"],
         "peak": memory["peak"],
+        "before": memory.get("before", 0.0),
+        "reused": memory.get("reused", 0.0),
     }
 
 
@@ -764,6 +819,20 @@ def _short(n: int) -> str:
 
 def _scale_rows(label: str, n: int, variant: str, m: dict[str, float], rows: list[Row]) -> None:
     name = f"[scale {label}] {variant} {_short(n)}"
+    if variant in RELIST_VARIANTS:
+        rows.append(Row(f"{name} relist", m["rate"], "objects/s", note=f"{m['reused']:.0f} reused"))
+        rows.append(Row(f"{name} relist CPU", m["cpu"], "us/object", higher_is_better=False))
+        rows.append(
+            Row(
+                f"{name} held during relist",
+                m["peak"],
+                "bytes/object",
+                higher_is_better=False,
+                note=f"cache {m['before']:.0f} B before, {m['retained']:.0f} B after; "
+                f"RSS growth {m['rss_peak']:.0f} B",
+            )
+        )
+        return
     rows.append(Row(f"{name} list+sync", m["rate"], "objects/s"))
     rows.append(Row(f"{name} CPU", m["cpu"], "us/object", higher_is_better=False))
     rows.append(Row(f"{name} retained", m["retained"], "bytes/object", higher_is_better=False))
@@ -805,8 +874,10 @@ def run_scaling(
                     continue
                 if variant in ("ours-keep", "ours-meta") and n > max(100_000, min(fake_sizes)):
                     continue  # the variants' rows at the small sizes say what they save
+                if variant in RELIST_VARIANTS and n > RELIST_MAX:
+                    continue
                 phase("scale fake", f"{variant} at {n}")
-                m = _measure_scale(served.kubeconfig, n, variant, runs)
+                m = _measure_scale(served.kubeconfig, n, variant, runs, served.process.pid)
                 if m is not None:
                     got[("fake", n, variant)] = m
                     _scale_rows("fake", n, variant, m, rows)
@@ -834,8 +905,8 @@ def run_scaling(
                     phase("scale envtest", f"creating {n} ConfigMaps")
                     asyncio.run(populate(kubeconfig, n))
                     for variant in variants:
-                        if variant == "official" and n > peer_max:
-                            continue
+                        if (variant == "official" and n > peer_max) or variant in RELIST_VARIANTS:
+                            continue  # a relist on demand needs the fake's expire_watches
                         phase("scale envtest", f"{variant} at {n}")
                         m = _measure_scale(kubeconfig, n, variant, runs)
                         if m is not None:
@@ -893,6 +964,23 @@ def _scale_ratios(got: dict[tuple[str, int, str], dict[str, float]], rows: list[
                         ours["rate"] / peer["rate"],
                         "x",
                     )
+                )
+            for variant in RELIST_VARIANTS:
+                relist = got.get((label, n, variant))
+                if relist is not None:  # 1.0x: no memory beyond the cache while relisting it
+                    rows.append(
+                        Row(
+                            f"[scale {label}] held during relist/cache {variant} {_short(n)}",
+                            relist["peak"] / relist["before"],
+                            "x",
+                            1.3 if variant == "ours-relist" else None,
+                            False,
+                        )
+                    )
+            reuse, copy = got.get((label, n, "ours-relist")), got.get((label, n, "ours-relist-copy"))
+            if reuse is not None and copy is not None:
+                rows.append(
+                    Row(f"[scale {label}] relist CPU copy/reuse {_short(n)}", copy["cpu"] / reuse["cpu"], "x")
                 )
             for variant, what in (
                 ("ours-meta", "metadata-only/full"),
@@ -1097,9 +1185,7 @@ def main(argv: list[str] | None = None) -> None:
         metavar="SIZES",
         help="sizes on envtest (default 10000,50000; --quick none)",
     )
-    scaling.add_argument(
-        "--scale-variants", default=",".join(SCALE_VARIANTS), help="ours,ours-keep,ours-meta,official"
-    )
+    scaling.add_argument("--scale-variants", default=",".join(SCALE_VARIANTS), help=",".join(SCALE_VARIANTS))
     scaling.add_argument(
         "--peer-max", type=int, default=100_000, help="largest size the official informer lists"
     )

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import weakref
 from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any, TypeAlias
@@ -35,6 +36,7 @@ import orjson
 from aiohttp.helpers import get_env_proxy_for_url
 from yarl import URL
 
+from pycontroller.clock import Clock, default_clock
 from pycontroller.errors import DecodeError, InvalidObjectError, api_error_from_status
 from pycontroller.mergepatch import create_merge_patch
 
@@ -44,6 +46,8 @@ if TYPE_CHECKING:
     from pycontroller.sync_client import SyncClient
 
 __all__ = ["GroupVersionResource", "RestClient", "parse_retry_after"]
+
+log = logging.getLogger(__name__)
 
 JSON = "application/json"
 MERGE_PATCH = "application/merge-patch+json"
@@ -121,9 +125,28 @@ class RestClient:
 
     ``RestClient(api_client)`` borrows the ApiClient (closing this client leaves it open);
     :meth:`wrap` accepts either kind so public APIs can take both.
+
+    ``max_retries`` (client-go's ``Request.MaxRetries``, 10 by default): an answer of 429 or 5xx
+    that carries a ``Retry-After`` header (API Priority and Fairness throttling, an overloaded or
+    starting server) is sent again after that many seconds, up to ``max_retries`` times, then its
+    error is raised; every verb, as client-go does (a create retried after the server wrote it
+    answers AlreadyExists). 0 raises at once. Streams (lists read page by page, watches) are not
+    retried here: the reflector backs off and honours Retry-After itself. ``clock`` times those
+    waits (default: the event loop's).
     """
 
-    def __init__(self, api_client: Any, *, owns_api_client: bool = False) -> None:
+    def __init__(
+        self,
+        api_client: Any,
+        *,
+        owns_api_client: bool = False,
+        max_retries: int = 10,
+        clock: Clock | None = None,
+    ) -> None:
+        if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
+            raise ValueError(f"max_retries must be an int >= 0, got {max_retries!r}")
+        self.max_retries = max_retries
+        self._clock = clock
         self.api_client = api_client
         self._owns = owns_api_client
         self._rest_mapper: RESTMapper | None = None
@@ -254,7 +277,9 @@ class RestClient:
 
         ``body`` is a dict/list (encoded with orjson) or bytes sent as they are. Raises an
         :class:`ApiError` subclass for non-2xx, :class:`DecodeError` for a non-JSON 2xx body, and
-        aiohttp's errors for transport failures.
+        aiohttp's errors for transport failures. A 429/5xx with ``Retry-After`` is sent again
+        after the wait it asks for, up to :attr:`max_retries` times (class docs); ``timeout``
+        bounds each attempt.
         """
         data: bytes | None
         if body is None:
@@ -263,14 +288,32 @@ class RestClient:
             data = bytes(body)
         else:
             data = orjson.dumps(body)
-        headers = await self.headers(content_type or (JSON if data is not None else None))
+        url = self.url(path, query)
         ctimeout = aiohttp.ClientTimeout(total=timeout)
-        async with self._http.request(
-            method, self.url(path, query), data=data, **self._kwargs(headers, ctimeout)
-        ) as resp:
-            raw = await resp.read()
-            if resp.status >= 300:
-                raise _error_from_response(resp.status, raw, resp.headers.get("Retry-After"))
+        attempt = 0
+        while True:
+            headers = await self.headers(content_type or (JSON if data is not None else None))
+            async with self._http.request(method, url, data=data, **self._kwargs(headers, ctimeout)) as resp:
+                raw = await resp.read()
+                status = resp.status
+                retry_after = resp.headers.get("Retry-After")
+            if status < 300:
+                break
+            wait = parse_retry_after(retry_after) if status == 429 or status >= 500 else None
+            if wait is None or attempt >= self.max_retries:
+                raise _error_from_response(status, raw, retry_after)
+            attempt += 1
+            log.debug(
+                "%s %s answered %d with Retry-After %s: attempt %d of %d in %gs",
+                method,
+                path,
+                status,
+                retry_after,
+                attempt + 1,
+                self.max_retries + 1,
+                wait,
+            )
+            await (self._clock or default_clock()).sleep(wait)
         if not raw:
             return {}
         return _decode(raw, f"{method} {path}")

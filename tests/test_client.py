@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -15,8 +16,10 @@ from pycontroller.errors import (
     AlreadyExistsError,
     DecodeError,
     NotFoundError,
+    ServerError,
     TooManyRequestsError,
 )
+from pycontroller.testing import FakeClock
 
 CONFIGMAPS = GroupVersionResource("", "v1", "configmaps")
 DEPLOYMENTS = GroupVersionResource("apps", "v1", "deployments")
@@ -56,6 +59,13 @@ async def server() -> AsyncIterator[tuple[str, list[web.Request]]]:
             return web.Response(
                 status=429, body=b"{}", headers={"Retry-After": "2"}, content_type="application/json"
             )
+        if path.endswith("/starting"):  # 503 with Retry-After for the first two attempts
+            if sum(1 for r in seen if r.path == path) <= 2:
+                return web.Response(
+                    status=503, body=b"{}", headers={"Retry-After": "1"}, content_type="application/json"
+                )
+        if path.endswith("/broken"):
+            return web.Response(status=500, body=b"{}", content_type="application/json")
         if path.endswith("/garbage"):
             return web.Response(status=200, body=b"<html>not json", content_type="text/html")
         if request.method == "POST" and orjson.loads(body)["metadata"]["name"] == "taken":
@@ -95,7 +105,44 @@ async def client(server: tuple[str, list[web.Request]]) -> AsyncIterator[RestCli
         host=server[0], api_key={"BearerToken": "s3cret"}, api_key_prefix={"BearerToken": "Bearer"}
     )
     async with ApiClient(config) as api:
-        yield RestClient.wrap(api)
+        yield RestClient(api, max_retries=0)
+
+
+async def waiting(clock: FakeClock, seen: list[web.Request], count: int) -> None:
+    """Until ``count`` requests reached the server, stepping the fake clock past retry waits."""
+    async with asyncio.timeout(10):
+        while len(seen) < count:
+            await clock.step(0.5, settle=5)
+            await asyncio.sleep(0.002)  # a poll interval for the HTTP round trip, not a settle
+
+
+async def test_429_and_5xx_with_retry_after_are_sent_again_after_the_wait_as_client_go_does(
+    server: tuple[str, list[web.Request]],
+) -> None:
+    url, seen = server
+    clock = FakeClock()
+    async with ApiClient(Configuration(host=url)) as api:
+        rc = RestClient(api, max_retries=3, clock=clock)
+        # 503 + Retry-After: 1 twice, then an answer: the caller only sees the answer.
+        answer = asyncio.create_task(rc.get(CONFIGMAPS, "starting", "ns"))
+        await waiting(clock, seen, 3)
+        assert (await answer)["method"] == "GET"
+        # Always 429 + Retry-After: 2: the first attempt and max_retries more, then the error.
+        seen.clear()
+        start = clock.now()
+        busy = asyncio.create_task(rc.get(CONFIGMAPS, "busy", "ns"))
+        await waiting(clock, seen, 4)
+        with pytest.raises(TooManyRequestsError) as info:
+            await busy
+        assert len(seen) == 4 and info.value.retry_after == 2.0
+        assert clock.now() - start >= 6.0, "each retry waited the 2 s the server asked for"
+        # A 500 without Retry-After is not retried.
+        seen.clear()
+        with pytest.raises(ServerError):
+            await rc.get(CONFIGMAPS, "broken", "ns")
+        assert len(seen) == 1
+    with pytest.raises(ValueError, match="max_retries"):
+        RestClient(api, max_retries=-1)
 
 
 async def test_requests_carry_the_bearer_token_and_encode_bodies_as_json(

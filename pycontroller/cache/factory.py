@@ -328,6 +328,11 @@ def _multi_namespace_informer(
                 "field_selector": options.field_selector,
                 "tweak_list_options": tweak_list_options,
                 "clock": clock,
+                # Each namespace's reflector transforms its objects as they are decoded (and reuses
+                # the cached ones on a relist), as a single reflector does: read at start, after
+                # any set_transform.
+                "transform": informer._transform,
+                "known_object": informer._cached_for,  # reflector_options may turn it off (None)
                 **reflector_options,
             },
             error_handler=informer._watch_error_handler,
@@ -346,4 +351,5 @@ def _multi_namespace_informer(
         name=name,
         reflector_options=reflector_options,
     )
+    informer._reflector_transforms = True
     return informer

@@ -222,6 +222,9 @@ class SharedIndexInformer:
         self.indexer = Indexer(self._key_func, all_indexers)
         self._clock = clock or default_clock()
         self._reflector_factory = reflector_factory
+        #: The reflector applies the transform itself (the built-in one, or a factory's that reads
+        #: ``_transform`` and ``_cached_for`` at start): the FIFO must not transform again.
+        self._reflector_transforms = reflector_factory is None
         self._reflector_options = dict(reflector_options or {})
         self._handler_count = 0
         self._transform: Callable[[Any], Any] | None = None
@@ -445,8 +448,9 @@ class SharedIndexInformer:
         fifo: DeltaFIFO | RealFIFO
         # The built-in Reflector applies the transform as each object is decoded (a list page by
         # page, item by item), so the untransformed list is never held whole; its FIFO must then
-        # not transform again. A custom reflector factory feeds raw objects: its FIFO transforms.
-        fifo_transform = self._transform if self._reflector_factory is not None else None
+        # not transform again. A custom reflector factory feeds raw objects: its FIFO transforms
+        # (unless the factory's reflectors transform, as the multi-namespace one's do).
+        fifo_transform = None if self._reflector_transforms else self._transform
         if self.in_order:
             fifo = RealFIFO(self._key_func, transformer=fifo_transform)
         else:
@@ -496,11 +500,21 @@ class SharedIndexInformer:
             clock=self._clock,
             name=f"reflector({self.name})",
             transform=self._transform,
-            **self._reflector_options,
+            # reflector_options may set known_object=None: every relist then decodes a new copy.
+            **{"known_object": self._cached_for, **self._reflector_options},
         )
         if self._watch_error_handler is not None:
             reflector.set_watch_error_handler(self._watch_error_handler)
         return reflector
+
+    def _cached_for(self, obj: Any) -> Any:
+        """What the cache holds under ``obj``'s key, or None (also for an object the key function
+        refuses: the reflector then keeps the listed object). The reflector's ``known_object``."""
+        try:
+            key = self._key_func(obj)
+        except Exception:  # only a lookup: the object goes on, and is keyed (and refused) later
+            return None
+        return self.indexer.get_by_key(key)
 
     async def _process_loop(self, fifo: DeltaFIFO) -> None:
         queue = fifo._queue
@@ -592,15 +606,19 @@ class SharedIndexInformer:
         hear of the deletions it implies (tombstones) and of every add and update, in order."""
         indexer = self.indexer
         key_func = self._key_func
-        keyed = [(key_func(obj), obj) for obj in info.objects]
-        listed = {key for key, _ in keyed}
-        current = indexer._items
-        deletions = [DeletedFinalStateUnknown(key, old) for key, old in current.items() if key not in listed]
-        replacements = [(current.get(key), obj) for key, obj in keyed]
-        indexer.replace(info.objects, info.resource_version)  # may raise: nothing changed, nobody told
+        # One keyed dict serves as the new cache and as the list of what to tell handlers: a
+        # relist of N objects adds one dict of N entries (and the new indexes) over the cache,
+        # nothing more (no per-object pairs or key sets beside it).
+        items: dict[str, Any] = {}
+        transformer = indexer.transformer
+        for obj in info.objects:
+            items[key_func(obj)] = obj if transformer is None else transformer(obj)
+        current = indexer._items  # the old cache, read below for the notifications
+        deletions = [DeletedFinalStateUnknown(key, old) for key, old in current.items() if key not in items]
+        indexer._replace_keyed(items, info.resource_version)  # may raise: nothing changed, nobody told
         if self.mutation_detector is not None:
             now = self._clock.now()
-            for key, obj in keyed:
+            for key, obj in items.items():
                 self.mutation_detector.add_object(key, obj, now)
         if not self._registrations:
             return
@@ -608,8 +626,10 @@ class SharedIndexInformer:
             notification: tuple[int, Any, Any] = (DELETE, tombstone, None)
             for r in self._registrations:
                 r._add(notification)
-        for old, obj in replacements:
-            self._notify_stored(old, obj, is_in_initial_list)
+        get_old = current.get
+        notify = self._notify_stored
+        for key, obj in items.items():
+            notify(get_old(key), obj, is_in_initial_list)
 
     def _sync_all(self) -> None:
         """A resync: an update (old == new) of every cached object for handlers whose resync is due."""

@@ -147,6 +147,9 @@ class ListWatch:
         self.list_read_timeout = 60.0
         #: Called on every list item as it is decoded (see :data:`ItemHook`); None: items as decoded.
         self.item_hook: ItemHook | None = None
+        #: Called when a list starts over from its first page (a 410 on a continue token), so the
+        #: item hook's side effects on the items decoded so far can be undone; None: nothing.
+        self.on_list_restart: Callable[[], Any] | None = None
 
     def query(self, **params: Any) -> dict[str, Any]:
         """The query for one call: selectors, then ``params`` (None values dropped), then the tweak."""
@@ -187,6 +190,9 @@ class ListWatch:
                     raise
                 # The snapshot expired mid-list: one full list (no limit, no continue token) with
                 # the original options, resourceVersion included, as client-go's pager does.
+                items = []
+                if self.on_list_restart is not None:
+                    self.on_list_restart()
                 page = await self._get(self.query(resourceVersion=resource_version))
                 page_items, rv, kind, _ = _unpack_list(page, self.path)
                 return ListPage(page_items, rv, kind, paginated)
@@ -454,8 +460,13 @@ def raise_for_odd_event(event: Any, line: bytes) -> NoReturn:
     raise BadWatchInput("unknown", f"an event of unknown type {etype!r}", line)
 
 
-async def read_initial_events(stream: WatchStream) -> tuple[str | None, dict[str, Any], int]:
+async def read_initial_events(
+    stream: WatchStream, prepare: Callable[[Any], Any] | None = None
+) -> tuple[str | None, dict[str, Any], int]:
     """Read a streaming list's initial events up to the ``k8s.io/initial-events-end`` bookmark.
+
+    ``prepare(obj)`` (optional) replaces every added or modified object as it arrives (the
+    reflector's transform), so the untransformed objects are never all held at once.
 
     Returns (that bookmark's resourceVersion, or None when the stream ended first; the objects by
     key; the number of bookmarks seen). Lines after the bookmark stay in the stream for the watch.
@@ -501,6 +512,6 @@ async def read_initial_events(stream: WatchStream) -> tuple[str | None, dict[str
             if etype == "DELETED":
                 collected.pop(key, None)
             elif etype in ("ADDED", "MODIFIED"):
-                collected[key] = obj
+                collected[key] = obj if prepare is None else prepare(obj)
             else:
                 raise BadWatchInput("unknown", f"an event of unknown type {etype!r}", line)

@@ -107,6 +107,7 @@ class ReflectorStats:
         "invalid_objects",
         "list_errors",
         "lists",
+        "relist_reused",
         "relists",
         "resyncs",
         "stalls",
@@ -120,6 +121,7 @@ class ReflectorStats:
     def __init__(self) -> None:
         self.lists = 0  # successful lists (streaming lists included)
         self.relists = 0  # lists after the first
+        self.relist_reused = 0  # relisted items answered by the cached object (same resourceVersion)
         self.list_errors = 0
         self.watches = 0  # watches opened
         self.watch_restarts = 0  # watches replaced without a relist
@@ -224,6 +226,14 @@ class Reflector:
     ``backoff`` replaces the default client-go backoff (0.8 s doubling to 30 s, jitter 1.0, reset
     after 120 s), e.g. to make tests fast; it must use the same clock.
     ``metadata_only`` lists and watches ``PartialObjectMetadata`` (only each object's metadata).
+    ``transform`` runs once on every listed or watched object before the store sees it (a list
+    item as soon as it is decoded, so the untransformed list is never held whole).
+    ``known_object(item)`` (optional, never suspending) returns what the cache already holds for a
+    listed item's key, or None. On a relist, an item whose resourceVersion equals the cached
+    object's is replaced by the cached object as soon as it is decoded, before the transform: a
+    relist of an unchanged cache (after a 410, say) then holds one page of new objects at a time
+    instead of a second copy of the whole cache, and skips the transform of what did not change.
+    The informers pass their indexer's lookup.
 
     ``page_size`` (client-go's ``WatchListPageSize``): given, every list asks for pages of that size,
     relists included; None (the default) pages by 500 on the first list and on lists from scratch,
@@ -259,6 +269,7 @@ class Reflector:
         max_internal_error_retry_duration: float = 0.0,
         metadata_only: bool = False,
         transform: Callable[[Any], Any] | None = None,
+        known_object: Callable[[Any], Any] | None = None,
     ) -> None:
         if not isinstance(gvr, GroupVersionResource):
             raise TypeError(f"gvr must be a GroupVersionResource, got {type(gvr).__name__}")
@@ -305,7 +316,12 @@ class Reflector:
         if transform is not None and not callable(transform):
             raise TypeError("transform must be callable")
         self.transform = transform
+        if known_object is not None and not callable(known_object):
+            raise TypeError("known_object must be callable")
+        self.known_object = known_object
         self._lw.item_hook = self._prepare_item
+        self._lw.on_list_restart = self._list_restarted
+        self._counted = (0, 0)
         self._error_handler: WatchErrorHandler = default_watch_error_handler
         self._update_rv: Callable[[str], Any] | None = getattr(store, "update_resource_version", None)
         self._last_sync_rv = ""
@@ -364,6 +380,10 @@ class Reflector:
     async def _list(self) -> None:
         rv = self._relist_rv()
         page_size = self._list_page_size(rv)
+        stats = self.stats
+        # Items are counted as they are decoded: a list restarted (below, or by the pager after
+        # a 410 on a continue token) must not count the items it had decoded twice.
+        self._counted = (stats.invalid_objects, stats.relist_reused)
         try:
             try:
                 result = await self._lw.list(rv, page_size)
@@ -373,6 +393,7 @@ class Reflector:
                 # The RV we listed at is compacted or not yet known: a consistent read instead.
                 self._rv_unavailable = True
                 rv = ""
+                self._list_restarted()
                 result = await self._lw.list("", page_size)  # the same pager, as in client-go
         except Exception:
             self.stats.list_errors += 1
@@ -384,6 +405,9 @@ class Reflector:
             # Every item went through _prepare_item as it was decoded (ListWatch.item_hook).
             self.store.replace(result.items, result.resource_version)
         self._synced(result.resource_version)
+
+    def _list_restarted(self) -> None:
+        self.stats.invalid_objects, self.stats.relist_reused = self._counted
 
     def _prepare_item(self, item: Any, list_kind: str) -> Any:
         """One list item, called as soon as it is decoded: an item a Go client could not decode
@@ -398,12 +422,42 @@ class Reflector:
                 "%s: skipping a listed %s with %s: %.200s", self.name, self.gvr, problem, _snippet(item)
             )
             return SKIP
+        if self._listed_once and self.known_object is not None:
+            cached = self._unchanged(item, meta)  # type: ignore[arg-type]
+            if cached is not None:
+                return cached
         share_strings(meta)  # type: ignore[arg-type]
         if "kind" not in item and list_kind.endswith("List") and len(list_kind) > 4:
             item["kind"] = list_kind[:-4]
             item["apiVersion"] = self.gvr.api_version
         transform = self.transform
         return item if transform is None else transform(item)
+
+    def _unchanged(self, item: Any, meta: dict[str, Any]) -> Any:
+        """On a relist: the cached object when ``item`` is the version the cache holds, else None."""
+        assert self.known_object is not None
+        cached = self.known_object(item)
+        if cached.__class__ is not dict:
+            return None
+        cached_meta = cached.get("metadata")
+        if (
+            cached_meta.__class__ is dict
+            and cached_meta.get("resourceVersion") == meta["resourceVersion"]
+            and cached_meta.get("uid") == meta.get("uid")
+        ):
+            self.stats.relist_reused += 1
+            return cached
+        return None
+
+    def _prepare_initial_event(self, obj: Any) -> Any:
+        """A streaming list's object as it arrives (already checked): the cached object if it did
+        not change (on a relist), else ``transform(obj)``."""
+        if self._listed_once and self.known_object is not None:
+            cached = self._unchanged(obj, obj["metadata"])
+            if cached is not None:
+                return cached
+        transform = self.transform
+        return obj if transform is None else transform(obj)
 
     def _checked_items(self, items: list[Any], list_kind: str) -> list[Any]:
         """:meth:`_prepare_item` on every item of an already decoded list, the skipped ones left out."""
@@ -622,7 +676,7 @@ class Reflector:
             query["resourceVersionMatch"] = "NotOlderThan"
             stream = await self._open_watch(stack, query)
             try:
-                rv, collected, bookmarks = await read_initial_events(stream)
+                rv, collected, bookmarks = await read_initial_events(stream, self._prepare_initial_event)
             except (GoneError, ApiError) as exc:
                 if isinstance(exc, GoneError) or is_too_large_resource_version(exc):
                     self._rv_unavailable = True
@@ -636,12 +690,8 @@ class Reflector:
             self.stats.bookmarks += bookmarks
             self._rv_unavailable = False
             with gc_paused():
-                objs = list(collected.values())
+                objs = list(collected.values())  # prepared as they arrived
                 collected.clear()
-                transform = self.transform
-                if transform is not None:
-                    for i in range(len(objs)):
-                        objs[i] = transform(objs[i])
                 self.store.replace(objs, rv)
             self._synced(rv)
             return stream

@@ -208,6 +208,11 @@ class Indexer:
         for obj in objs:
             key = key_func(obj)
             items[key] = transformer(obj) if transformer is not None else obj
+        self._replace_keyed(items, resource_version)
+
+    def _replace_keyed(self, items: dict[str, Any], resource_version: str) -> None:
+        """:meth:`replace` with the objects already keyed (and transformed): ``items`` becomes the
+        store's own dict. The informer builds it once for the cache and its notifications."""
         with self._lock:
             indices = {name: _build_index(fn, items) for name, fn in self._indexers.items()}
             self._items = items

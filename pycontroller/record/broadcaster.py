@@ -11,7 +11,9 @@ Which failures are retried is client-go's recordToSink: a repeat (``count`` > 1)
 (a 404 then creates it again, without resourceVersion), others are POSTed; transport errors and
 answers that are not the expected object (:class:`~pycontroller.errors.DecodeError`) are retried;
 any answer of the API server with an error Status (:class:`~pycontroller.errors.ApiError`: 4xx,
-429 and 5xx alike) is dropped at once ("will not retry"), quietly for AlreadyExists and for a
+429 and 5xx alike) is dropped at once ("will not retry"), after the
+:class:`~pycontroller.client.RestClient` sent a 429 or 5xx that carried ``Retry-After`` again as
+client-go's REST client does (``max_retries``), quietly for AlreadyExists and for a
 terminating namespace; a request that cannot even be built (``TypeError``, ``ValueError``,
 ``KeyError`` from the sink: a malformed Event) is dropped at once too.
 

@@ -3,6 +3,11 @@
 Serves on 127.0.0.1 until SIGINT or SIGTERM, then exits 0. With ``--kubeconfig`` it writes a
 kubeconfig pointing at the server (for kubectl and other processes). Prints one line,
 ``serving on http://127.0.0.1:PORT``, once it accepts connections. Bad flags exit 2 with usage.
+
+SIGUSR1 expires every watch (``FakeAPIServer.expire_watches``): the revision moves on, all history
+is compacted and every open watch ends, so every client's reflector re-watches from a
+resourceVersion that is now too old, gets 410 Expired and relists. It prints
+``expired: compacted at RV N, ended K watches`` when done (benchmarks measure relists with it).
 """
 
 from __future__ import annotations
@@ -59,6 +64,12 @@ async def _serve(args: argparse.Namespace) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+
+    def expire() -> None:
+        rv, ended = server.expire_watches()
+        print(f"expired: compacted at RV {rv}, ended {ended} watches", flush=True)
+
+    loop.add_signal_handler(signal.SIGUSR1, expire)
     try:
         if args.kubeconfig:
             server.write_kubeconfig(args.kubeconfig)

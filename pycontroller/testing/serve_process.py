@@ -8,6 +8,7 @@ and stops it (SIGTERM, then SIGKILL) when the block ends, also when it fails.
 
 from __future__ import annotations
 
+import signal
 import socket
 import subprocess
 import sys
@@ -33,11 +34,25 @@ def free_port() -> int:
 
 @dataclass(frozen=True)
 class ServedProcess:
-    """A running ``serve`` process: its ``url``, the ``kubeconfig`` it wrote, and the process."""
+    """A running ``serve`` process: its ``url``, the ``kubeconfig`` it wrote, the process, and
+    ``log``, the file its output goes to."""
 
     url: str
     kubeconfig: Path
     process: subprocess.Popen[bytes]
+    log: Path
+
+    def expire_watches(self, timeout: float = 30.0) -> None:
+        """Make the server forget its history and end every watch (SIGUSR1, see ``serve``): each
+        client's reflector then gets 410 Expired and relists. Blocks (never suspends) until the
+        server says it is done; ConfigError after ``timeout`` seconds or if the process is gone."""
+        done = self.log.read_bytes().count(b"expired: ") + 1
+        self.process.send_signal(signal.SIGUSR1)
+        deadline = time.monotonic() + timeout
+        while self.log.read_bytes().count(b"expired: ") < done:
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise ConfigError(f"the in-memory API server at {self.url} did not expire its watches")
+            time.sleep(0.01)
 
 
 @contextmanager
@@ -95,7 +110,7 @@ def fake_api_server_process(
                 except OSError:
                     pass
             time.sleep(0.05)
-        yield ServedProcess(url, kubeconfig, proc)
+        yield ServedProcess(url, kubeconfig, proc, log_path)
     finally:
         if proc.poll() is None:
             proc.terminate()

@@ -656,6 +656,23 @@ async def test_a_compacted_continue_token_falls_back_to_one_full_list_with_the_o
     assert s.of("watch")[0]["resourceVersion"] == "20" and r.errors == []
 
 
+async def test_items_decoded_before_a_compacted_continue_token_are_not_counted_twice(
+    script: tuple[Script, RestClient], start: Callable[..., Running]
+) -> None:
+    s, _ = script
+    nameless = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"namespace": "ns"}}
+    s.lists.put_nowait(list_of([nameless], "10", cont="tok1"))
+    s.lists.put_nowait(status(410, "Expired", "The provided continue parameter is too old"))
+    s.lists.put_nowait(list_of([nameless, cm("b", "6")], "20"))
+    s.watches.put_nowait(watch_of(hold=s.hold()))
+    r = start(page_size=1)
+    await requests_reach(s, "watch", 1)
+    assert len(s.of("list")) == 3 and set(r.store.items) == {"ns/b"}
+    # The nameless item was decoded (and refused) in the first page and again in the full list:
+    # it is one bad object of the list that was used, counted once.
+    assert r.reflector.stats.invalid_objects == 1
+
+
 async def test_an_explicit_page_size_applies_to_every_list_relists_included(
     script: tuple[Script, RestClient], start: Callable[..., Running]
 ) -> None:

@@ -86,10 +86,14 @@ async def test_a_fault_can_match_a_path_substring(server: FakeAPIServer, rest: R
     assert info.value.status == 504
 
 
-async def test_an_injected_429_carries_retry_after(server: FakeAPIServer, rest: RestClient) -> None:
+async def test_an_injected_429_carries_retry_after(server: FakeAPIServer) -> None:
     server.fail_next(1, 429, retry_after=7)
-    with pytest.raises(TooManyRequestsError) as info:
-        await rest.list(CM)
+    rest = RestClient(server.new_client(), owns_api_client=True, max_retries=0)  # see the error
+    try:
+        with pytest.raises(TooManyRequestsError) as info:
+            await rest.list(CM)
+    finally:
+        await rest.close()
     assert info.value.retry_after == 7
     assert info.value.body["details"]["retryAfterSeconds"] == 7
 
@@ -158,6 +162,26 @@ async def test_compact_makes_older_resource_versions_expire(server: FakeAPIServe
         url = f"{server.url}/api/v1/configmaps?resourceVersion={old}&resourceVersionMatch=Exact"
         async with http.get(url) as resp:
             assert resp.status == 410
+
+
+async def test_expire_watches_ends_watches_and_expires_even_the_newest_resource_version(
+    server: FakeAPIServer,
+) -> None:
+    newest = server.add_object(cm("a"))["metadata"]["resourceVersion"]
+    async with aiohttp.ClientSession() as http:
+        url = f"{server.url}/api/v1/configmaps?watch=1&resourceVersion={newest}"
+        async with http.get(url) as watch:
+            await server.wait_for_watches(1)
+            rv, ended = server.expire_watches()
+            assert (rv, ended) == (int(newest) + 1, 1)
+            assert await watch.content.read() == b"", "the watch ended without an event"
+        # Nothing was written, yet the newest version handed out is too old now: a client relists.
+        async with http.get(url) as resp:
+            [event] = await read_lines(resp, 1)
+        assert event["type"] == "ERROR" and event["object"]["code"] == 410
+        async with http.get(f"{server.url}/api/v1/configmaps") as resp:
+            listed = orjson.loads(await resp.read())
+        assert listed["metadata"]["resourceVersion"] == str(rv) and len(listed["items"]) == 1
 
 
 async def test_history_size_bounds_what_a_watch_can_replay(server: FakeAPIServer) -> None:

@@ -154,6 +154,17 @@ class Registry(DeleteSupport, CrdSupport):
         table.commit(event)
         for hook in self.commit_hooks:  # the opt-in garbage collector
             hook(table, event)
+        self._wake_rv_waiters()
+        return stored
+
+    def advance_rv(self) -> int:
+        """Move the revision on by one without writing here, as a write to any other key moves
+        etcd's: what was current becomes old. Returns the new resourceVersion."""
+        self.rv += 1
+        self._wake_rv_waiters()
+        return self.rv
+
+    def _wake_rv_waiters(self) -> None:
         if self._rv_waiters:
             keep = []
             for want, fut in self._rv_waiters:
@@ -163,7 +174,6 @@ class Registry(DeleteSupport, CrdSupport):
                 else:
                     keep.append((want, fut))
             self._rv_waiters = keep
-        return stored
 
     def compact(self) -> int:
         """Forget all history up to now; returns the compacted resourceVersion."""

@@ -248,6 +248,15 @@ class FakeAPIServer:
         """Forget all history: watches and lists at older resourceVersions get 410. Returns the RV."""
         return self.registry.compact()
 
+    def expire_watches(self) -> tuple[int, int]:
+        """Make every client relist, as a compaction after a busy spell would: the revision moves
+        on by one (as a write elsewhere in etcd moves it), all history up to it is compacted, and
+        every open watch ends. Every resourceVersion handed out before, the newest included, is
+        then too old: a watch (or an exact list) from it gets 410 Expired. Never suspends.
+        Returns (the compacted resourceVersion, the number of watches ended)."""
+        self.registry.advance_rv()
+        return self.compact(), self.drop_watches()
+
     @property
     def bookmark_interval(self) -> float:
         return self.control.bookmark_interval
