@@ -9,12 +9,13 @@ from typing import Any
 
 import pytest
 
-from pycontroller.cache.options import CacheOptions
+from pycontroller import Manager
+from pycontroller.cache.options import ByObject, CacheOptions
 from pycontroller.client import RestClient
 from pycontroller.errors import ApiError
 from pycontroller.sharding import RingResource, ShardingConfigError, ShardingOptions
 from tests.sharding.cluster import CONFIGMAPS, DRAIN_LABEL, SHARD_LABEL, Monitor, Replica, eventually
-from tests.sharding.test_bad_input import manager
+from tests.sharding.test_bad_input import manager, offline_client
 
 pytestmark = pytest.mark.asyncio
 
@@ -119,6 +120,36 @@ async def test_an_informer_over_several_namespaces_made_without_the_selector_is_
     with caplog.at_level(logging.WARNING, "pycontroller.sharding"):
         mgr.sharding.configure_informer(factory_made)
     assert "caches every shard's objects" in caplog.text
+    await mgr.client.close()
+
+
+@pytest.mark.parametrize(
+    ("cache", "given", "expected"),
+    [
+        (CacheOptions(by_object={("", "configmaps"): ByObject(label_selector="app=x")}), {}, "app=x,"),
+        (CacheOptions(default_label_selector="tier=db"), {}, "tier=db,"),
+        (CacheOptions(default_label_selector="tier=db"), {"label_selector": "app=y"}, "app=y,"),
+        (None, {}, ""),
+    ],
+)
+async def test_the_shard_selector_is_added_to_the_cache_options_selector(
+    cache: CacheOptions | None, given: dict[str, Any], expected: str
+) -> None:
+    mgr = Manager(
+        offline_client(),
+        metrics_bind_address="0",
+        leader_election=True,
+        leader_election_id="x",
+        leader_election_namespace="default",
+        cache=cache,
+        sharding=ShardingOptions(
+            ring="cms", resources=[RingResource("", "v1", "configmaps", "ConfigMap")], shard_name="a",
+            lease_namespace="default", namespaces=["a", "b"],
+        ),
+    )  # fmt: skip
+    informer = mgr.informer_for("", "v1", "configmaps", namespaces=["a", "b"], **given)
+    assert informer.label_selector == f"{expected}{SHARD_LABEL}=a"
+    assert mgr.informer_for("", "v1", "configmaps", namespaces=["a", "b"], **given) is informer
     await mgr.client.close()
 
 
