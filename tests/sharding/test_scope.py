@@ -160,3 +160,30 @@ async def test_namespaces_are_kept_in_order_without_duplicates() -> None:
     assert options.namespaces == ("b", "a")
     with pytest.raises(TypeError, match="not one str"):
         ShardingOptions(ring="cms", namespaces="a")  # type: ignore[arg-type]
+
+
+async def test_the_sharder_skips_a_pass_that_could_write_nothing_only_in_its_start_up_grace() -> None:
+    from pycontroller.sharding import ControllerRing, HashRing, Sharder
+    from pycontroller.testing import FakeClock
+
+    clock = FakeClock()
+    client = offline_client()
+    sharder = Sharder(
+        client,
+        ControllerRing("cms", [RingResource("", "v1", "configmaps", "ConfigMap")]),
+        namespace="default",
+        domain="sharding.pycontroller.dev",
+        startup_grace=5.0,
+        clock=clock,
+    )
+    sharder._started_at = clock.now()
+    one, two = HashRing(["a"]), HashRing(["a", "b"])
+    # One live shard, none dead, in the grace: every object stays or waits for its shard's Lease.
+    assert sharder._nothing_to_move(one, {"a": "ready"})
+    # A dead shard's objects move at once; two live shards may need drains; after the grace,
+    # objects of shards that never came are reassigned: a pass is needed in each case.
+    assert not sharder._nothing_to_move(one, {"a": "ready", "c": "dead"})
+    assert not sharder._nothing_to_move(two, {"a": "ready", "b": "ready"})
+    clock.advance(5.0)
+    assert not sharder._nothing_to_move(one, {"a": "ready"})
+    await client.close()
