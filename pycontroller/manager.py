@@ -354,7 +354,7 @@ class Manager(ManagerServices):
             return self._kinds.informer_for(api_version, name, wait_for_crd=wait_for_crd, **options)
         if self.sharding is not None:  # a ring resource: its selector is set when it is made
             gvr = GroupVersionResource(group, version, resource)
-            options = self.sharding.informer_options(gvr, options, self.cache_options)
+            options = self.sharding.informer_options(gvr, options, self.cache_options, self.factory)
         informer = self.factory.informer_for(group, version, resource, **options)
         if self.sharding is not None:  # a ring resource: only this shard's objects
             self.sharding.configure_informer(informer)

@@ -141,15 +141,26 @@ class Sharding:
         informer.label_selector = f"{current},{self.selector}" if current else self.selector
 
     def informer_options(
-        self, gvr: GroupVersionResource, options: dict[str, Any], defaults: Any
+        self, gvr: GroupVersionResource, options: dict[str, Any], defaults: Any, factory: Any = None
     ) -> dict[str, Any]:
         """``options`` for ``factory.informer_for(gvr, **options)``, with this shard's label
         selector added for a ring resource (merged with the one given, else with ``defaults``, the
         Manager's :class:`~pycontroller.cache.options.CacheOptions` or None). The selector must be
         there when the informer is made: an informer over several namespaces gives it to its
-        reflectors then. Other resources: ``options`` unchanged. Never suspends."""
+        reflectors then. When ``factory`` already has the informer and made it without the
+        selector (asked for by kind first), ``options`` are left as they are (:meth:`configure_informer`
+        handles it), so that asking again does not differ from how it was made. Other resources:
+        ``options`` unchanged. Never suspends."""
         if gvr not in self.ring.all_resources():
             return options
+        if factory is not None:
+            made = factory.metadata_informers if options.get("metadata_only") else factory.informers
+            existing = made.get(gvr)
+            made_with = factory.options_of(existing) if existing is not None else None
+            if existing is not None and (
+                made_with is None or self.selector not in (made_with.label_selector or "").split(",")
+            ):
+                return options
         selector = options.get("label_selector", _UNSET)
         if selector is _UNSET or isinstance(selector, _Unset):
             selector = None

@@ -187,3 +187,14 @@ async def test_the_sharder_skips_a_pass_that_could_write_nothing_only_in_its_sta
     clock.advance(5.0)
     assert not sharder._nothing_to_move(one, {"a": "ready"})
     await client.close()
+
+
+async def test_an_informer_made_before_without_the_selector_is_shared_not_refused() -> None:
+    # As the kind path makes one (factory first, sharding applied after): asking for it again by
+    # resource returns it (no options conflict) and sharding sets its selector before it starts.
+    mgr = manager()
+    first = mgr.factory.informer_for("", "v1", "configmaps")
+    mgr.sharding.configure_informer(first)
+    again = mgr.informer_for("", "v1", "configmaps")
+    assert again is first and first.label_selector == f"{SHARD_LABEL}=a"
+    await mgr.client.close()
