@@ -78,6 +78,7 @@ ORPHAN_AFTER = 60.0
 """Seconds a shard Lease stays dead before the sharder deletes it (kubernetes-controller-sharding's)."""
 
 _RING_KEY = "ring"
+_CONFLICT_RETRY = 0.25  # seconds before a rebalance that met conflicts is taken again
 _LEASE_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 
 
@@ -392,7 +393,18 @@ class Sharder:
         elif ring != self._balanced or now >= self._next_resync:
             self._deferred = 0
             counts = (self.drained, self.moved_directly)
-            await self._rebalance(ring)
+            conflicts = await self._rebalance(ring)
+            if conflicts:
+                # Objects (or a dead shard's Lease) changed under the pass: the normal churn of a
+                # move. Look again shortly from fresh lists, at a fixed pace rather than with the
+                # growing back-off of an error.
+                log.info(
+                    "Ring %s: %d object(s) or Lease(s) changed during the rebalance; looking again",
+                    self.controller_ring.name,
+                    conflicts,
+                )
+                self._balanced = None
+                return Result(requeue_after=_CONFLICT_RETRY)
             log.info(
                 "Ring %s rebalanced over %d shard(s) in %.2fs: %d drain label(s) set, %d object(s) moved directly",
                 self.controller_ring.name,
@@ -441,9 +453,11 @@ class Sharder:
                 return False
         return True
 
-    async def _rebalance(self, ring: HashRing) -> None:
+    async def _rebalance(self, ring: HashRing) -> int:
         """Check every assigned object against ``ring``, page by page; the writes of a page run
-        concurrently (bounded by ``max_concurrent_writes``), each decision on its own object."""
+        concurrently (bounded by ``max_concurrent_writes``), each decision on its own object.
+        Returns how many writes failed with a conflict (the pass must be taken again); raises
+        any other error."""
         conflicts = 0
         failure: BaseException | None = None
         scopes: tuple[str | None, ...] = self.namespaces if self.namespaces is not None else (None,)
@@ -469,11 +483,7 @@ class Sharder:
                 if failure is not None:
                     self._balanced = None
                     raise failure
-        if conflicts:
-            self._balanced = None
-            raise ConflictError(
-                409, "Conflict", f"{conflicts} object(s) changed while ring {ring!r} was rebalanced; retrying"
-            )
+        return conflicts
 
     def _decide(self, gvr: GroupVersionResource, obj: dict[str, Any], ring: HashRing) -> Any:
         """The write ``obj`` needs under ``ring`` (a coroutine), or None. Never suspends: most
