@@ -327,19 +327,24 @@ class RestClient:
         connect_timeout: float | None = 30.0,
         read_timeout: float | None = None,
         accept: str | None = None,
+        read_bufsize: int | None = None,
     ) -> AsyncIterator[aiohttp.ClientResponse]:
         """Open a GET whose body is read incrementally (a watch). Yields the aiohttp response.
 
         ``read_timeout`` bounds the silence between two reads (aiohttp raises
         ``asyncio.TimeoutError`` / ``aiohttp.ServerTimeoutError``). ``accept`` replaces the
-        ``Accept`` header (e.g. for ``PartialObjectMetadata``). A non-200 answer raises the
-        matching :class:`ApiError` before anything is yielded.
+        ``Accept`` header (e.g. for ``PartialObjectMetadata``). ``read_bufsize`` replaces the
+        session's 2 MiB read buffer (aiohttp buffers up to twice it before it stops reading the
+        socket). A non-200 answer raises the matching :class:`ApiError` before anything is yielded.
         """
         headers = await self.headers()
         if accept:
             headers["Accept"] = accept
         ctimeout = aiohttp.ClientTimeout(total=None, connect=connect_timeout, sock_read=read_timeout)
-        async with self._http.get(self.url(path, query), **self._kwargs(headers, ctimeout)) as resp:
+        kwargs = self._kwargs(headers, ctimeout)
+        if read_bufsize is not None:
+            kwargs["read_bufsize"] = read_bufsize
+        async with self._http.get(self.url(path, query), **kwargs) as resp:
             if resp.status >= 300:
                 raw = await resp.read()
                 raise _error_from_response(resp.status, raw, resp.headers.get("Retry-After"))

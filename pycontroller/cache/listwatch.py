@@ -54,6 +54,8 @@ __all__ = [
     "share_strings",
 ]
 
+_LIST_READ_BUFSIZE = 1 << 18
+
 TweakListOptions = Callable[[dict[str, Any]], "dict[str, Any] | None"]
 """Called with the query parameters (API names: labelSelector, limit, ...) of every list and watch;
 mutates them in place or returns a replacement dict."""
@@ -213,7 +215,14 @@ class ListWatch:
         """
         decoder = ListDecoder(self.path, self.item_hook)
         async with self.client.stream(
-            self.path, query=query, read_timeout=self.list_read_timeout, accept=self.list_accept
+            self.path,
+            query=query,
+            read_timeout=self.list_read_timeout,
+            accept=self.list_accept,
+            # The decoder takes whatever arrived: a smaller buffer than a watch's (whose lines
+            # must fit) bounds the body held unread when the server sends faster than we decode,
+            # as a real server's whole unpaginated RV=0 answer does (4 MiB of it otherwise).
+            read_bufsize=_LIST_READ_BUFSIZE,
         ) as resp:
             with gc_paused():  # for the whole page: see gc_paused
                 async for chunk in resp.content.iter_any():
