@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import bisect
 import time
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -20,7 +21,7 @@ from .objects import CRD_KEY
 from .partial import PartialRequest, partial_request
 from .printing import Printer, wants_table
 from .routing import Route
-from .selectors import parse_filter
+from .selectors import Filter, parse_filter
 from .status import ApiFailure, bad_request, expired, json_response, resource_not_found
 from .storage import Stored, Table
 from .watch import WatchControl, Watcher
@@ -86,6 +87,29 @@ def _list_options_invalid(message: str, reason: str = "FieldValueForbidden") -> 
             "causes": [{"reason": reason, "message": text, "field": field}],
         },
     )
+
+
+def _page(
+    snapshot: Sequence[Stored], lo: int, hi: int, limit: int, filt: Filter, snap_rv: int
+) -> tuple[Sequence[Stored], str | None, int | None]:
+    """One list page of ``snapshot[lo:hi]``: the stored objects ``filt`` matches, at most ``limit``
+    (0: all), the continue token after them (None at the end), and how many objects remain after
+    the page (only known without a filter, as the real server's ``remainingItemCount``)."""
+    if filt.trivial:
+        end = hi if not limit else min(hi, lo + limit)
+        if end < hi:
+            last = snapshot[end - 1].key
+            return snapshot[lo:end], _encode_continue(snap_rv, (last[0], last[1] + "\x00")), hi - end
+        return snapshot[lo:end], None, None
+    chosen: list[Stored] = []
+    last_key = ("", "")
+    for s in snapshot[lo:hi]:
+        if filt.matches(s.obj):
+            if limit and len(chosen) >= limit:
+                return chosen, _encode_continue(snap_rv, (last_key[0], last_key[1] + "\x00")), None
+            chosen.append(s)
+            last_key = s.key
+    return chosen, None, None
 
 
 def _too_large(rv: int, current: int) -> ApiFailure:
@@ -232,44 +256,19 @@ class ListWatchSupport:
         if start is not None:
             lo = max(lo, bisect.bisect_left(snapshot, start, key=_key))
         builtin = table.rdef.builtin
-        cont = None
-        remaining = None
         printer = self.printer_for(request, table, av)
         if printer is not None:
-            chosen: list[Stored] = []
-            last_key: tuple[str, str] = ("", "")
-            for s in snapshot[lo:hi]:
-                if filt.trivial or filt.matches(s.obj):
-                    if limit and len(chosen) >= limit:
-                        cont = _encode_continue(snap_rv, (last_key[0], last_key[1] + "\x00"))
-                        break
-                    chosen.append(s)
-                    last_key = s.key
+            chosen, cont, _ = _page(snapshot, lo, hi, limit, filt, snap_rv)
             meta: dict[str, Any] = {"resourceVersion": str(snap_rv)}
             if cont:
                 meta["continue"] = cont
             objects = [orjson.loads(s.bytes_for(av)) for s in chosen]
             return json_response(orjson.dumps(printer.table(objects, meta)))
-        items: list[bytes] = []
         if partial is not None:
             # metadata only: each item is built from the stored object's metadata (not cached)
+            chosen, cont, remaining = _page(snapshot, lo, hi, limit, filt, snap_rv)
             item = partial.item
-            if filt.trivial:
-                end = hi if not limit else min(hi, lo + limit)
-                items = [item(s.obj) for s in snapshot[lo:end]]
-                if end < hi:
-                    last = snapshot[end - 1].key
-                    cont = _encode_continue(snap_rv, (last[0], last[1] + "\x00"))
-                    remaining = hi - end
-            else:
-                last_key = ("", "")
-                for s in snapshot[lo:hi]:
-                    if filt.matches(s.obj):
-                        if limit and len(items) >= limit:
-                            cont = _encode_continue(snap_rv, (last_key[0], last_key[1] + "\x00"))
-                            break
-                        items.append(item(s.obj))
-                        last_key = s.key
+            items = [item(s.obj) for s in chosen]
             body = self._list_body(table, av, items, snap_rv, cont, remaining, partial)
             return await send_bytes(request, body)
         if filt.trivial and not limit and hi - lo > _STREAM_ITEMS:
@@ -278,22 +277,8 @@ class ListWatchSupport:
             # one doubled the server's memory while it was sent (10.4 KB per ConfigMap at 100k).
             empty = self._list_body(table, av, [], snap_rv, None, None)
             return await send_stream(request, empty[:-2], snapshot[lo:hi], av, builtin)
-        if filt.trivial:
-            end = hi if not limit else min(hi, lo + limit)
-            items = [s.item_bytes(av, builtin) for s in snapshot[lo:end]]
-            if end < hi:
-                last = snapshot[end - 1].key
-                cont = _encode_continue(snap_rv, (last[0], last[1] + "\x00"))
-                remaining = hi - end
-        else:
-            last_key = ("", "")
-            for s in snapshot[lo:hi]:
-                if filt.matches(s.obj):
-                    if limit and len(items) >= limit:
-                        cont = _encode_continue(snap_rv, (last_key[0], last_key[1] + "\x00"))
-                        break
-                    items.append(s.item_bytes(av, builtin))
-                    last_key = s.key
+        chosen, cont, remaining = _page(snapshot, lo, hi, limit, filt, snap_rv)
+        items = [s.item_bytes(av, builtin) for s in chosen]
         return await send_bytes(request, self._list_body(table, av, items, snap_rv, cont, remaining))
 
     # -- watch ------------------------------------------------------------------------------------------
