@@ -211,6 +211,19 @@ class Handlers(ListWatchSupport):
 
     # -- bodies -----------------------------------------------------------------------------------------
 
+    async def _patch_body(self, request: web.Request, kind: str) -> Any:
+        """A PATCH request's decoded body; 400 (as the real server words it) when it is not JSON
+        or empty."""
+        try:
+            body = await self._body(request, kind)
+        except ApiFailure as exc:
+            raise bad_request(
+                f"error decoding patch: {exc.message.rsplit('json parse error: ', 1)[-1]}"
+            ) from None
+        if body is None:
+            raise bad_request("the patch body is empty")
+        return body
+
     async def _body(self, request: web.Request, kind: str) -> Any:
         if request.content_length is not None and request.content_length > self.max_body_bytes:
             raise web.HTTPRequestEntityTooLarge(
@@ -318,14 +331,7 @@ class Handlers(ListWatchSupport):
         check_patch_options(request, patch_type)
         if patch_type == "apply" and route.subresource != "scale":
             return await apply_response(self, request, route, table, av)
-        try:
-            body = await self._body(request, table.rdef.kind)
-        except ApiFailure as exc:
-            raise bad_request(
-                f"error decoding patch: {exc.message.rsplit('json parse error: ', 1)[-1]}"
-            ) from None
-        if body is None:
-            raise bad_request("the patch body is empty")
+        body = await self._patch_body(request, table.rdef.kind)
         if route.subresource == "scale":
             with self._writing(request):
                 scale = write_scale(self.registry, table, route.namespace, route.name, body, patch_type)

@@ -27,6 +27,7 @@ from typing import Any
 import attrs
 
 __all__ = [
+    "ALL_VERBS",
     "DATA_FILE",
     "ResourceDef",
     "SubresourceDef",
@@ -55,6 +56,19 @@ class SubresourceDef:
     versions: tuple[str, ...] | None = None  # None: served in every version of the resource
 
 
+ALL_VERBS: tuple[str, ...] = (
+    "create",
+    "delete",
+    "deletecollection",
+    "get",
+    "list",
+    "patch",
+    "update",
+    "watch",
+)
+"""The verbs of a resource served in full (discovery lists them in this order for built-ins)."""
+
+
 @attrs.frozen
 class ResourceDef:
     """One resource: ``group``/``versions`` (first is preferred, ``storage_version`` is stored)."""
@@ -70,16 +84,7 @@ class ResourceDef:
     subresources: tuple[SubresourceDef, ...] = ()
     generation_fields: tuple[str, ...] | None = None
     builtin: bool = True
-    verbs: tuple[str, ...] = (
-        "create",
-        "delete",
-        "deletecollection",
-        "get",
-        "list",
-        "patch",
-        "update",
-        "watch",
-    )
+    verbs: tuple[str, ...] = ALL_VERBS
     create_on_update: bool = False
     alias_of: tuple[str, str] | None = None
     # the scale subresource: (specReplicasPath, statusReplicasPath, labelSelectorPath or None)

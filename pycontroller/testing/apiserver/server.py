@@ -20,7 +20,7 @@ from .faults import FaultRule, Faults
 from .garbage_collector import GarbageCollector
 from .handlers import Handlers
 from .registry import Registry
-from .resources import ResourceDef, SubresourceDef
+from .resources import ALL_VERBS, ResourceDef, SubresourceDef
 from .status import ApiFailure
 from .watch import WatchControl
 from .webhooks import WebhookCaller
@@ -402,16 +402,7 @@ class FakeAPIServer:
         singular: str = "",
         short_names: Sequence[str] = (),
         categories: Sequence[str] = (),
-        verbs: Sequence[str] = (
-            "create",
-            "delete",
-            "deletecollection",
-            "get",
-            "list",
-            "patch",
-            "update",
-            "watch",
-        ),
+        verbs: Sequence[str] = ALL_VERBS,
         generation: bool = False,
     ) -> None:
         """Serve one more resource, for aggregated or unusual APIs the real server would get elsewhere.

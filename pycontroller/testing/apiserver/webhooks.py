@@ -297,14 +297,7 @@ class WebhookCaller(AdmissionCalls, ConversionCalls, WebhookClient):
         """The live object at ``av`` with the request's patch applied (the registry's patch rules)."""
         media = request.headers.get("Content-Type", "").split(";", 1)[0].strip().lower()
         patch_type = _PATCH_TYPES[media]
-        try:
-            body = await handlers._body(request, table.rdef.kind)
-        except ApiFailure as exc:
-            raise bad_request(
-                f"error decoding patch: {exc.message.rsplit('json parse error: ', 1)[-1]}"
-            ) from None
-        if body is None:
-            raise bad_request("the patch body is empty")
+        body = await handlers._patch_body(request, table.rdef.kind)
         current = copy.deepcopy(await self._at(old.obj, av, table, conv))
         result = patches.apply_patch(current, body, patch_type)
         meta = result["metadata"]
