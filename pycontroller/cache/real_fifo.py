@@ -249,17 +249,9 @@ class RealFIFO(_Waiting):
         """Wait for deltas, take the next batch and ``process(deltas, is_in_initial_list)`` it
         (plain or async); returns the batch. Suspends while empty; ShutDownError once closed and
         drained. Whatever ``process`` raises propagates; the batch is not requeued."""
-        while not self._items:
-            if self._closed:
-                raise ShutDownError("RealFIFO is closed")
-            await self.wait()
+        await self._until_items()
         batch, _, is_in_initial_list = self._take_batch()
-        try:
-            result = process(batch, is_in_initial_list)
-            if result is not None and inspect.isawaitable(result):
-                await result
-        finally:
-            self._check_synced()
+        await self._process(process, batch, is_in_initial_list)
         return batch
 
     async def pop(self, process: PopProcessFunc) -> Deltas:
@@ -267,22 +259,30 @@ class RealFIFO(_Waiting):
 
         Suspends while empty; ShutDownError once closed and drained; not requeued on error.
         """
-        while not self._items:
-            if self._closed:
-                raise ShutDownError("RealFIFO is closed")
-            await self.wait()
+        await self._until_items()
         is_in_initial_list = not self._synced
         deltas = [self._items.popleft()]
         self._keys.popleft()
         if self._initial_population_count > 0:
             self._initial_population_count -= 1
+        await self._process(process, deltas, is_in_initial_list)
+        return deltas
+
+    async def _until_items(self) -> None:
+        """Suspend until something is queued; ShutDownError once closed and drained."""
+        while not self._items:
+            if self._closed:
+                raise ShutDownError("RealFIFO is closed")
+            await self.wait()
+
+    async def _process(self, process: PopProcessFunc, deltas: Deltas, is_in_initial_list: bool) -> None:
+        """``process`` popped deltas (awaited if it returns an awaitable), then the synced check."""
         try:
             result = process(deltas, is_in_initial_list)
             if result is not None and inspect.isawaitable(result):
                 await result
         finally:
             self._check_synced()
-        return deltas
 
     def has_synced(self) -> bool:
         """True once the first ``replace`` and everything queued before it were popped (sticky)."""
