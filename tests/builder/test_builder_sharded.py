@@ -10,44 +10,26 @@ import pytest
 
 from pycontroller import Builder, BuilderError, Manager
 from pycontroller.client import RestClient
-from pycontroller.sharding import RingResource, ShardingOptions
-from tests.sharding.cluster import CONFIGMAPS, LEASE, RING, SHARD_LABEL, Monitor, converged, eventually
+from tests.sharding.cluster import (
+    CONFIGMAPS,
+    RING,
+    SHARD_LABEL,
+    Monitor,
+    Running,
+    converged,
+    eventually,
+    sharded_manager,
+)
 
 pytestmark = pytest.mark.asyncio
 
 
-def sharded_manager(server: Any, namespace: str, name: str) -> tuple[Manager, RestClient]:
-    client = RestClient(server.new_client(), owns_api_client=True)
-    mgr = Manager(
-        client,
-        metrics_bind_address="0",
-        handle_signals=False,
-        graceful_shutdown_timeout=10,
-        leader_election=True,
-        leader_election_id=f"sharder-{RING}",
-        leader_election_namespace=namespace,
-        leader_election_release_on_cancel=True,
-        identity=name,
-        sharding=ShardingOptions(
-            ring=RING,
-            resources=[RingResource("", "v1", "configmaps", "ConfigMap")],
-            shard_name=name,
-            lease_namespace=namespace,
-            namespaces=[namespace],  # the shared real server holds other tests' ConfigMaps
-            **LEASE,
-        ),
-        **LEASE,
-    )
-    return mgr, client
-
-
-class BuilderReplica:
+class BuilderReplica(Running):
     """A replica whose controller is ``mgr.controller(...).for_("v1", "ConfigMap").sharded(RING)``."""
 
     def __init__(self, server: Any, namespace: str, monitor: Monitor, name: str) -> None:
         self.name = name
         self.manager, self.client = sharded_manager(server, namespace, name)
-        self.task: asyncio.Task[None] | None = None
 
         async def reconcile(key: str) -> None:
             monitor.enter(name, key)
@@ -66,19 +48,6 @@ class BuilderReplica:
             .sharded(RING)
             .complete(reconcile)
         )
-
-    @property
-    def shard(self) -> Any:
-        return self.manager.sharding.shard
-
-    def start(self) -> None:
-        self.task = asyncio.create_task(self.manager.run(), name=self.name)
-
-    async def stop(self) -> None:
-        self.manager.request_shutdown()
-        assert self.task is not None
-        await asyncio.gather(self.task, return_exceptions=True)
-        await self.client.close()
 
 
 async def test_builder_made_sharded_controllers_split_the_objects_and_never_overlap(

@@ -51,7 +51,66 @@ class Monitor:
             self.reconciled[(replica, key)] = rv
 
 
-class Replica:
+def sharded_manager(
+    server: Any,
+    namespace: str,
+    name: str,
+    *,
+    namespaces: list[str] | None = None,
+    cache: Any = None,
+) -> tuple[Manager, RestClient]:
+    """A Manager (and its own client) that is replica ``name`` of the ring over ConfigMaps, with
+    leader election (its sharder) and short leases. The ring shards ``namespaces`` (default: only
+    ``namespace``: the shared real server holds other tests' ConfigMaps)."""
+    client = RestClient(server.new_client(), owns_api_client=True)
+    mgr = Manager(
+        client,
+        metrics_bind_address="0",
+        handle_signals=False,
+        graceful_shutdown_timeout=10,
+        leader_election=True,
+        leader_election_id=f"sharder-{RING}",
+        leader_election_namespace=namespace,
+        leader_election_release_on_cancel=True,
+        identity=name,
+        sharding=ShardingOptions(
+            ring=RING,
+            resources=[RingResource("", "v1", "configmaps", "ConfigMap")],
+            shard_name=name,
+            lease_namespace=namespace,
+            namespaces=namespaces or [namespace],
+            **LEASE,
+        ),
+        cache=cache,
+        **LEASE,
+    )
+    return mgr, client
+
+
+class Running:
+    """A replica's Manager run as a task: ``start()``, a clean ``stop()``, and its ``shard``."""
+
+    name: str
+    manager: Manager
+    client: RestClient
+    task: asyncio.Task[None] | None = None
+
+    @property
+    def shard(self) -> Any:
+        return self.manager.sharding.shard
+
+    def start(self) -> None:
+        self.task = asyncio.create_task(self.manager.run(), name=self.name)
+
+    async def stop(self) -> None:
+        """A clean shutdown: in-flight reconciles finish, the Lease is released."""
+        self.manager.request_shutdown()
+        assert self.task is not None
+        await asyncio.gather(self.task, return_exceptions=True)
+        await self.client.close()
+
+
+class Replica(Running):
     """One replica: a Manager running a sharded ConfigMap controller in namespace ``namespace``."""
 
     def __init__(
@@ -68,27 +127,8 @@ class Replica:
         self.name = name or f"replica-{next(_seq)}"
         self.server = server
         self.monitor = monitor
-        self.client = RestClient(server.new_client(), owns_api_client=True)
-        self.manager = Manager(
-            self.client,
-            metrics_bind_address="0",
-            handle_signals=False,
-            graceful_shutdown_timeout=10,
-            leader_election=True,
-            leader_election_id=f"sharder-{RING}",
-            leader_election_namespace=namespace,
-            leader_election_release_on_cancel=True,
-            identity=self.name,
-            sharding=ShardingOptions(
-                ring=RING,
-                resources=[RingResource("", "v1", "configmaps", "ConfigMap")],
-                shard_name=self.name,
-                lease_namespace=namespace,
-                namespaces=namespaces or [namespace],  # the ring shards this test's namespace(s) only
-                **LEASE,
-            ),
-            cache=cache,
-            **LEASE,
+        self.manager, self.client = sharded_manager(
+            server, namespace, self.name, namespaces=namespaces or [namespace], cache=cache
         )
         self.informer = self.manager.informer_for("", "v1", "configmaps")
         self._work = work
@@ -113,21 +153,6 @@ class Replica:
             skip_name_validation=True,
         )
         self.manager.add(self.controller)
-        self.task: asyncio.Task[None] | None = None
-
-    @property
-    def shard(self) -> Any:
-        return self.manager.sharding.shard
-
-    def start(self) -> None:
-        self.task = asyncio.create_task(self.manager.run(), name=self.name)
-
-    async def stop(self) -> None:
-        """A clean shutdown: in-flight reconciles finish, the Lease is released."""
-        self.manager.request_shutdown()
-        assert self.task is not None
-        await asyncio.gather(self.task, return_exceptions=True)
-        await self.client.close()
 
     async def kill(self) -> None:
         """A crash as the cluster sees it: from now on every request of this replica fails, so its
